@@ -1,0 +1,73 @@
+"""Settings, read once from environment variables.
+
+Every knob Tollgate has is listed here with its default; the README's
+configuration table is generated from the same names.  Nothing here touches
+the network: reading settings is safe at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    issuer_url: str
+    clients_table: str
+    users_table: str
+    state_table: str
+    keys_secret_id: str
+    pepper_secret_id: str
+    key_mode: str
+    access_token_signing_alg: str
+    access_token_ttl: int
+    client_cache_seconds: int
+    key_cache_seconds: int
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == "local"
+
+
+# (environment variable, default, what it means) — the README table mirrors this.
+ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
+    ("STAGE", "local", "Chalice stage; `local` relaxes the Secure cookie flag only"),
+    ("ISSUER_URL", "http://127.0.0.1:8000", "issuer identifier; every URL in discovery is built from it"),
+    ("CLIENTS_TABLE", "tollgate-clients", "DynamoDB table of registered clients"),
+    ("USERS_TABLE", "tollgate-users", "DynamoDB table of users"),
+    ("STATE_TABLE", "tollgate-state", "DynamoDB table of everything that expires"),
+    ("KEYS_SECRET_ID", "tollgate/signing-keys", "Secrets Manager secret holding the signing JWK set"),
+    ("PEPPER_SECRET_ID", "tollgate/client-secret-pepper", "Secrets Manager secret keying client-secret hashes"),
+    ("KEY_MODE", "secrets", "`secrets` (JWK set in Secrets Manager)"),
+    ("ACCESS_TOKEN_SIGNING_ALG", "RS256", "algorithm of JWT access tokens: RS256 or ES256"),
+    ("ACCESS_TOKEN_TTL", "3600", "access token lifetime, seconds"),
+    ("CLIENT_CACHE_SECONDS", "60", "how long a Lambda container trusts a cached client record"),
+    ("KEY_CACHE_SECONDS", "300", "how long a Lambda container keeps the signing key set before re-reading it"),
+)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    env = {name: os.environ.get(name) or default for name, default, _ in ENVIRONMENT}
+    return Settings(
+        stage=env["STAGE"],
+        issuer_url=env["ISSUER_URL"].rstrip("/"),
+        clients_table=env["CLIENTS_TABLE"],
+        users_table=env["USERS_TABLE"],
+        state_table=env["STATE_TABLE"],
+        keys_secret_id=env["KEYS_SECRET_ID"],
+        pepper_secret_id=env["PEPPER_SECRET_ID"],
+        key_mode=env["KEY_MODE"],
+        access_token_signing_alg=env["ACCESS_TOKEN_SIGNING_ALG"],
+        access_token_ttl=_int("ACCESS_TOKEN_TTL", 3600),
+        client_cache_seconds=_int("CLIENT_CACHE_SECONDS", 60),
+        key_cache_seconds=_int("KEY_CACHE_SECONDS", 300),
+    )

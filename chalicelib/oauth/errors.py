@@ -1,0 +1,137 @@
+"""OAuth 2.0 errors: one class per registered error code.
+
+RFC 6749 §5.2 (token endpoint), §4.1.2.1 (authorization endpoint), RFC 6750
+§3.1 (bearer tokens), RFC 7591 §3.2.2 (client registration), RFC 8628 §3.5
+(device flow) and RFC 8707 §2 (resource indicators).  ``description`` is sent
+to the client; ``detail`` is for logs only and never leaves the server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+from chalicelib.oauth.http import Response, no_store
+
+
+class OAuthError(Exception):
+    error: ClassVar[str] = "server_error"
+    status: ClassVar[int] = 400
+
+    def __init__(self, description: str = "", *, detail: str = "") -> None:
+        super().__init__(description or self.error)
+        self.description = description
+        self.detail = detail
+
+    def body(self) -> dict[str, str]:
+        body = {"error": self.error}
+        if self.description:
+            body["error_description"] = self.description
+        return body
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def to_response(self) -> Response:
+        """Render as RFC 6749 §5.2 JSON."""
+        headers = {"Content-Type": "application/json", **no_store(), **self.headers()}
+        return Response(self.status, json.dumps(self.body()), headers)
+
+
+class InvalidRequest(OAuthError):
+    """The request is missing a parameter, repeats one, or is otherwise malformed."""
+
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """Client authentication failed (RFC 6749 §5.2).
+
+    When the client tried the Authorization header, the answer MUST be 401
+    with a ``WWW-Authenticate`` challenge for the scheme it used.
+    """
+
+    error = "invalid_client"
+    status = 401
+
+    def __init__(self, description: str = "", *, detail: str = "", used_header: bool = False) -> None:
+        super().__init__(description, detail=detail)
+        self.used_header = used_header
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="tollgate"'} if self.used_header else {}
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 §2.2.1: the server does not revoke this token type."""
+
+    error = "unsupported_token_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: the requested audience/resource is not allowed for this client."""
+
+    error = "invalid_target"
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status = 403
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1."""
+
+    error = "invalid_token"
+    status = 401
+
+
+class InsufficientScope(OAuthError):
+    """RFC 6750 §3.1."""
+
+    error = "insufficient_scope"
+    status = 403
+
+
+class InvalidRedirectUri(OAuthError):
+    """RFC 7591 §3.2.2."""
+
+    error = "invalid_redirect_uri"
+
+
+class InvalidClientMetadata(OAuthError):
+    """RFC 7591 §3.2.2."""
+
+    error = "invalid_client_metadata"
+
+
+class NotFound(OAuthError):
+    """An admin operation named something that does not exist."""
+
+    error = "not_found"
+    status = 404
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status = 500

@@ -1,0 +1,70 @@
+"""Request parameters with the RFC 6749 rules for reading them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
+
+from chalicelib.oauth.errors import InvalidRequest
+from chalicelib.oauth.http import FORM_CONTENT_TYPE, parse_form
+
+# RFC 6749 §3.1/§3.2 forbid repeating a parameter; RFC 8707 §2 allows
+# several `resource` values and Tollgate accepts several `audience` values
+# the same way (Hydra's name for the same idea).
+REPEATABLE = frozenset({"audience", "resource"})
+
+
+class Params:
+    """Request parameters with the RFC 6749 rules for reading them."""
+
+    def __init__(self, values: Mapping[str, list[str]]) -> None:
+        # §3.1: "Parameters sent without a value MUST be treated as if they
+        # were omitted from the request."
+        self._values = MappingProxyType({k: [v for v in vs if v != ""] for k, vs in values.items()})
+
+    def get(self, name: str) -> str | None:
+        values = self._values.get(name) or []
+        if len(values) > 1:
+            raise InvalidRequest(f"parameter '{name}' is repeated")
+        return values[0] if values else None
+
+    def require(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise InvalidRequest(f"parameter '{name}' is required")
+        return value
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of a repeatable parameter, each also split on spaces."""
+        return [item for value in self._values.get(name, []) for item in value.split()]
+
+    def check_no_duplicates(self) -> None:
+        for name, values in self._values.items():
+            if name not in REPEATABLE and len(values) > 1:
+                    raise InvalidRequest(f"parameter '{name}' is repeated")
+
+    def __contains__(self, name: object) -> bool:
+        return bool(self._values.get(name))  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: Mapping[str, str]  # keys lower-cased
+    query: Params
+    body: str = ""
+    source_ip: str = ""
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+    def form(self) -> Params:
+        """The body as form parameters; anything but a form is ``invalid_request``."""
+        if self.content_type != FORM_CONTENT_TYPE:
+            raise InvalidRequest(f"the request body must be {FORM_CONTENT_TYPE}")
+        params = Params(parse_form(self.body))
+        params.check_no_duplicates()
+        return params
