@@ -8,10 +8,9 @@ to the client; ``detail`` is for logs only and never leaves the server.
 
 from __future__ import annotations
 
-import json
 from typing import ClassVar
 
-from chalicelib.oauth.http import Response, no_store
+from chalicelib.oauth.http import Response, json_response, no_store
 
 
 class OAuthError(Exception):
@@ -34,8 +33,7 @@ class OAuthError(Exception):
 
     def to_response(self) -> Response:
         """Render as RFC 6749 §5.2 JSON."""
-        headers = {"Content-Type": "application/json", **no_store(), **self.headers()}
-        return Response(self.status, json.dumps(self.body()), headers)
+        return json_response(self.body(), status=self.status, headers={**no_store(), **self.headers()})
 
 
 class InvalidRequest(OAuthError):

@@ -7,11 +7,13 @@ knows which framework or cloud it runs on.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 from urllib.parse import parse_qs
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
 
 def no_store() -> dict[str, str]:
     """RFC 6749 §5.1: responses carrying tokens or credentials must not be cached."""
@@ -28,3 +30,7 @@ class Response:
 def parse_form(raw: str) -> dict[str, list[str]]:
     """Decode an ``application/x-www-form-urlencoded`` body (or query string)."""
     return parse_qs(raw, keep_blank_values=True)
+
+
+def json_response(body: object, *, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(status, json.dumps(body), {"Content-Type": "application/json", **(headers or {})})

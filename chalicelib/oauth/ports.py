@@ -50,6 +50,10 @@ class StateItem:
 class AlreadyConsumed(Exception):
     """``consume`` lost: the item was consumed before, by this or another request."""
 
+    def __init__(self, item: StateItem) -> None:
+        super().__init__(item.kind)
+        self.item = item
+
 
 class StateStore(Protocol):
     """node-oidc-provider's adapter interface, on one table with TTL."""

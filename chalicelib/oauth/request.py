@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from chalicelib.oauth.errors import InvalidRequest
 from chalicelib.oauth.http import FORM_CONTENT_TYPE, parse_form
@@ -42,7 +42,7 @@ class Params:
     def check_no_duplicates(self) -> None:
         for name, values in self._values.items():
             if name not in REPEATABLE and len(values) > 1:
-                    raise InvalidRequest(f"parameter '{name}' is repeated")
+                raise InvalidRequest(f"parameter '{name}' is repeated")
 
     def __contains__(self, name: object) -> bool:
         return bool(self._values.get(name))  # type: ignore[call-overload]

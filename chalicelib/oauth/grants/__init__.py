@@ -1,0 +1,20 @@
+"""The grant registry: the one place that says which grant types Tollgate speaks.
+
+The token endpoint dispatches on ``grant_type`` through this table, so a new
+grant is a new module and one line here, never a new branch elsewhere.
+"""
+
+from __future__ import annotations
+
+from chalicelib.oauth.grants.base import Grant, GrantDependencies
+from chalicelib.oauth.grants.client_credentials import ClientCredentialsGrant
+
+GRANT_CLASSES: tuple[type, ...] = (ClientCredentialsGrant,)
+
+
+def registry(deps: GrantDependencies) -> dict[str, Grant]:
+    return {cls.grant_type: cls(deps) for cls in GRANT_CLASSES}
+
+
+def supported_grant_types() -> list[str]:
+    return [cls.grant_type for cls in GRANT_CLASSES]

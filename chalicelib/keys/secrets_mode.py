@@ -1,0 +1,73 @@
+"""``secrets`` key mode: the private JWK set lives in one Secrets Manager secret.
+
+The secret is encrypted with the customer KMS key declared in
+``infra/resources.yaml``.  Each container reads it once and re-reads it after
+``KEY_CACHE_SECONDS`` (default 300 s), so a rotation reaches every container
+within that interval without a deploy; because ``next`` keys are published
+a full rotation period before they sign, no verifier ever meets an unknown
+``kid``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from chalicelib import aws
+from chalicelib.keys import jwkset
+from chalicelib.keys.jwkset import LoadedKey
+
+
+class SecretsManagerKeyProvider:
+    def __init__(self, secret_id: str, *, cache_seconds: int) -> None:
+        self._secret_id = secret_id
+        self._cache_seconds = cache_seconds
+        self._lock = threading.Lock()
+        self._loaded_at = float("-inf")
+        self._by_kid: dict[str, LoadedKey] = {}
+        self._jwks: dict[str, Any] = {"keys": []}
+
+    def _keys(self) -> dict[str, LoadedKey]:
+        if time.monotonic() - self._loaded_at > self._cache_seconds:
+            with self._lock:
+                if time.monotonic() - self._loaded_at > self._cache_seconds:
+                    self._load()
+        return self._by_kid
+
+    def _load(self) -> None:
+        keyset = read_keyset(self._secret_id)
+        loaded = [jwkset.load(jwk) for jwk in keyset["keys"]]
+        self._by_kid = {key.kid: key for key in loaded}
+        self._jwks = {"keys": [key.public_jwk for key in loaded]}
+        self._loaded_at = time.monotonic()
+
+    def signing_key(self, alg: str) -> LoadedKey:
+        for key in self._keys().values():
+            if key.alg == alg and key.status == "current":
+                return key
+        raise LookupError(f"no current {alg} signing key in {self._secret_id}")
+
+    def verification_key(self, kid: str) -> tuple[str, Any] | None:
+        key = self._keys().get(kid)
+        return (key.alg, key.public_key) if key else None
+
+    def jwks(self) -> dict[str, Any]:
+        self._keys()
+        return self._jwks
+
+
+def read_keyset(secret_id: str) -> dict[str, Any]:
+    answer = aws.client("secretsmanager").get_secret_value(SecretId=secret_id)
+    return json.loads(answer["SecretString"])
+
+
+def write_keyset(secret_id: str, keyset: dict[str, Any]) -> None:
+    aws.client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString=json.dumps(keyset))
+
+
+def ensure_keyset(secret_id: str) -> None:
+    """Fill an empty key secret with a first set (first start of a stack)."""
+    if not read_keyset(secret_id).get("keys"):
+        write_keyset(secret_id, jwkset.initial_keyset())

@@ -1,0 +1,40 @@
+"""Authorization server metadata: RFC 8414 and OpenID Connect Discovery 1.0 §3.
+
+Built from the issuer and from what is actually wired: the grant types come
+from the grant registry, so the document never advertises what does not work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.oauth.grants import supported_grant_types
+from chalicelib.oauth.http import Response, json_response
+
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+def metadata(issuer: str) -> dict[str, Any]:
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}/oauth2/token",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "grant_types_supported": supported_grant_types(),
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "access_token_signing_alg_values_supported": ["RS256", "ES256"],
+    }
+
+
+class DiscoveryEndpoint:
+    def __init__(self, issuer: str) -> None:
+        # Built once per container: it only changes with a deploy.
+        self._response = json_response(metadata(issuer), headers={"Cache-Control": "public, max-age=3600"})
+
+    def handle(self) -> Response:
+        return self._response

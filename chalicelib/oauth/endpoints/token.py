@@ -1,0 +1,31 @@
+"""The token endpoint, RFC 6749 §3.2: authenticate the client, then hand over to its grant."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from chalicelib.oauth.client_auth import ClientAuthenticator
+from chalicelib.oauth.errors import OAuthError, UnauthorizedClient, UnsupportedGrantType
+from chalicelib.oauth.grants import Grant
+from chalicelib.oauth.http import Response, json_response, no_store
+from chalicelib.oauth.request import Request
+
+
+class TokenEndpoint:
+    def __init__(self, authenticator: ClientAuthenticator, grants: Mapping[str, Grant]) -> None:
+        self._authenticator = authenticator
+        self._grants = grants
+
+    def handle(self, request: Request) -> Response:
+        try:
+            params = request.form()
+            grant_type = params.require("grant_type")
+            client = self._authenticator.authenticate(request, params)
+            grant = self._grants.get(grant_type)
+            if grant is None:
+                raise UnsupportedGrantType(f"grant_type '{grant_type}' is not supported")
+            if grant_type not in client.grant_types:
+                raise UnauthorizedClient(f"client is not registered for {grant_type}")
+            return json_response(grant.exchange(client, params), headers=no_store())
+        except OAuthError as error:
+            return error.to_response()

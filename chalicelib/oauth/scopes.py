@@ -1,0 +1,37 @@
+"""Scope (RFC 6749 §3.3) and audience (RFC 8707 §2) checks shared by every grant."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from chalicelib.oauth.errors import InvalidScope, InvalidTarget
+
+# scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+
+
+def parse_scope(scope: str) -> tuple[str, ...]:
+    tokens = scope.split(" ")
+    if any(not _SCOPE_TOKEN.match(token) for token in tokens):
+        raise InvalidScope("scope must be scope-tokens separated by single spaces")
+    return tuple(dict.fromkeys(tokens))
+
+
+def resolve_scope(requested: str | None, allowed: frozenset[str], default: Iterable[str]) -> tuple[str, ...]:
+    """The scope to grant: what was asked for if the client may have all of it."""
+    if requested is None:
+        return tuple(default)
+    scopes = parse_scope(requested)
+    refused = [scope for scope in scopes if scope not in allowed]
+    if refused:
+        raise InvalidScope(f"scope not allowed for this client: {' '.join(refused)}")
+    return scopes
+
+
+def resolve_audience(requested: list[str], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """The audience to grant: each requested value must be registered for the client."""
+    refused = [audience for audience in requested if audience not in allowed]
+    if refused:
+        raise InvalidTarget(f"audience not allowed for this client: {' '.join(refused)}")
+    return tuple(dict.fromkeys(requested))

@@ -1,0 +1,159 @@
+"""The state store: every short-lived artefact in one DynamoDB table.
+
+DESIGN §7.  Items are keyed ``KIND#hash`` (never the artefact itself) and
+carry ``expires_at`` (the table's TTL attribute), optionally ``grant_id``
+and ``user_code`` (each feeding a sparse index), and ``consumed_at`` once
+used.  DynamoDB's TTL deletes hours or days late and moto never does, so
+every read and every conditional write treats an expired item as absent.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import cache
+from typing import Any
+
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib.oauth.ports import AlreadyConsumed, StateItem
+
+GRANT_INDEX = "grant_id-index"
+USER_CODE_INDEX = "user_code-index"
+
+
+def _region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+@cache
+def state_model(table_name: str) -> type[Model]:
+    """The PynamoDB model bound to ``table_name`` (declared keys: no DescribeTable)."""
+
+    class GrantIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = GRANT_INDEX
+            projection = KeysOnlyProjection()
+
+        grant_id = UnicodeAttribute(hash_key=True)
+
+    class UserCodeIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = USER_CODE_INDEX
+            projection = AllProjection()
+
+        user_code = UnicodeAttribute(hash_key=True)
+
+    class StateRecord(Model):
+        class Meta:
+            region = _region()
+
+        pk = UnicodeAttribute(hash_key=True)
+        kind = UnicodeAttribute()
+        payload = JSONAttribute()
+        expires_at = NumberAttribute()
+        grant_id = UnicodeAttribute(null=True)
+        user_code = UnicodeAttribute(null=True)
+        consumed_at = NumberAttribute(null=True)
+        by_grant = GrantIndex()
+        by_user_code = UserCodeIndex()
+
+    StateRecord.Meta.table_name = table_name
+    return StateRecord
+
+
+def reset_models() -> None:
+    state_model.cache_clear()
+
+
+def _key(kind: str, id: str) -> str:
+    return f"{kind}#{id}"
+
+
+def _to_item(record: Any) -> StateItem:
+    return StateItem(
+        kind=record.kind,
+        id=record.pk.split("#", 1)[1],
+        payload=record.payload,
+        expires_at=int(record.expires_at),
+        grant_id=record.grant_id,
+        user_code=record.user_code,
+        consumed_at=int(record.consumed_at) if record.consumed_at is not None else None,
+    )
+
+
+def _live(record: Any, now: float) -> bool:
+    return record.expires_at > now
+
+
+class DynamoStateStore:
+    def __init__(self, table_name: str) -> None:
+        self._model = state_model(table_name)
+
+    def upsert(self, item: StateItem) -> None:
+        self._model(
+            _key(item.kind, item.id),
+            kind=item.kind,
+            payload=item.payload,
+            expires_at=item.expires_at,
+            grant_id=item.grant_id,
+            user_code=item.user_code,
+        ).save()
+
+    def _get(self, kind: str, id: str) -> Any | None:
+        try:
+            record = self._model.get(_key(kind, id), consistent_read=True)
+        except self._model.DoesNotExist:
+            return None
+        return record if _live(record, time.time()) else None
+
+    def find(self, kind: str, id: str) -> StateItem | None:
+        record = self._get(kind, id)
+        if record is None or record.consumed_at is not None:
+            return None
+        return _to_item(record)
+
+    def consume(self, kind: str, id: str) -> StateItem:
+        """One conditional UpdateItem: exactly one caller ever wins, and gets the item back."""
+        now = int(time.time())
+        model = self._model
+        record = model(_key(kind, id))
+        try:
+            record.update(
+                actions=[model.consumed_at.set(now)],
+                condition=model.pk.exists() & model.consumed_at.does_not_exist() & (model.expires_at > now),
+            )
+        except UpdateError as exc:
+            if not _conditional_failure(exc):
+                raise
+            # The rare losing path pays a second read to tell replay from absence.
+            existing = self._get(kind, id)
+            if existing is None:
+                raise KeyError(id) from None
+            raise AlreadyConsumed(_to_item(existing)) from None
+        return _to_item(record)
+
+    def destroy(self, kind: str, id: str) -> None:
+        # An unconditional delete of a missing item succeeds: destroy is idempotent.
+        self._model(_key(kind, id)).delete()
+
+    def revoke_by_grant(self, grant_id: str) -> int:
+        keys = [record.pk for record in self._model.by_grant.query(grant_id)]
+        with self._model.batch_write() as batch:
+            for pk in keys:
+                batch.delete(self._model(pk))
+        return len(keys)
+
+    def find_by_user_code(self, user_code: str) -> StateItem | None:
+        now = time.time()
+        for record in self._model.by_user_code.query(user_code):
+            if _live(record, now) and record.consumed_at is None:
+                return _to_item(record)
+        return None
+
+
+def _conditional_failure(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

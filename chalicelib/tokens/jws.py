@@ -1,0 +1,57 @@
+"""JWS compact serialization (RFC 7515 §7.1) over any signing key.
+
+Signing goes through the key provider's ``SigningKey.sign`` so a key held
+in memory and a key that never leaves KMS produce tokens the same way;
+verification uses PyJWT with the algorithm pinned to the key's own, which
+rules out ``alg: none`` and algorithm confusion.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import jwt
+
+from chalicelib.oauth.ports import KeyProvider, SigningKey
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _compact_json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def sign(key: SigningKey, claims: dict[str, Any], *, typ: str = "JWT") -> str:
+    header = {"alg": key.alg, "kid": key.kid, "typ": typ}
+    signing_input = f"{_b64url(_compact_json(header))}.{_b64url(_compact_json(claims))}"
+    return f"{signing_input}.{_b64url(key.sign(signing_input.encode()))}"
+
+
+class InvalidJws(Exception):
+    """Not a JWS signed by one of our published keys, or its claims fail."""
+
+
+def verify(keys: KeyProvider, token: str, *, typ: str, issuer: str) -> dict[str, Any]:
+    """The claims of a token we signed, or ``InvalidJws``."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise InvalidJws("malformed") from exc
+    found = keys.verification_key(str(header.get("kid", "")))
+    if found is None or header.get("typ", "").lower() != typ:
+        raise InvalidJws("unknown kid or wrong typ")
+    alg, public_key = found
+    try:
+        return jwt.decode(
+            token,
+            public_key,
+            algorithms=[alg],
+            issuer=issuer,
+            options={"verify_aud": False, "require": ["exp", "iat", "iss", "jti"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidJws(str(exc)) from exc

@@ -1,0 +1,65 @@
+"""Chalice request <-> protocol request/response, and the headers every answer carries.
+
+This is the only module besides the route blueprints that knows Chalice.
+Any exception that escapes the protocol core becomes an RFC 6749
+``server_error``; its detail is logged, never sent, and never includes
+request parameters (they may hold secrets).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Response as ChaliceResponse
+from chalice.app import Request as ChaliceRequest
+
+from chalicelib.oauth.errors import ServerError
+from chalicelib.oauth.http import Response
+from chalicelib.oauth.request import Params, Request
+
+log = logging.getLogger("tollgate")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+}
+
+
+def protocol_request(request: ChaliceRequest) -> Request:
+    query = request.query_params
+    values = {name: query.getlist(name) for name in query} if query else {}
+    raw = request.raw_body or b""
+    return Request(
+        method=request.method,
+        path=request.context.get("resourcePath", ""),
+        headers={name.lower(): value for name, value in request.headers.items()},
+        query=Params(values),
+        body=raw.decode("utf-8", errors="replace"),
+        source_ip=request.context.get("identity", {}).get("sourceIp", ""),
+    )
+
+
+def chalice_response(response: Response) -> ChaliceResponse:
+    return ChaliceResponse(body=response.body, status_code=response.status, headers=dict(response.headers))
+
+
+def respond(request: ChaliceRequest, handler: Callable[[Request], Response]) -> ChaliceResponse:
+    """Run one protocol handler; nothing it raises reaches the framework."""
+    try:
+        response = handler(protocol_request(request))
+    except Exception:
+        log.exception("unhandled error in %s", request.context.get("resourcePath", "?"))
+        response = ServerError("the server could not complete the request").to_response()
+    return chalice_response(response)
+
+
+def security_headers(event: Any, get_response: Callable[[Any], ChaliceResponse]) -> ChaliceResponse:
+    """Chalice HTTP middleware: the headers every response carries."""
+    response = get_response(event)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response

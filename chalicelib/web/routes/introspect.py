@@ -1,0 +1,13 @@
+"""POST /oauth2/introspect (RFC 7662)."""
+
+from chalice import Blueprint
+
+from chalicelib import services
+from chalicelib.web.adapter import respond
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/oauth2/introspect", methods=["POST"], content_types=["*/*"])
+def introspect():  # type: ignore[no-untyped-def]
+    return respond(bp.current_request, services.introspection_endpoint().handle)

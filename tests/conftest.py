@@ -1,0 +1,108 @@
+"""Shared fixtures: dummy AWS credentials, the embedded AWS in-process, an HTTP client, call counting."""
+
+from __future__ import annotations
+
+import base64
+import collections
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import botocore.session
+import pytest
+
+ISSUER = "http://127.0.0.1:8000"
+
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing in a test may reach real AWS: dummy credentials, no configured endpoint."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("STAGE", "local")
+    monkeypatch.setenv("ISSUER_URL", ISSUER)
+
+
+class AwsCalls:
+    """Counts every AWS API call made by any botocore client created while installed."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def record(self, model: Any, **_: Any) -> None:
+        self.calls.append(f"{model.service_model.service_name}.{model.name}")
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.calls)
+
+    def by_operation(self) -> collections.Counter[str]:
+        return collections.Counter(self.calls)
+
+
+@pytest.fixture
+def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
+    counter = AwsCalls()
+    create_client = botocore.session.Session.create_client
+
+    def counting_create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = create_client(self, *args, **kwargs)
+        client.meta.events.register("before-call.*.*", counter.record)
+        return client
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", counting_create_client)
+    return counter
+
+
+@pytest.fixture
+def aws(aws_calls: AwsCalls) -> Iterator[AwsCalls]:
+    """The embedded AWS in-process (moto), with every resource of infra/resources.yaml and a key set."""
+    from moto import mock_aws
+
+    from chalicelib import services
+    from chalicelib.config import settings
+    from chalicelib.keys.secrets_mode import ensure_keyset
+    from infra.local import apply_template
+
+    with mock_aws():
+        services.reset()
+        apply_template()
+        ensure_keyset(settings().keys_secret_id)
+        aws_calls.reset()
+        yield aws_calls
+        services.reset()
+
+
+@pytest.fixture
+def http(aws: AwsCalls) -> Iterator[Any]:
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app, stage_name="local") as client:
+        yield client.http
+
+
+@pytest.fixture
+def register(aws: AwsCalls) -> Callable[..., dict[str, Any]]:
+    """Register a client through the admin function, as an operator would."""
+    from chalicelib.admin import handle
+
+    def _register(**metadata: Any) -> dict[str, Any]:
+        answer = handle({"operation": "clients.create", "params": metadata})
+        assert "result" in answer, answer
+        return answer["result"]
+
+    return _register
+
+
+def basic(client_id: str, client_secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
