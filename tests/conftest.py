@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -60,7 +61,28 @@ def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
 
 
 @pytest.fixture
-def aws(aws_calls: AwsCalls) -> Iterator[AwsCalls]:
+def _linearizable_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make in-process moto apply one request at a time, as DynamoDB applies each item write atomically.
+
+    moto takes no locks, so two racing conditional writes can both pass their
+    condition; real DynamoDB never lets that happen.  Serialising moto's
+    request handling restores DynamoDB's guarantee without touching our code:
+    a read-then-write implementation still loses the race.
+    """
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.Lock()
+    process_request = BotocoreStubber.process_request
+
+    def serialised(self: Any, request: Any) -> Any:
+        with lock:
+            return process_request(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", serialised)
+
+
+@pytest.fixture
+def aws(aws_calls: AwsCalls, _linearizable_moto: None) -> Iterator[AwsCalls]:
     """The embedded AWS in-process (moto), with every resource of infra/resources.yaml and a key set."""
     from moto import mock_aws
 

@@ -1,0 +1,92 @@
+"""The storage port on DynamoDB (moto): expiry on every read, single use under concurrency, grant revocation."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from chalicelib.oauth.ports import AlreadyConsumed, StateItem
+
+
+@pytest.fixture
+def store(aws):
+    from chalicelib import services
+
+    return services.state_store()
+
+
+def item(id="h1", *, kind="code", ttl=60, grant_id=None, user_code=None, payload=None):
+    return StateItem(kind, id, payload or {"x": 1}, int(time.time()) + ttl, grant_id=grant_id, user_code=user_code)
+
+
+def test_upsert_then_find_round_trips(store):
+    store.upsert(item(payload={"scope": "a b", "n": 3}))
+    found = store.find("code", "h1")
+    assert found.payload == {"scope": "a b", "n": 3} and found.kind == "code"
+
+
+def test_expired_items_are_absent_even_though_the_table_still_holds_them(store):
+    store.upsert(item(ttl=-1, user_code="BCDFGHJK"))
+    assert store.find("code", "h1") is None
+    assert store.find_by_user_code("BCDFGHJK") is None
+    with pytest.raises(KeyError):
+        store.consume("code", "h1")
+
+
+def test_consume_succeeds_once_then_reports_replay_with_the_item(store):
+    store.upsert(item(grant_id="g1"))
+    assert store.consume("code", "h1").payload == {"x": 1}
+    with pytest.raises(AlreadyConsumed) as replay:
+        store.consume("code", "h1")
+    assert replay.value.item.grant_id == "g1"
+    assert store.find("code", "h1") is None
+
+
+def test_consume_of_an_unknown_item_is_a_key_error(store):
+    with pytest.raises(KeyError):
+        store.consume("code", "nope")
+
+
+def test_consume_wins_exactly_once_among_ten_racing_threads(store):
+    store.upsert(item())
+    barrier = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def race() -> None:
+        barrier.wait()
+        try:
+            store.consume("code", "h1")
+            outcomes.append("won")
+        except AlreadyConsumed:
+            outcomes.append("replay")
+
+    threads = [threading.Thread(target=race) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["replay"] * 9 + ["won"]
+
+
+def test_revoke_by_grant_removes_everything_of_that_grant_only(store):
+    store.upsert(item("a", grant_id="g1"))
+    store.upsert(item("b", kind="refresh_token", grant_id="g1"))
+    store.upsert(item("c", grant_id="g2"))
+    assert store.revoke_by_grant("g1") == 2
+    assert store.find("code", "a") is None and store.find("refresh_token", "b") is None
+    assert store.find("code", "c") is not None
+
+
+def test_find_by_user_code(store):
+    store.upsert(item("d1", kind="device_code", user_code="BCDFGHJK"))
+    assert store.find_by_user_code("BCDFGHJK").id == "d1"
+    assert store.find_by_user_code("ZZZZZZZZ") is None
+
+
+def test_destroy_is_idempotent(store):
+    store.upsert(item())
+    store.destroy("code", "h1")
+    store.destroy("code", "h1")
+    assert store.find("code", "h1") is None
