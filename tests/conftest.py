@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -60,6 +61,14 @@ def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
     return counter
 
 
+@functools.lru_cache(maxsize=1)
+def _session_keyset() -> dict[str, Any]:
+    """One generated key set for the whole run: RSA generation would dominate each test's setup."""
+    from chalicelib.keys.jwkset import initial_keyset
+
+    return initial_keyset()
+
+
 @pytest.fixture
 def _linearizable_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make in-process moto apply one request at a time, as DynamoDB applies each item write atomically.
@@ -88,13 +97,13 @@ def aws(aws_calls: AwsCalls, _linearizable_moto: None) -> Iterator[AwsCalls]:
 
     from chalicelib import services
     from chalicelib.config import settings
-    from chalicelib.keys.secrets_mode import ensure_keyset
+    from chalicelib.keys.secrets_mode import write_keyset
     from infra.local import apply_template
 
     with mock_aws():
         services.reset()
         apply_template()
-        ensure_keyset(settings().keys_secret_id)
+        write_keyset(settings().keys_secret_id, _session_keyset())
         aws_calls.reset()
         yield aws_calls
         services.reset()

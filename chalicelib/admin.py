@@ -1,0 +1,183 @@
+"""Admin operations, shared by the admin Lambda and the CLI (DESIGN §1, §5).
+
+One entry point, :func:`handle`, takes an event
+``{"operation": "clients.create", "params": {...}}`` and answers
+``{"result": ...}`` or ``{"error": code, "error_description": ...}``.  Bad
+input never raises; a failure of AWS itself does, so the Lambda runtime
+records it and the caller sees a function error.
+
+Params of the ``clients.*`` operations:
+
+- ``clients.create``: the client metadata itself (the RFC 7591 §3.1 request body);
+- ``clients.update``: ``client_id`` plus the complete new metadata (the RFC 7592 §2.2 body);
+- ``clients.get``, ``clients.delete``, ``clients.rotate_secret``: ``{"client_id": ...}``;
+- ``clients.list``: nothing.
+
+Operations live in :data:`OPERATIONS` (name -> function of the params).  The
+``clients.*`` operations are RFC 7591 §3 registration and RFC 7592 §2
+read / update / delete, plus secret rotation; later groups (``users.*``,
+``keys.*``, ``login.*``, ``consent.*``) register in the same table.
+
+A client secret is returned only by ``clients.create``, ``clients.rotate_secret``
+and an update that turns a public client confidential; it is stored as an
+HMAC under the pepper and can never be read back.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from chalicelib import services
+from chalicelib.oauth.client_metadata import new_client, replaced_client
+from chalicelib.oauth.clients import Client
+from chalicelib.oauth.credentials import hash_client_secret, new_client_secret
+from chalicelib.oauth.errors import InvalidRequest, NotFound, OAuthError
+
+logger = logging.getLogger(__name__)
+
+Params = Mapping[str, Any]
+Operation = Callable[[Params], Any]
+
+
+def handle(event: Any) -> dict[str, Any]:
+    """Run one admin operation; an RFC-style error object for any bad input."""
+    try:
+        operation, params = _parse_event(event)
+        logger.info("admin operation %s", operation)
+        return {"result": OPERATIONS[operation](params)}
+    except OAuthError as error:
+        return error.body()
+
+
+def _parse_event(event: Any) -> tuple[str, Params]:
+    if not isinstance(event, Mapping):
+        raise InvalidRequest("the event must be an object with 'operation' and 'params'")
+    operation = event.get("operation")
+    params = event.get("params")
+    params = {} if params is None else params
+    if not isinstance(operation, str) or operation not in OPERATIONS:
+        raise InvalidRequest(f"unknown operation {operation!r}; known: {', '.join(sorted(OPERATIONS))}")
+    if not isinstance(params, Mapping):
+        raise InvalidRequest("'params' must be an object")
+    return operation, params
+
+
+# --- reading params ---------------------------------------------------------------
+
+
+def _params(params: Params, *names: str) -> list[Any]:
+    """The values of ``names``, all required; no other params accepted."""
+    extra = sorted(str(name) for name in params if name not in names)
+    if extra:
+        raise InvalidRequest(f"unexpected parameter{'s' if len(extra) > 1 else ''}: {', '.join(extra)}")
+    missing = [name for name in names if name not in params]
+    if missing:
+        raise InvalidRequest(f"missing parameter: {', '.join(missing)}")
+    return [params[name] for name in names]
+
+
+def _client_id(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest("client_id must be a non-empty string")
+    return value
+
+
+def _existing_client(client_id: Any) -> Client:
+    client = services.client_repository().find(_client_id(client_id), fresh=True)
+    if client is None:
+        raise NotFound(f"no client with client_id '{client_id}'")
+    return client
+
+
+# --- secrets ------------------------------------------------------------------------
+
+
+def _new_client_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def _with_new_secret(client: Client) -> tuple[Client, str]:
+    """``client`` holding the hash of a fresh secret, and the secret, to be shown once."""
+    secret = new_client_secret()
+    return replace(client, client_secret_hash=hash_client_secret(services.pepper().pepper(), secret)), secret
+
+
+def _registration(client: Client, secret: str | None = None) -> dict[str, Any]:
+    """RFC 7591 §3.2.1 response: the metadata, plus the secret when one was just issued."""
+    shown = client.metadata()
+    if secret is not None:
+        shown["client_secret"] = secret
+    return shown
+
+
+# --- clients.* ------------------------------------------------------------------------
+
+
+def create_client(params: Params) -> dict[str, Any]:
+    """RFC 7591 §3.1: ``params`` is the client metadata."""
+    client = new_client(params, client_id=_new_client_id(), issued_at=int(time.time()))
+    secret = None
+    if not client.is_public:
+        client, secret = _with_new_secret(client)
+    services.client_repository().create(client)
+    return _registration(client, secret)
+
+
+def get_client(params: Params) -> dict[str, Any]:
+    (client_id,) = _params(params, "client_id")
+    return _registration(_existing_client(client_id))
+
+
+def list_clients(params: Params) -> list[dict[str, Any]]:
+    _params(params)
+    clients = sorted(services.client_repository().list(), key=lambda c: (c.client_id_issued_at, c.client_id))
+    return [_registration(client) for client in clients]
+
+
+def update_client(params: Params) -> dict[str, Any]:
+    """RFC 7592 §2.2: ``params`` is ``client_id`` and the complete new metadata."""
+    client = replaced_client(_existing_client(params.get("client_id")), params)
+    secret = None
+    if not client.is_public and not client.client_secret_hash:
+        client, secret = _with_new_secret(client)  # a public client became confidential
+    _replace(client)
+    return _registration(client, secret)
+
+
+def delete_client(params: Params) -> dict[str, Any]:
+    (client_id,) = _params(params, "client_id")
+    if not services.client_repository().delete(_client_id(client_id)):
+        raise NotFound(f"no client with client_id '{client_id}'")
+    return {"client_id": client_id, "deleted": True}
+
+
+def rotate_client_secret(params: Params) -> dict[str, Any]:
+    (client_id,) = _params(params, "client_id")
+    client = _existing_client(client_id)
+    if client.is_public:
+        raise InvalidRequest("a public client (token_endpoint_auth_method 'none') has no secret to rotate")
+    client, secret = _with_new_secret(client)
+    _replace(client)
+    return _registration(client, secret)
+
+
+def _replace(client: Client) -> None:
+    try:
+        services.client_repository().replace(client)
+    except KeyError:
+        raise NotFound(f"no client with client_id '{client.client_id}'") from None
+
+
+OPERATIONS: dict[str, Operation] = {
+    "clients.create": create_client,
+    "clients.get": get_client,
+    "clients.list": list_clients,
+    "clients.update": update_client,
+    "clients.delete": delete_client,
+    "clients.rotate_secret": rotate_client_secret,
+}

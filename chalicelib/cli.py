@@ -1,0 +1,222 @@
+"""The command line (DESIGN §5): ``python -m chalicelib.cli [--stage STAGE] GROUP ACTION ...``.
+
+Each command becomes one admin event (see :mod:`chalicelib.admin`).  With
+``--stage local`` (the default) the event runs in this process against the
+embedded AWS of ``make run``; any other stage invokes that stage's deployed
+admin Lambda, ``tollgate-{stage}-admin``, through IAM.  Both paths take the
+same event and give the same answer, so the CLI behaves the same everywhere.
+
+The result is printed as JSON on stdout.  An error is one line on stderr,
+``error: <code>: <description>``, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from pynamodb.exceptions import PynamoDBException
+
+from chalicelib import admin, aws
+
+EXIT_ERROR = 2
+LOCAL_STAGE = "local"
+
+Event = dict[str, Any]
+Invoke = Callable[[Event], dict[str, Any]]
+ParamsOf = Callable[[argparse.Namespace], dict[str, Any]]
+
+
+class CliError(Exception):
+    """A failure reported as ``error: <code>: <description>``."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+
+
+def main(argv: Sequence[str] | None = None, *, invoke: Invoke | None = None) -> int:
+    """Run one command; ``invoke`` replaces the stage's transport (tests)."""
+    args = build_parser().parse_args(argv)
+    try:
+        event = {"operation": args.operation, "params": args.params(args)}
+        answer = (invoke or transport(args.stage))(event)
+    except CliError as error:
+        return _fail(error.error, error.description)
+    if "error" in answer:
+        return _fail(str(answer["error"]), str(answer.get("error_description", "")))
+    print(json.dumps(answer.get("result"), indent=2))
+    return 0
+
+
+def _fail(error: str, description: str) -> int:
+    print(f"error: {error}: {' '.join(description.splitlines())}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+# --- commands ------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description="Administer Tollgate.")
+    parser.add_argument(
+        "--stage",
+        default=LOCAL_STAGE,
+        help="'local' (default) uses the running `make run` stack; any other stage invokes its admin Lambda",
+    )
+    groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+    for add_group in GROUPS:
+        add_group(groups)
+    return parser
+
+
+def _command(
+    actions: argparse._SubParsersAction, name: str, operation: str, params: ParamsOf, summary: str
+) -> argparse.ArgumentParser:
+    """Declare ``name`` as the admin ``operation`` whose params ``params`` builds from the arguments."""
+    parser = actions.add_parser(name, help=summary, description=summary)
+    parser.set_defaults(operation=operation, params=params)
+    return parser
+
+
+def _clients(groups: argparse._SubParsersAction) -> None:
+    clients = groups.add_parser("clients", help="register and manage OAuth clients (RFC 7591 metadata)")
+    actions = clients.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    create = _command(actions, "create", "clients.create", _metadata_params, "register a client")
+    create.add_argument("--json", dest="metadata", required=True, metavar="METADATA", help="client metadata object")
+
+    for name, operation, summary in (
+        ("get", "clients.get", "show a client's metadata (never its secret)"),
+        ("delete", "clients.delete", "delete a client"),
+        ("rotate-secret", "clients.rotate_secret", "issue a new client secret; the old one stops working"),
+    ):
+        _command(actions, name, operation, _client_id_params, summary).add_argument("client_id", metavar="CLIENT_ID")
+
+    _command(actions, "list", "clients.list", _no_params, "list every client")
+
+    update = _command(actions, "update", "clients.update", _update_params, "replace a client's metadata")
+    update.add_argument("client_id", metavar="CLIENT_ID")
+    update.add_argument("--json", dest="metadata", required=True, metavar="METADATA", help="the full new metadata")
+
+
+# One function per command group; `users` and `keys` join here.
+GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_clients,)
+
+
+def _no_params(args: argparse.Namespace) -> dict[str, Any]:
+    return {}
+
+
+def _client_id_params(args: argparse.Namespace) -> dict[str, Any]:
+    return {"client_id": args.client_id}
+
+
+def _metadata_params(args: argparse.Namespace) -> dict[str, Any]:
+    return _json_object(args.metadata)
+
+
+def _update_params(args: argparse.Namespace) -> dict[str, Any]:
+    """RFC 7592 §2.2: the new metadata with the ``client_id`` it replaces."""
+    metadata = _json_object(args.metadata)
+    if metadata.get("client_id", args.client_id) != args.client_id:
+        raise CliError("invalid_client_metadata", "the client_id in --json differs from CLIENT_ID")
+    return {**metadata, "client_id": args.client_id}
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CliError("invalid_client_metadata", f"--json is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise CliError("invalid_client_metadata", "--json must be a JSON object")
+    return value
+
+
+# --- transports ----------------------------------------------------------------------
+
+
+def transport(stage: str) -> Invoke:
+    return run_locally if stage == LOCAL_STAGE else _lambda_invoker(stage)
+
+
+def run_locally(event: Event) -> dict[str, Any]:
+    """The admin operation in this process, against the embedded AWS of ``make run``."""
+    endpoint = use_local_stack()
+    _require_listening(endpoint)
+    try:
+        return admin.handle(event)
+    except BotoConnectionError:
+        raise _not_running(endpoint) from None
+    except (BotoCoreError, ClientError, PynamoDBException) as error:
+        raise CliError("server_error", f"{type(error).__name__}: {error}") from None
+
+
+def use_local_stack() -> str:
+    """Point AWS at the local stack unless the environment says otherwise; the endpoint."""
+    defaults = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{os.environ.get('AWS_PORT') or 4566}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    for name, value in defaults.items():
+        if not os.environ.get(name):
+            os.environ[name] = value
+    return os.environ["AWS_ENDPOINT_URL"]
+
+
+def _require_listening(endpoint: str) -> None:
+    """Fail fast, instead of after botocore's retries, when nothing listens at ``endpoint``."""
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=2).close()
+    except OSError:
+        raise _not_running(endpoint) from None
+
+
+def _not_running(endpoint: str) -> CliError:
+    return CliError("server_error", f"cannot reach the local AWS at {endpoint}: is `make run` running?")
+
+
+def _lambda_invoker(stage: str) -> Invoke:
+    function_name = f"tollgate-{stage}-admin"
+
+    def invoke(event: Event) -> dict[str, Any]:
+        try:
+            answer = aws.client("lambda").invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
+        except (BotoCoreError, ClientError) as error:
+            raise CliError("server_error", f"cannot invoke {function_name}: {error}") from None
+        return _lambda_answer(function_name, answer)
+
+    return invoke
+
+
+def _lambda_answer(function_name: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """The admin result from a ``lambda.invoke`` response, or the function's failure as a ``CliError``."""
+    try:
+        payload = json.loads(answer["Payload"].read() or b"null")
+    except ValueError:
+        payload = None
+    if answer.get("FunctionError"):
+        failure = payload if isinstance(payload, dict) else {}
+        kind, message = failure.get("errorType", "error"), failure.get("errorMessage", "")
+        raise CliError("server_error", f"{function_name} failed: {kind}: {message}")
+    if not isinstance(payload, dict) or not ({"result", "error"} & payload.keys()):
+        raise CliError("server_error", f"{function_name} gave an unexpected answer")
+    return payload
+
+
+if __name__ == "__main__":
+    sys.exit(main())
