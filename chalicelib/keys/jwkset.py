@@ -58,7 +58,8 @@ def rotate(keyset: dict[str, Any]) -> dict[str, Any]:
 
 def public_jwk(private_jwk: dict[str, Any]) -> dict[str, Any]:
     """The public members only, as JWKS publishes them."""
-    hidden = (*_PRIVATE_MEMBERS, "status", "created_at")
+    # key_ops from the private key would say "sign"; `use` already says what a verifier needs.
+    hidden = (*_PRIVATE_MEMBERS, "key_ops", "status", "created_at")
     return {name: value for name, value in private_jwk.items() if name not in hidden}
 
 

@@ -1,0 +1,1 @@
+"""Infrastructure: the CloudFormation template and the embedded local AWS built from it."""

@@ -1,0 +1,146 @@
+"""infra/resources.yaml: it lints clean, and apply_template builds exactly what it declares.
+
+apply_template runs here inside ``moto.mock_aws()``, as the unit-test fixtures
+use it; every assertion reads the result back through describe calls.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib.config import ENVIRONMENT
+from infra.local import TEMPLATE_PATH, AppliedTemplate, TemplateError, apply_template, load_template
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def applied(monkeypatch: pytest.MonkeyPatch) -> Iterator[AppliedTemplate]:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield apply_template()
+
+
+def client(service: str) -> Any:
+    return boto3.client(service, region_name=REGION)
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run([str(cfn_lint), str(TEMPLATE_PATH)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_short_tags_load_as_intrinsic_functions() -> None:
+    resources = load_template()["Resources"]
+    assert resources["ClientsTable"]["Properties"]["TableName"] == {"Fn::Sub": "${NamePrefix}-clients"}
+    assert resources["KeysKmsKeyAlias"]["Properties"]["TargetKeyId"] == {"Ref": "KeysKmsKey"}
+    assert load_template()["Outputs"]["KeysKmsKeyArn"]["Value"] == {"Fn::GetAtt": ["KeysKmsKey", "Arn"]}
+
+
+def test_tables_get_their_key_schemas_and_on_demand_billing(applied: AppliedTemplate) -> None:
+    expected_keys = {"ClientsTable": "client_id", "UsersTable": "user_id", "StateTable": "pk"}
+    assert set(applied.tables) == set(expected_keys)
+    for logical_id, hash_key in expected_keys.items():
+        table = client("dynamodb").describe_table(TableName=applied.tables[logical_id])["Table"]
+        assert table["KeySchema"] == [{"AttributeName": hash_key, "KeyType": "HASH"}]
+        assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_durable_tables_have_point_in_time_recovery_and_deletion_protection(applied: AppliedTemplate) -> None:
+    dynamodb = client("dynamodb")
+    for logical_id in ("ClientsTable", "UsersTable"):
+        name = applied.tables[logical_id]
+        assert dynamodb.describe_table(TableName=name)["Table"]["DeletionProtectionEnabled"] is True
+        backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_state_table_expires_items_on_expires_at(applied: AppliedTemplate) -> None:
+    ttl = client("dynamodb").describe_time_to_live(TableName=applied.tables["StateTable"])["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+
+
+def test_indexes_on_grant_id_user_code_and_username(applied: AppliedTemplate) -> None:
+    def indexes(logical_id: str) -> dict[str, tuple[str, str]]:
+        table = client("dynamodb").describe_table(TableName=applied.tables[logical_id])["Table"]
+        return {
+            index["IndexName"]: (index["KeySchema"][0]["AttributeName"], index["Projection"]["ProjectionType"])
+            for index in table.get("GlobalSecondaryIndexes", [])
+        }
+
+    assert indexes("StateTable") == {
+        "grant_id-index": ("grant_id", "KEYS_ONLY"),
+        "user_code-index": ("user_code", "ALL"),
+    }
+    assert indexes("UsersTable") == {"username-index": ("username", "ALL")}
+    assert indexes("ClientsTable") == {}
+
+
+def test_kms_key_is_symmetric_rotating_and_aliased(applied: AppliedTemplate) -> None:
+    kms = client("kms")
+    key = kms.describe_key(KeyId="alias/tollgate-keys")["KeyMetadata"]
+    assert key["Arn"] == applied.kms_keys["KeysKmsKey"] == applied.outputs["KeysKmsKeyArn"]
+    assert (key["KeySpec"], key["KeyUsage"]) == ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+    assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"] is True
+    policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+
+
+def test_secrets_are_encrypted_with_the_key(applied: AppliedTemplate) -> None:
+    secrets, key_id = client("secretsmanager"), applied.kms_keys["KeysKmsKey"].rsplit("/", 1)[1]
+    assert applied.secrets == {
+        "SigningKeysSecret": "tollgate/signing-keys",
+        "PepperSecret": "tollgate/client-secret-pepper",
+    }
+    for name in applied.secrets.values():
+        assert secrets.describe_secret(SecretId=name)["KmsKeyId"] in (key_id, applied.kms_keys["KeysKmsKey"])
+
+
+def test_signing_key_secret_starts_empty_and_pepper_is_generated(applied: AppliedTemplate) -> None:
+    secrets = client("secretsmanager")
+    keyset = json.loads(secrets.get_secret_value(SecretId=applied.secrets["SigningKeysSecret"])["SecretString"])
+    assert keyset == {"keys": []}
+    pepper = secrets.get_secret_value(SecretId=applied.secrets["PepperSecret"])["SecretString"]
+    assert len(pepper) >= 43  # 256 random bits, URL-safe base64
+
+
+def test_applying_twice_changes_nothing(applied: AppliedTemplate) -> None:
+    secrets = client("secretsmanager")
+    pepper = secrets.get_secret_value(SecretId=applied.secrets["PepperSecret"])["SecretString"]
+    assert apply_template() == applied
+    assert secrets.get_secret_value(SecretId=applied.secrets["PepperSecret"])["SecretString"] == pepper
+    assert len(client("kms").list_keys()["Keys"]) == 1
+
+
+def test_outputs_name_what_the_app_settings_default_to(applied: AppliedTemplate) -> None:
+    defaults = {name: default for name, default, _ in ENVIRONMENT}
+    settings = applied.settings_env()
+    assert settings == {name: defaults[name] for name in settings}
+    assert set(settings) == {"CLIENTS_TABLE", "USERS_TABLE", "STATE_TABLE", "KEYS_SECRET_ID", "PEPPER_SECRET_ID"}
+
+
+def test_name_prefix_parameter_renames_every_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        applied = apply_template(parameters={"NamePrefix": "acme"})
+        assert sorted(client("dynamodb").list_tables()["TableNames"]) == ["acme-clients", "acme-state", "acme-users"]
+        assert applied.outputs["KeysKmsKeyAliasName"] == "alias/acme-keys"
+        assert applied.settings_env()["KEYS_SECRET_ID"] == "acme/signing-keys"
+
+
+def test_a_resource_type_local_cannot_build_fails_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text("Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws(), pytest.raises(TemplateError, match="AWS::SQS::Queue"):
+        apply_template(template_path=template)
