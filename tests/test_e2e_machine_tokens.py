@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import requests
 from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from infra.local import free_port, local_stack
+from tests import e2e_http
 
 pytestmark = pytest.mark.e2e
 API = "https://api.example.com"
@@ -36,14 +36,9 @@ def cli(stack, *args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def fresh_get(url: str) -> requests.Response:
-    # DESIGN §10: chalice local is slow with keep-alive; one connection per request.
-    return requests.get(url, headers={"Connection": "close"}, timeout=10)
-
-
 def verify_with_jwks(stack, token: str) -> dict:
-    meta = fresh_get(f"{stack.issuer}/.well-known/openid-configuration").json()
-    keys = KeySet.import_key_set(fresh_get(meta["jwks_uri"]).json())
+    meta = e2e_http.get(f"{stack.issuer}/.well-known/openid-configuration").json()
+    keys = KeySet.import_key_set(e2e_http.get(meta["jwks_uri"]).json())
     decoded = jwt.decode(token, keys, algorithms=["RS256", "ES256"])
     assert decoded.header["typ"] == "at+jwt"
     jwt.JWTClaimsRegistry(iss={"essential": True, "value": stack.issuer}, exp={"essential": True}).validate(
@@ -54,7 +49,7 @@ def verify_with_jwks(stack, token: str) -> dict:
 
 def session(stack, client: dict) -> OAuth2Session:
     oauth = OAuth2Session(client["client_id"], client["client_secret"], scope="invoices:read")
-    oauth.headers["Connection"] = "close"
+    e2e_http.without_keep_alive(oauth)
     return oauth
 
 
