@@ -31,6 +31,18 @@ class Settings:
     access_token_ttl: int
     client_cache_seconds: int
     key_cache_seconds: int
+    kms_key_alias_prefix: str
+    key_rotation_schedule: str
+    login_url: str
+    consent_url: str
+    challenge_ttl: int
+    authorization_code_ttl: int
+    id_token_ttl: int
+    refresh_token_ttl: int
+    refresh_token_idle_ttl: int
+    session_ttl: int
+    login_max_failures: int
+    login_lockout_seconds: int
 
     @property
     def is_local(self) -> bool:
@@ -46,11 +58,23 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("STATE_TABLE", "tollgate-state", "DynamoDB table of everything that expires"),
     ("KEYS_SECRET_ID", "tollgate/signing-keys", "Secrets Manager secret holding the signing JWK set"),
     ("PEPPER_SECRET_ID", "tollgate/client-secret-pepper", "Secrets Manager secret keying client-secret hashes"),
-    ("KEY_MODE", "secrets", "`secrets` (JWK set in Secrets Manager)"),
+    ("KEY_MODE", "secrets", "`secrets` (JWK set in Secrets Manager) or `kms` (asymmetric KMS keys sign)"),
     ("ACCESS_TOKEN_SIGNING_ALG", "RS256", "algorithm of JWT access tokens: RS256 or ES256"),
     ("ACCESS_TOKEN_TTL", "3600", "access token lifetime, seconds"),
     ("CLIENT_CACHE_SECONDS", "60", "how long a Lambda container trusts a cached client record"),
     ("KEY_CACHE_SECONDS", "300", "how long a Lambda container keeps the signing key set before re-reading it"),
+    ("KMS_KEY_ALIAS_PREFIX", "alias/tollgate-signing", "`kms` mode: aliases `PREFIX-{rs256,es256}-{next,current,previous}`"),
+    ("KEY_ROTATION_SCHEDULE", "rate(30 days)", "when the rotate_keys function runs (EventBridge rate or cron)"),
+    ("LOGIN_URL", "{issuer}/ui/login", "login app, sent `?login_challenge=`; point it at your own app to go headless"),
+    ("CONSENT_URL", "{issuer}/ui/consent", "consent app: receives `?consent_challenge=`"),
+    ("CHALLENGE_TTL", "1800", "lifetime of login and consent challenges, seconds"),
+    ("AUTHORIZATION_CODE_TTL", "600", "authorization code lifetime, seconds"),
+    ("ID_TOKEN_TTL", "3600", "ID token lifetime, seconds"),
+    ("REFRESH_TOKEN_TTL", "2592000", "absolute refresh token (and grant) lifetime, seconds (30 days)"),
+    ("REFRESH_TOKEN_IDLE_TTL", "1209600", "a refresh token unused this long expires, seconds (14 days)"),
+    ("SESSION_TTL", "86400", "default browser login session lifetime when `remember_for` is 0, seconds"),
+    ("LOGIN_MAX_FAILURES", "5", "failed sign-ins that lock a username of the default login page"),
+    ("LOGIN_LOCKOUT_SECONDS", "900", "window counted from a username's first failed sign-in; locked until it ends"),
 )
 
 
@@ -70,4 +94,16 @@ def settings() -> Settings:
         access_token_ttl=_int("ACCESS_TOKEN_TTL", 3600),
         client_cache_seconds=_int("CLIENT_CACHE_SECONDS", 60),
         key_cache_seconds=_int("KEY_CACHE_SECONDS", 300),
+        kms_key_alias_prefix=env["KMS_KEY_ALIAS_PREFIX"],
+        key_rotation_schedule=env["KEY_ROTATION_SCHEDULE"],
+        login_url=env["LOGIN_URL"].replace("{issuer}", env["ISSUER_URL"].rstrip("/")),
+        consent_url=env["CONSENT_URL"].replace("{issuer}", env["ISSUER_URL"].rstrip("/")),
+        challenge_ttl=_int("CHALLENGE_TTL", 1800),
+        authorization_code_ttl=_int("AUTHORIZATION_CODE_TTL", 600),
+        id_token_ttl=_int("ID_TOKEN_TTL", 3600),
+        refresh_token_ttl=_int("REFRESH_TOKEN_TTL", 2592000),
+        refresh_token_idle_ttl=_int("REFRESH_TOKEN_IDLE_TTL", 1209600),
+        session_ttl=_int("SESSION_TTL", 86400),
+        login_max_failures=_int("LOGIN_MAX_FAILURES", 5),
+        login_lockout_seconds=_int("LOGIN_LOCKOUT_SECONDS", 900),
     )

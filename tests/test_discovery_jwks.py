@@ -17,8 +17,18 @@ def test_both_discovery_documents_describe_what_works(http):
         assert meta["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
         assert meta["introspection_endpoint"] == f"{ISSUER}/oauth2/introspect"
         assert meta["revocation_endpoint"] == f"{ISSUER}/oauth2/revoke"
-        assert meta["grant_types_supported"] == ["client_credentials"]
+        assert meta["authorization_endpoint"] == f"{ISSUER}/oauth2/auth"
+        assert meta["userinfo_endpoint"] == f"{ISSUER}/userinfo"
+        assert meta["end_session_endpoint"] == f"{ISSUER}/oauth2/sessions/logout"
+        assert set(meta["grant_types_supported"]) >= {"authorization_code", "client_credentials", "refresh_token"}
         assert "password" not in json.dumps(meta) and "implicit" not in meta["grant_types_supported"]
+        assert meta["response_types_supported"] == ["code"]
+        assert meta["code_challenge_methods_supported"] == ["S256"]
+        assert meta["authorization_response_iss_parameter_supported"] is True
+        assert {"openid", "profile", "email", "offline_access"} <= set(meta["scopes_supported"])
+        assert {"none", "login", "consent"} <= set(meta["prompt_values_supported"])
+        assert meta["id_token_signing_alg_values_supported"] == ["RS256", "ES256"]
+        assert meta["subject_types_supported"] == ["public"]
 
 
 def test_jwks_publishes_public_parts_only_with_kid_alg_use(http):

@@ -20,6 +20,7 @@ from chalicelib.tokens import jws, opaque
 JWT_TYP = "at+jwt"
 OPAQUE_KIND = "access_token"
 REVOKED_JTI_KIND = "revoked_jti"
+REVOKED_GRANT_KIND = "revoked_grant"
 
 
 @dataclass(frozen=True)
@@ -42,18 +43,21 @@ class IssuedToken:
 
 
 class AccessTokens:
-    def __init__(self, keys: KeyProvider, store: StateStore, *, issuer: str, alg: str, ttl: int) -> None:
+    def __init__(
+        self, keys: KeyProvider, store: StateStore, *, issuer: str, alg: str, ttl: int, grant_ttl: int
+    ) -> None:
         self._keys = keys
         self._store = store
         self._issuer = issuer
         self._alg = alg
         self._ttl = ttl
+        self._grant_ttl = grant_ttl
 
     def _claims(self, request: AccessTokenRequest, now: int) -> dict[str, Any]:
         # RFC 9068 §2.2 requires `aud`; with none asked for and none
         # registered, the client itself is the only honest audience.
         audience = list(request.audience) or list(request.client.audience) or [request.client.client_id]
-        return {
+        claims = {
             **request.extra_claims,
             "iss": self._issuer,
             "sub": request.subject,
@@ -64,6 +68,10 @@ class AccessTokens:
             "client_id": request.client.client_id,
             "scope": " ".join(request.scope),
         }
+        if request.grant_id:
+            # The Grant Management name: lets one revocation reach every JWT of a grant.
+            claims["grant_id"] = request.grant_id
+        return claims
 
     def issue(self, request: AccessTokenRequest) -> IssuedToken:
         claims = self._claims(request, int(time.time()))
@@ -85,7 +93,10 @@ class AccessTokens:
             claims = jws.verify(self._keys, token, typ=JWT_TYP, issuer=self._issuer)
         except jws.InvalidJws:
             return None
-        if self._store.find(REVOKED_JTI_KIND, str(claims["jti"])) is not None:
+        revocations = [(REVOKED_JTI_KIND, str(claims["jti"]))]
+        if claims.get("grant_id"):
+            revocations.append((REVOKED_GRANT_KIND, str(claims["grant_id"])))
+        if self._store.find_many(revocations):
             return None
         return claims
 
@@ -95,3 +106,10 @@ class AccessTokens:
         else:
             # Remembered only until the token would have expired anyway.
             self._store.upsert(StateItem(REVOKED_JTI_KIND, str(claims["jti"]), {}, int(claims["exp"])))
+
+    def revoke_grant(self, grant_id: str) -> None:
+        """Everything issued under ``grant_id`` stops working: stored tokens go, JWTs are marked."""
+        self._store.revoke_by_grant(grant_id)
+        # Outlives every token the grant could have issued.
+        expires_at = int(time.time()) + self._grant_ttl + self._ttl
+        self._store.upsert(StateItem(REVOKED_GRANT_KIND, grant_id, {}, expires_at))

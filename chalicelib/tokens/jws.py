@@ -35,7 +35,7 @@ class InvalidJws(Exception):
     """Not a JWS signed by one of our published keys, or its claims fail."""
 
 
-def verify(keys: KeyProvider, token: str, *, typ: str, issuer: str) -> dict[str, Any]:
+def verify(keys: KeyProvider, token: str, *, typ: str, issuer: str, verify_exp: bool = True) -> dict[str, Any]:
     """The claims of a token we signed, or ``InvalidJws``."""
     try:
         header = jwt.get_unverified_header(token)
@@ -51,7 +51,7 @@ def verify(keys: KeyProvider, token: str, *, typ: str, issuer: str) -> dict[str,
             public_key,
             algorithms=[alg],
             issuer=issuer,
-            options={"verify_aud": False, "require": ["exp", "iat", "iss", "jti"]},
+            options={"verify_aud": False, "verify_exp": verify_exp, "require": ["exp", "iat", "iss", "jti"]},
         )
     except jwt.PyJWTError as exc:
         raise InvalidJws(str(exc)) from exc

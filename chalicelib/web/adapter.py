@@ -16,7 +16,7 @@ from chalice import Response as ChaliceResponse
 from chalice.app import Request as ChaliceRequest
 
 from chalicelib.oauth.errors import ServerError
-from chalicelib.oauth.http import Response
+from chalicelib.oauth.http import Page, Response
 from chalicelib.oauth.request import Params, Request
 
 log = logging.getLogger("tollgate")
@@ -44,17 +44,28 @@ def protocol_request(request: ChaliceRequest) -> Request:
 
 
 def chalice_response(response: Response) -> ChaliceResponse:
-    return ChaliceResponse(body=response.body, status_code=response.status, headers=dict(response.headers))
+    headers: dict[str, Any] = dict(response.headers)
+    if response.cookies:
+        # A list value becomes API Gateway's multiValueHeaders: one Set-Cookie line each.
+        headers["Set-Cookie"] = list(response.cookies)
+    return ChaliceResponse(body=response.body, status_code=response.status, headers=headers)
 
 
-def respond(request: ChaliceRequest, handler: Callable[[Request], Response]) -> ChaliceResponse:
+def respond(request: ChaliceRequest, handler: Callable[[Request], Response | Page]) -> ChaliceResponse:
     """Run one protocol handler; nothing it raises reaches the framework."""
     try:
-        response = handler(protocol_request(request))
+        result = handler(protocol_request(request))
+        response = _render(result) if isinstance(result, Page) else result
     except Exception:
         log.exception("unhandled error in %s", request.context.get("resourcePath", "?"))
         response = ServerError("the server could not complete the request").to_response()
     return chalice_response(response)
+
+
+def _render(page: Page) -> Response:
+    from chalicelib.web.ui.render import render  # Jinja2 loads only for pages
+
+    return render(page)
 
 
 def security_headers(event: Any, get_response: Callable[[Any], ChaliceResponse]) -> ChaliceResponse:

@@ -8,26 +8,44 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.oauth.endpoints.authorization import PROMPTS
 from chalicelib.oauth.grants import supported_grant_types
 from chalicelib.oauth.http import Response, json_response
+from chalicelib.oauth.oidc.claims import CLAIMS_SUPPORTED, SCOPES_SUPPORTED
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+SIGNING_ALGS = ["RS256", "ES256"]
 
 
 def metadata(issuer: str) -> dict[str, Any]:
     return {
         "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth2/auth",
         "token_endpoint": f"{issuer}/oauth2/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "end_session_endpoint": f"{issuer}/oauth2/sessions/logout",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "introspection_endpoint": f"{issuer}/oauth2/introspect",
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
         "grant_types_supported": supported_grant_types(),
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "subject_types_supported": ["public"],
+        "scopes_supported": list(SCOPES_SUPPORTED),
+        "claims_supported": list(CLAIMS_SUPPORTED),
+        "claim_types_supported": ["normal"],
+        "id_token_signing_alg_values_supported": SIGNING_ALGS,
+        "access_token_signing_alg_values_supported": SIGNING_ALGS,
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": sorted(PROMPTS),
+        "authorization_response_iss_parameter_supported": True,
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-        "access_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
     }
 
 

@@ -13,7 +13,9 @@ from typing import Any
 
 from chalicelib.oauth.client_auth import ClientAuthenticator
 from chalicelib.oauth.errors import InvalidClient, OAuthError
+from chalicelib.oauth.grants.issuance import live_refresh_token
 from chalicelib.oauth.http import Response, json_response, no_store
+from chalicelib.oauth.ports import StateStore
 from chalicelib.oauth.request import Request
 from chalicelib.tokens.access import AccessTokens
 
@@ -21,9 +23,13 @@ INTROSPECTION_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat",
 
 
 class IntrospectionEndpoint:
-    def __init__(self, authenticator: ClientAuthenticator, access_tokens: AccessTokens) -> None:
+    def __init__(
+        self, authenticator: ClientAuthenticator, access_tokens: AccessTokens, store: StateStore, *, issuer: str
+    ) -> None:
         self._authenticator = authenticator
         self._access_tokens = access_tokens
+        self._store = store
+        self._issuer = issuer
 
     def handle(self, request: Request) -> Response:
         try:
@@ -37,6 +43,17 @@ class IntrospectionEndpoint:
         return json_response(self._answer(token), headers=no_store())
 
     def _answer(self, token: str) -> dict[str, Any]:
+        refresh = live_refresh_token(self._store, token)
+        if refresh is not None:
+            grant = refresh.payload
+            return {
+                "active": True,
+                "scope": " ".join(grant["scope"]),
+                "client_id": grant["client_id"],
+                "sub": grant["subject"],
+                "iss": self._issuer,
+                "exp": refresh.expires_at,
+            }
         claims = self._access_tokens.active_claims(token)
         if claims is None:
             return {"active": False}

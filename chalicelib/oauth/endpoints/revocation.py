@@ -3,21 +3,28 @@
 §2.2: an invalid or unknown token answers 200, since the client cannot do
 anything about it.  A client may only revoke its own tokens (§2.1); like
 fosite, another client's token is refused with ``unauthorized_client``.
+Revoking a refresh token revokes its whole grant, access tokens included
+(§2.1: "SHOULD also invalidate all access tokens based on the same
+authorization grant").
 """
 
 from __future__ import annotations
 
 from chalicelib.oauth.client_auth import ClientAuthenticator
+from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import OAuthError, UnauthorizedClient
+from chalicelib.oauth.grants.issuance import live_refresh_token
 from chalicelib.oauth.http import Response, no_store
+from chalicelib.oauth.ports import StateStore
 from chalicelib.oauth.request import Request
 from chalicelib.tokens.access import AccessTokens
 
 
 class RevocationEndpoint:
-    def __init__(self, authenticator: ClientAuthenticator, access_tokens: AccessTokens) -> None:
+    def __init__(self, authenticator: ClientAuthenticator, access_tokens: AccessTokens, store: StateStore) -> None:
         self._authenticator = authenticator
         self._access_tokens = access_tokens
+        self._store = store
 
     def handle(self, request: Request) -> Response:
         try:
@@ -26,11 +33,24 @@ class RevocationEndpoint:
             token = params.require("token")
             # §2.1: a token_type_hint only speeds up the search; any value is accepted.
             params.get("token_type_hint")
-            claims = self._access_tokens.active_claims(token)
-            if claims is not None:
-                if claims.get("client_id") != client.client_id:
-                    raise UnauthorizedClient("the token was not issued to this client")
-                self._access_tokens.revoke(token, claims)
+            self._revoke(client, token)
         except OAuthError as error:
             return error.to_response()
         return Response(200, "", no_store())
+
+    def _revoke(self, client: Client, token: str) -> None:
+        refresh = live_refresh_token(self._store, token)
+        if refresh is not None:
+            _check_owner(client, refresh.payload.get("client_id"))
+            if refresh.grant_id:
+                self._access_tokens.revoke_grant(refresh.grant_id)
+            return
+        claims = self._access_tokens.active_claims(token)
+        if claims is not None:
+            _check_owner(client, claims.get("client_id"))
+            self._access_tokens.revoke(token, claims)
+
+
+def _check_owner(client: Client, owner: object) -> None:
+    if owner != client.client_id:
+        raise UnauthorizedClient("the token was not issued to this client")

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.ports import StateStore
 from chalicelib.oauth.request import Params
 from chalicelib.tokens.access import AccessTokens, IssuedToken
 
+if TYPE_CHECKING:
+    from chalicelib.oauth.grants.issuance import GrantIssuer
+
 
 @dataclass(frozen=True)
 class GrantDependencies:
     access_tokens: AccessTokens
     store: StateStore
+    issuer: GrantIssuer
+    grant_ttl: int
 
 
 class Grant(Protocol):

@@ -1,0 +1,344 @@
+"""The authorization endpoint, ``GET /oauth2/auth``.
+
+RFC 6749 §4.1.1–4.1.2, RFC 7636 §4.3, RFC 9207 (``iss`` on every response),
+OpenID Connect Core §3.1.2.  The endpoint is entered three ways:
+
+- a client's authorization request: validate it, then either answer from the
+  browser's login session and remembered consent, or hand the person to the
+  login app with a ``login_challenge``;
+- ``login_verifier``: the login app is done; hand over to the consent app
+  with a ``consent_challenge`` unless consent is already given;
+- ``consent_verifier``: the consent app is done; issue the code.
+
+Until the client and redirect URI are known to be genuine, errors are shown
+as a page and never redirected (§4.1.2.1, RFC 9700 §4.1).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, replace
+from urllib.parse import urlencode, urlsplit
+
+from chalicelib.oauth import pkce, redirect_uris
+from chalicelib.oauth.clients import Client
+from chalicelib.oauth.errors import InvalidRequest, NotFound, OAuthError, UnauthorizedClient, UnsupportedResponseType
+from chalicelib.oauth.flows import Authentication, AuthorizationRequest, Consent, Flow, Flows, Rejection
+from chalicelib.oauth.grants.authorization_code import store_code
+from chalicelib.oauth.grants.base import GrantDependencies
+from chalicelib.oauth.grants.issuance import new_grant_id
+from chalicelib.oauth.http import Page, Response, read_cookies, redirect, set_cookie
+from chalicelib.oauth.ports import ClientLookup
+from chalicelib.oauth.request import Params, Request
+from chalicelib.oauth.scopes import resolve_audience, resolve_scope
+from chalicelib.oauth.sessions import SESSION_COOKIE, BrowserSession, Sessions
+from chalicelib.tokens.opaque import digest
+
+PROMPTS = frozenset({"none", "login", "consent", "select_account"})
+FLOW_COOKIE_PREFIX = "tollgate_flow_"
+
+
+class LoginRequired(OAuthError):
+    """OIDC Core §3.1.2.6."""
+
+    error = "login_required"
+
+
+class ConsentRequired(OAuthError):
+    error = "consent_required"
+
+
+class InteractionRequired(OAuthError):
+    error = "interaction_required"
+
+
+class RequestNotSupported(OAuthError):
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    error = "request_uri_not_supported"
+
+
+@dataclass(frozen=True)
+class AuthorizationSettings:
+    issuer: str
+    login_url: str
+    consent_url: str
+    code_ttl: int
+    secure_cookies: bool
+
+
+def error_page(error: str, description: str, status: int = 400) -> Page:
+    return Page("error", {"error": error, "error_description": description}, status)
+
+
+def _with_query(uri: str, params: dict[str, str]) -> str:
+    return f"{uri}{'&' if urlsplit(uri).query else '?'}{urlencode(params)}"
+
+
+class AuthorizationEndpoint:
+    def __init__(
+        self,
+        clients: ClientLookup,
+        flows: Flows,
+        sessions: Sessions,
+        grants: GrantDependencies,
+        settings: AuthorizationSettings,
+    ) -> None:
+        self._clients = clients
+        self._flows = flows
+        self._sessions = sessions
+        self._grants = grants
+        self._settings = settings
+        self._cookie_path = (urlsplit(settings.issuer).path or "") + "/"
+
+    def handle(self, request: Request) -> Response | Page:
+        query = request.query
+        try:
+            if "login_verifier" in query:
+                return self._after_login(request, query.require("login_verifier"))
+            if "consent_verifier" in query:
+                return self._after_consent(request, query.require("consent_verifier"))
+        except NotFound:
+            return error_page("invalid_request", "This sign-in link has expired or was already used.")
+        return self._start(request)
+
+    # -- a client's authorization request -------------------------------------------
+
+    def _start(self, request: Request) -> Response | Page:
+        query = request.query
+        try:
+            client = self._client(query.get("client_id"))
+            redirect_uri = redirect_uris.resolve(query.get("redirect_uri"), client.redirect_uris)
+        except (OAuthError, LookupError) as error:
+            return error_page("invalid_request", str(error))
+        if redirect_uri is None:
+            return error_page("invalid_request", "The redirect_uri is not registered for this client.")
+        state = _first(query, "state")
+        try:
+            authorization = self._validate(client, query, redirect_uri)
+            return self._authorize(request, client, authorization)
+        except OAuthError as error:
+            return self._error_redirect(redirect_uri, error, state)
+
+    def _client(self, client_id: str | None) -> Client:
+        if client_id is None:
+            raise LookupError("The request has no client_id.")
+        client = self._clients.find(client_id)
+        if client is None:
+            raise LookupError("The client is not registered.")
+        return client
+
+    def _validate(self, client: Client, query: Params, redirect_uri: str) -> AuthorizationRequest:
+        query.check_no_duplicates()
+        _check_response_type(query.get("response_type"))
+        if "request" in query:
+            raise RequestNotSupported("request objects are not supported")
+        if "request_uri" in query:
+            raise RequestUriNotSupported("request_uri is not supported")
+        if query.get("response_mode") not in (None, "query"):
+            raise InvalidRequest("only response_mode=query is supported")
+        if "authorization_code" not in client.grant_types:
+            raise UnauthorizedClient("client is not registered for the authorization code grant")
+        pkce.check_challenge(
+            query.get("code_challenge"),
+            query.get("code_challenge_method"),
+            required=client.is_public or client.require_pkce,
+        )
+        return AuthorizationRequest(
+            client_id=client.client_id,
+            redirect_uri=redirect_uri,
+            redirect_uri_given=query.get("redirect_uri") is not None,
+            scope=resolve_scope(query.get("scope"), client.scopes, ()),
+            audience=resolve_audience(query.get_all("audience"), client.audience),
+            state=query.get("state"),
+            nonce=query.get("nonce"),
+            code_challenge=query.get("code_challenge"),
+            code_challenge_method=query.get("code_challenge_method"),
+            prompt=_prompt(query.get("prompt")),
+            max_age=_max_age(query.get("max_age")),
+            acr_values=tuple((query.get("acr_values") or "").split()),
+            login_hint=query.get("login_hint"),
+        )
+
+    def _authorize(self, request: Request, client: Client, authorization: AuthorizationRequest) -> Response | Page:
+        csrf = secrets.token_urlsafe(24)
+        flow = self._flows.new_flow(authorization, csrf)
+        cookies = (self._flow_cookie(flow, csrf),)
+        session = self._usable_session(request, authorization)
+        if session is None:
+            if "none" in authorization.prompt:
+                raise LoginRequired("the person is not signed in")
+            challenge = self._flows.request_login(flow)
+            return redirect(_with_query(self._settings.login_url, {"login_challenge": challenge}), cookies=cookies)
+        authentication = Authentication(
+            subject=session.subject,
+            auth_time=session.auth_time,
+            acr=session.acr,
+            amr=session.amr,
+            sid=session.sid,
+        )
+        return self._consent_step(client, replace(flow, authentication=authentication), cookies)
+
+    def _usable_session(self, request: Request, authorization: AuthorizationRequest) -> BrowserSession | None:
+        """The login session, unless the client asked for a fresh login (prompt=login, max_age)."""
+        if "login" in authorization.prompt or "select_account" in authorization.prompt:
+            return None
+        session = self._sessions.find(read_cookies(request.headers.get("cookie")).get(SESSION_COOKIE))
+        if session is None:
+            return None
+        max_age = authorization.max_age
+        if max_age is not None and time.time() - session.auth_time > max_age:
+            return None
+        return session
+
+    # -- back from the login app -------------------------------------------------------
+
+    def _after_login(self, request: Request, verifier: str) -> Response | Page:
+        flow = self._flows.redeem_login_verifier(verifier)
+        refused = self._check_browser(request, flow)
+        if refused is not None:
+            return refused
+        client = self._client_of(flow)
+        if isinstance(client, Page):
+            return client
+        authorization = flow.request
+        if flow.rejection is not None or flow.authentication is None:
+            return self._rejected(flow)
+        cookies: tuple[str, ...] = ()
+        authentication = flow.authentication
+        if authentication.remember:
+            value, session = self._sessions.start(authentication)
+            cookies = (self._session_cookie(value, session.expires_at),)
+            authentication = replace(authentication, sid=session.sid)
+        else:
+            authentication = replace(authentication, sid=secrets.token_urlsafe(16))
+        try:
+            return self._consent_step(client, replace(flow, authentication=authentication), cookies)
+        except OAuthError as error:
+            return self._error_redirect(authorization.redirect_uri, error, authorization.state)
+
+    def _consent_step(self, client: Client, flow: Flow, cookies: tuple[str, ...]) -> Response:
+        authorization, authentication = flow.request, flow.authentication
+        assert authentication is not None
+        consent = None
+        if "consent" not in authorization.prompt:
+            consent = self._standing_consent(client, authentication.subject, authorization)
+        if consent is not None:
+            return self._issue_code(replace(flow, consent=consent), cookies)
+        if "none" in authorization.prompt:
+            raise ConsentRequired("the person has not consented to this client")
+        challenge = self._flows.request_consent(flow)
+        location = _with_query(self._settings.consent_url, {"consent_challenge": challenge})
+        return redirect(location, cookies=cookies)
+
+    def _standing_consent(self, client: Client, subject: str, authorization: AuthorizationRequest) -> Consent | None:
+        if client.skip_consent:
+            return Consent(grant_scope=authorization.scope, grant_access_token_audience=authorization.audience)
+        return self._sessions.remembered_consent(subject, client.client_id, authorization.scope, authorization.audience)
+
+    # -- back from the consent app -------------------------------------------------
+
+    def _after_consent(self, request: Request, verifier: str) -> Response | Page:
+        flow = self._flows.redeem_consent_verifier(verifier)
+        refused = self._check_browser(request, flow)
+        if refused is not None:
+            return refused
+        if flow.rejection is not None or flow.consent is None or flow.authentication is None:
+            return self._rejected(flow)
+        if flow.consent.remember:
+            self._sessions.remember_consent(flow.authentication.subject, flow.request.client_id, flow.consent)
+        return self._issue_code(flow, ())
+
+    # -- answers ---------------------------------------------------------------------
+
+    def _issue_code(self, flow: Flow, cookies: tuple[str, ...]) -> Response:
+        code = store_code(self._grants, flow, new_grant_id(), self._settings.code_ttl)
+        params = {"code": code, "iss": self._settings.issuer}
+        if flow.request.state is not None:
+            params["state"] = flow.request.state
+        return redirect(_with_query(flow.request.redirect_uri, params), cookies=cookies)
+
+    def _rejected(self, flow: Flow) -> Response:
+        rejection = flow.rejection or Rejection()
+        body = {"error": rejection.error}
+        if rejection.error_description:
+            body["error_description"] = rejection.error_description
+        return self._error_redirect(flow.request.redirect_uri, body, flow.request.state)
+
+    def _error_redirect(self, redirect_uri: str, error: OAuthError | dict[str, str], state: str | None) -> Response:
+        body = error.body() if isinstance(error, OAuthError) else error
+        params = {**body, "iss": self._settings.issuer}
+        if state is not None:
+            params["state"] = state
+        return redirect(_with_query(redirect_uri, params))
+
+    def _check_browser(self, request: Request, flow: Flow) -> Page | None:
+        """The verifier must come back to the browser that started the flow."""
+        cookie = read_cookies(request.headers.get("cookie")).get(_flow_cookie_name(flow))
+        if cookie is None or not secrets.compare_digest(digest(cookie), flow.csrf_hash):
+            return error_page("invalid_request", "This sign-in was started in another browser.", 403)
+        return None
+
+    def _client_of(self, flow: Flow) -> Client | Page:
+        client = self._clients.find(flow.request.client_id)
+        return client if client is not None else error_page("invalid_request", "The client is not registered.")
+
+    def _flow_cookie(self, flow: Flow, csrf: str) -> str:
+        return set_cookie(
+            _flow_cookie_name(flow),
+            csrf,
+            max_age=self._flows.challenge_ttl,
+            path=self._cookie_path + "oauth2/auth",
+            secure=self._settings.secure_cookies,
+        )
+
+    def _session_cookie(self, value: str, expires_at: int) -> str:
+        return set_cookie(
+            SESSION_COOKIE,
+            value,
+            max_age=max(0, expires_at - int(time.time())),
+            path=self._cookie_path,
+            secure=self._settings.secure_cookies,
+        )
+
+
+def _flow_cookie_name(flow: Flow) -> str:
+    # One cookie per flow, so sign-ins in two tabs do not overwrite each other.
+    return FLOW_COOKIE_PREFIX + flow.csrf_hash[:16]
+
+
+def _first(query: Params, name: str) -> str | None:
+    try:
+        return query.get(name)
+    except OAuthError:
+        return None
+
+
+def _check_response_type(response_type: str | None) -> None:
+    if response_type is None:
+        raise InvalidRequest("response_type is required")
+    if response_type != "code":
+        # The implicit and hybrid flows (token, id_token, code id_token, ...) are not offered (RFC 9700 §2.1.2).
+        raise UnsupportedResponseType("only response_type=code is supported")
+
+
+def _prompt(value: str | None) -> tuple[str, ...]:
+    prompts = tuple((value or "").split())
+    unknown = set(prompts) - PROMPTS
+    if unknown:
+        raise InvalidRequest(f"unknown prompt value: {' '.join(sorted(unknown))}")
+    if "none" in prompts and len(prompts) > 1:
+        # OIDC Core §3.1.2.1: none must stand alone.
+        raise InvalidRequest("prompt=none cannot be combined with other values")
+    return prompts
+
+
+def _max_age(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise InvalidRequest("max_age must be a non-negative integer")
+    return int(value)

@@ -1,0 +1,365 @@
+"""The login and consent flow: an explicit state machine, as in Hydra (``flow/flow.go``).
+
+    login requested ──accept──▶ login accepted ──▶ consent requested ──accept──▶ consent accepted ──▶ code issued
+          │                                              │
+          └──reject──▶ rejected ◀─────────reject─────────┘
+
+Each state lives in the state table under its own single-use key: a
+``login_challenge`` becomes a ``login_verifier`` when the login app accepts
+or rejects it, the authorization endpoint redeems the verifier and creates a
+``consent_challenge``, which becomes a ``consent_verifier``, which the
+authorization endpoint redeems for a code.  Every step is a conditional
+``consume`` of the previous key, so no challenge or verifier works twice and
+no step can be skipped.  Challenges expire after ``CHALLENGE_TTL``.
+
+The login and consent apps (Tollgate's own pages, or a team's app through
+the admin function) only ever see challenges; verifiers travel through the
+browser back to ``/oauth2/auth``, which also checks a per-flow cookie so a
+verifier cannot be replayed in another browser.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from chalicelib.oauth.clients import Client
+from chalicelib.oauth.errors import InvalidRequest, NotFound
+from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, StateItem, StateStore
+from chalicelib.tokens.opaque import digest
+
+LOGIN_CHALLENGE = "login_challenge"
+LOGIN_VERIFIER = "login_verifier"
+CONSENT_CHALLENGE = "consent_challenge"
+CONSENT_VERIFIER = "consent_verifier"
+
+# What a login or consent app may answer when it rejects (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
+REJECTION_ERRORS = frozenset(
+    {"access_denied", "login_required", "consent_required", "interaction_required", "account_selection_required"}
+)
+
+
+def _rejection(error: str, error_description: str) -> Rejection:
+    if error not in REJECTION_ERRORS:
+        raise InvalidRequest(f"error must be one of {', '.join(sorted(REJECTION_ERRORS))}")
+    return Rejection(error, error_description)
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A validated authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1)."""
+
+    client_id: str
+    redirect_uri: str
+    redirect_uri_given: bool
+    scope: tuple[str, ...]
+    audience: tuple[str, ...]
+    state: str | None
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    prompt: tuple[str, ...]
+    max_age: int | None
+    acr_values: tuple[str, ...] = ()
+    login_hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """Who signed in, how, and whether the browser should remember it (Hydra's accept-login body)."""
+
+    subject: str
+    auth_time: int
+    acr: str = ""
+    amr: tuple[str, ...] = ()
+    remember: bool = False
+    remember_for: int = 0
+    sid: str = ""
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What the person allowed (Hydra's accept-consent body)."""
+
+    grant_scope: tuple[str, ...]
+    grant_access_token_audience: tuple[str, ...]
+    remember: bool = False
+    remember_for: int = 0
+    access_token_claims: Mapping[str, Any] = field(default_factory=dict)
+    id_token_claims: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    error: str = "access_denied"
+    error_description: str = ""
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Everything known about one authorization, carried from state to state."""
+
+    request: AuthorizationRequest
+    csrf_hash: str  # digest of the per-flow browser cookie
+    requested_at: int
+    authentication: Authentication | None = None
+    consent: Consent | None = None
+    rejection: Rejection | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return _encode(self)
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Flow:
+        return _decode(payload)
+
+
+@dataclass(frozen=True)
+class LoginRequest:
+    """What a login app sees (Hydra's OAuth2LoginRequest)."""
+
+    challenge: str
+    client: dict[str, Any]
+    requested_scope: list[str]
+    requested_access_token_audience: list[str]
+    skip: bool
+    subject: str
+    request_url: str
+    oidc_context: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """What a consent app sees (Hydra's OAuth2ConsentRequest)."""
+
+    challenge: str
+    client: dict[str, Any]
+    requested_scope: list[str]
+    requested_access_token_audience: list[str]
+    skip: bool
+    subject: str
+    acr: str
+    amr: list[str]
+    request_url: str
+    oidc_context: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _encode(flow: Flow) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        if hasattr(value, "__dataclass_fields__"):
+            return {name: plain(getattr(value, name)) for name in value.__dataclass_fields__}
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(flow)
+
+
+def _tuples(data: Mapping[str, Any], cls: type) -> dict[str, Any]:
+    names = cls.__dataclass_fields__
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
+
+
+def _decode(payload: Mapping[str, Any]) -> Flow:
+    def part(name: str, cls: type) -> Any:
+        value = payload.get(name)
+        return cls(**_tuples(value, cls)) if value else None
+
+    return Flow(
+        request=AuthorizationRequest(**_tuples(payload["request"], AuthorizationRequest)),
+        csrf_hash=payload["csrf_hash"],
+        requested_at=payload["requested_at"],
+        authentication=part("authentication", Authentication),
+        consent=part("consent", Consent),
+        rejection=part("rejection", Rejection),
+    )
+
+
+def _oidc_context(request: AuthorizationRequest) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    if request.acr_values:
+        context["acr_values"] = list(request.acr_values)
+    if request.login_hint:
+        context["login_hint"] = request.login_hint
+    return context
+
+
+class Flows:
+    """The state machine's transitions, on the storage port."""
+
+    def __init__(self, store: StateStore, clients: ClientLookup, *, issuer: str, challenge_ttl: int) -> None:
+        self._store = store
+        self._clients = clients
+        self._issuer = issuer
+        self._ttl = challenge_ttl
+
+    @property
+    def challenge_ttl(self) -> int:
+        return self._ttl
+
+    # -- creating and redeeming keys -------------------------------------------------
+
+    def _put(self, kind: str, flow: Flow) -> str:
+        value = secrets.token_urlsafe(32)
+        expires_at = int(time.time()) + self._ttl
+        self._store.upsert(StateItem(kind, digest(value), flow.to_payload(), expires_at))
+        return value
+
+    def _peek(self, kind: str, value: str) -> Flow:
+        item = self._store.find(kind, digest(value)) if value else None
+        if item is None:
+            raise NotFound(f"unknown, used or expired {kind}")
+        return Flow.from_payload(item.payload)
+
+    def _take(self, kind: str, value: str) -> Flow:
+        try:
+            item = self._store.consume(kind, digest(value)) if value else None
+        except (KeyError, AlreadyConsumed):
+            item = None
+        if item is None:
+            raise NotFound(f"unknown, used or expired {kind}")
+        return Flow.from_payload(item.payload)
+
+    def _client(self, flow: Flow) -> Client:
+        client = self._clients.find(flow.request.client_id)
+        if client is None:
+            raise NotFound("the client of this flow no longer exists")
+        return client
+
+    def _back_to_authorize(self, parameter: str, verifier: str) -> str:
+        return f"{self._issuer}/oauth2/auth?{urlencode({parameter: verifier})}"
+
+    # -- called by the authorization endpoint --------------------------------------
+
+    def new_flow(self, request: AuthorizationRequest, csrf_cookie: str) -> Flow:
+        return Flow(request=request, csrf_hash=digest(csrf_cookie), requested_at=int(time.time()))
+
+    def request_login(self, flow: Flow) -> str:
+        """Login requested: the ``login_challenge`` for the login app."""
+        return self._put(LOGIN_CHALLENGE, flow)
+
+    def request_consent(self, flow: Flow) -> str:
+        """Consent requested: the ``consent_challenge`` for the consent app."""
+        return self._put(CONSENT_CHALLENGE, flow)
+
+    def redeem_login_verifier(self, verifier: str) -> Flow:
+        return self._take(LOGIN_VERIFIER, verifier)
+
+    def redeem_consent_verifier(self, verifier: str) -> Flow:
+        return self._take(CONSENT_VERIFIER, verifier)
+
+    # -- called by login and consent apps (default pages and the admin function) -------
+
+    def login_request(self, challenge: str) -> LoginRequest:
+        flow = self._peek(LOGIN_CHALLENGE, challenge)
+        return LoginRequest(
+            challenge=challenge,
+            client=self._client(flow).metadata(),
+            requested_scope=list(flow.request.scope),
+            requested_access_token_audience=list(flow.request.audience),
+            skip=False,
+            subject="",
+            request_url=self._request_url(flow),
+            oidc_context=_oidc_context(flow.request),
+        )
+
+    def accept_login(
+        self,
+        challenge: str,
+        *,
+        subject: str,
+        remember: bool = False,
+        remember_for: int = 0,
+        acr: str = "",
+        amr: Sequence[str] = (),
+    ) -> str:
+        """Login accepted: where the login app sends the browser next (Hydra's ``redirect_to``)."""
+        if not subject:
+            raise InvalidRequest("subject is required")
+        if remember_for < 0:
+            raise InvalidRequest("remember_for must not be negative")
+        flow = self._take(LOGIN_CHALLENGE, challenge)
+        authentication = Authentication(
+            subject=subject,
+            auth_time=int(time.time()),
+            acr=acr,
+            amr=tuple(amr),
+            remember=remember,
+            remember_for=remember_for,
+        )
+        verifier = self._put(LOGIN_VERIFIER, replace(flow, authentication=authentication))
+        return self._back_to_authorize("login_verifier", verifier)
+
+    def reject_login(self, challenge: str, *, error: str = "access_denied", error_description: str = "") -> str:
+        rejection = _rejection(error, error_description)
+        verifier = self._put(LOGIN_VERIFIER, replace(self._take(LOGIN_CHALLENGE, challenge), rejection=rejection))
+        return self._back_to_authorize("login_verifier", verifier)
+
+    def consent_request(self, challenge: str) -> ConsentRequest:
+        flow = self._peek(CONSENT_CHALLENGE, challenge)
+        authentication = flow.authentication or Authentication(subject="", auth_time=0)
+        return ConsentRequest(
+            challenge=challenge,
+            client=self._client(flow).metadata(),
+            requested_scope=list(flow.request.scope),
+            requested_access_token_audience=list(flow.request.audience),
+            skip=False,
+            subject=authentication.subject,
+            acr=authentication.acr,
+            amr=list(authentication.amr),
+            request_url=self._request_url(flow),
+            oidc_context=_oidc_context(flow.request),
+        )
+
+    def accept_consent(
+        self,
+        challenge: str,
+        *,
+        grant_scope: Sequence[str],
+        grant_access_token_audience: Sequence[str] = (),
+        remember: bool = False,
+        remember_for: int = 0,
+        access_token_claims: Mapping[str, Any] | None = None,
+        id_token_claims: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Consent accepted: the scopes and audiences granted may only narrow what was requested."""
+        if remember_for < 0:
+            raise InvalidRequest("remember_for must not be negative")
+        flow = self._take(CONSENT_CHALLENGE, challenge)
+        widened = (set(grant_scope) - set(flow.request.scope)) | (
+            set(grant_access_token_audience) - set(flow.request.audience)
+        )
+        if widened:
+            raise InvalidRequest(f"cannot grant what was not requested: {' '.join(sorted(widened))}")
+        consent = Consent(
+            grant_scope=tuple(grant_scope),
+            grant_access_token_audience=tuple(grant_access_token_audience),
+            remember=remember,
+            remember_for=remember_for,
+            access_token_claims=dict(access_token_claims or {}),
+            id_token_claims=dict(id_token_claims or {}),
+        )
+        verifier = self._put(CONSENT_VERIFIER, replace(flow, consent=consent))
+        return self._back_to_authorize("consent_verifier", verifier)
+
+    def reject_consent(self, challenge: str, *, error: str = "access_denied", error_description: str = "") -> str:
+        rejection = _rejection(error, error_description)
+        verifier = self._put(CONSENT_VERIFIER, replace(self._take(CONSENT_CHALLENGE, challenge), rejection=rejection))
+        return self._back_to_authorize("consent_verifier", verifier)
+
+    def _request_url(self, flow: Flow) -> str:
+        request = flow.request
+        query = {"client_id": request.client_id, "response_type": "code", "scope": " ".join(request.scope)}
+        return f"{self._issuer}/oauth2/auth?{urlencode(query)}"

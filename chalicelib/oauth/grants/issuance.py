@@ -1,0 +1,103 @@
+"""Issuing tokens for a person's grant: shared by the code, refresh and device grants.
+
+A ``UserGrant`` is what the person allowed plus how they signed in; it is
+what a refresh token stores, so a refresh reissues exactly what the first
+exchange issued (OIDC Core §12.2), narrowed at most.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from chalicelib.oauth.clients import Client
+from chalicelib.oauth.grants.base import bearer_response
+from chalicelib.oauth.oidc.id_token import IdTokenRequest, IdTokens
+from chalicelib.oauth.ports import StateItem, StateStore
+from chalicelib.tokens import opaque
+from chalicelib.tokens.access import AccessTokenRequest, AccessTokens
+
+REFRESH_TOKEN_KIND = "refresh_token"
+
+
+@dataclass(frozen=True)
+class UserGrant:
+    client_id: str
+    grant_id: str
+    subject: str
+    scope: tuple[str, ...]
+    audience: tuple[str, ...]
+    auth_time: int
+    sid: str
+    grant_expires_at: int
+    acr: str = ""
+    amr: tuple[str, ...] = ()
+    access_token_claims: Mapping[str, Any] = field(default_factory=dict)
+    id_token_claims: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_payload(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> UserGrant:
+        names = cls.__dataclass_fields__
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload.items() if k in names})
+
+
+def new_grant_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class GrantIssuer:
+    def __init__(
+        self, access_tokens: AccessTokens, id_tokens: IdTokens, store: StateStore, *, refresh_idle_ttl: int
+    ) -> None:
+        self._access_tokens = access_tokens
+        self._id_tokens = id_tokens
+        self._store = store
+        self._refresh_idle_ttl = refresh_idle_ttl
+
+    def respond(self, client: Client, grant: UserGrant, *, scope: tuple[str, ...], nonce: str | None) -> dict[str, Any]:
+        """Access token for ``scope``; ID token with ``openid``; refresh token with ``offline_access``."""
+        access = self._access_tokens.issue(
+            AccessTokenRequest(
+                client, grant.subject, scope, grant.audience, grant.grant_id, dict(grant.access_token_claims)
+            )
+        )
+        body = bearer_response(access, scope)
+        if "openid" in scope:
+            body["id_token"] = self._id_tokens.issue(
+                IdTokenRequest(
+                    client=client,
+                    subject=grant.subject,
+                    auth_time=grant.auth_time,
+                    sid=grant.sid,
+                    nonce=nonce,
+                    acr=grant.acr,
+                    amr=grant.amr,
+                    access_token=access.value,
+                    extra_claims=grant.id_token_claims,
+                )
+            )
+        if "offline_access" in grant.scope and "refresh_token" in client.grant_types:
+            body["refresh_token"] = self._refresh_token(grant)
+        return body
+
+    def _refresh_token(self, grant: UserGrant) -> str:
+        value = opaque.new(opaque.REFRESH_TOKEN)
+        expires_at = min(int(time.time()) + self._refresh_idle_ttl, grant.grant_expires_at)
+        self._store.upsert(
+            StateItem(REFRESH_TOKEN_KIND, opaque.digest(value), grant.to_payload(), expires_at, grant_id=grant.grant_id)
+        )
+        return value
+
+
+def live_refresh_token(store: StateStore, token: str) -> StateItem | None:
+    """The stored record of a live, not yet rotated refresh token."""
+    if not token.startswith(opaque.REFRESH_TOKEN):
+        return None
+    return store.find(REFRESH_TOKEN_KIND, opaque.digest(token))

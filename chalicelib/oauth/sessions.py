@@ -1,0 +1,97 @@
+"""Browser login sessions and remembered consent (DESIGN §4), on the storage port.
+
+A login session is an opaque cookie value whose hash keys a ``session`` item;
+it lets a second authorization skip the login page.  Its public ``sid``
+(OIDC Front-/Back-Channel Logout's session id) goes into ID tokens, never
+the cookie value.  Remembered consent is keyed by subject and client; it
+skips the consent page only when it covers every scope and audience asked for.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.oauth.flows import Authentication, Consent
+from chalicelib.oauth.ports import StateItem, StateStore
+from chalicelib.tokens.opaque import digest
+
+SESSION_KIND = "session"
+CONSENT_KIND = "consent"
+SESSION_COOKIE = "tollgate_session"
+
+
+@dataclass(frozen=True)
+class BrowserSession:
+    subject: str
+    auth_time: int
+    acr: str
+    amr: tuple[str, ...]
+    sid: str
+    expires_at: int
+
+
+class Sessions:
+    def __init__(self, store: StateStore, *, default_ttl: int, consent_ttl: int) -> None:
+        self._store = store
+        self._default_ttl = default_ttl
+        self._consent_ttl = consent_ttl
+
+    def start(self, authentication: Authentication) -> tuple[str, BrowserSession]:
+        """A new session: the cookie value (shown once) and what it stands for."""
+        value = secrets.token_urlsafe(32)
+        ttl = authentication.remember_for or self._default_ttl
+        session = BrowserSession(
+            subject=authentication.subject,
+            auth_time=authentication.auth_time,
+            acr=authentication.acr,
+            amr=authentication.amr,
+            sid=secrets.token_urlsafe(16),
+            expires_at=int(time.time()) + ttl,
+        )
+        payload: dict[str, Any] = {**session.__dict__, "amr": list(session.amr)}
+        self._store.upsert(StateItem(SESSION_KIND, digest(value), payload, session.expires_at))
+        return value, session
+
+    def find(self, cookie_value: str | None) -> BrowserSession | None:
+        item = self._store.find(SESSION_KIND, digest(cookie_value)) if cookie_value else None
+        if item is None:
+            return None
+        return BrowserSession(**{**item.payload, "amr": tuple(item.payload.get("amr", ()))})
+
+    def end(self, cookie_value: str | None) -> None:
+        if cookie_value:
+            self._store.destroy(SESSION_KIND, digest(cookie_value))
+
+    def remember_consent(self, subject: str, client_id: str, consent: Consent) -> None:
+        payload = {
+            "grant_scope": list(consent.grant_scope),
+            "grant_access_token_audience": list(consent.grant_access_token_audience),
+            "access_token_claims": dict(consent.access_token_claims),
+            "id_token_claims": dict(consent.id_token_claims),
+        }
+        expires_at = int(time.time()) + (consent.remember_for or self._consent_ttl)
+        self._store.upsert(StateItem(CONSENT_KIND, _consent_id(subject, client_id), payload, expires_at))
+
+    def remembered_consent(
+        self, subject: str, client_id: str, scope: tuple[str, ...], audience: tuple[str, ...]
+    ) -> Consent | None:
+        item = self._store.find(CONSENT_KIND, _consent_id(subject, client_id))
+        if item is None:
+            return None
+        granted = item.payload
+        covered = set(scope) <= set(granted["grant_scope"])
+        if not covered or not set(audience) <= set(granted["grant_access_token_audience"]):
+            return None
+        return Consent(
+            grant_scope=scope,
+            grant_access_token_audience=audience,
+            access_token_claims=granted["access_token_claims"],
+            id_token_claims=granted["id_token_claims"],
+        )
+
+
+def _consent_id(subject: str, client_id: str) -> str:
+    return digest(f"{subject}\x00{client_id}")

@@ -1,0 +1,13 @@
+"""GET /oauth2/auth (RFC 6749 §4.1.1, OIDC Core §3.1.2)."""
+
+from chalice import Blueprint
+
+from chalicelib import services
+from chalicelib.web.adapter import respond
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/oauth2/auth", methods=["GET"])
+def authorize():  # type: ignore[no-untyped-def]
+    return respond(bp.current_request, services.authorization_endpoint().handle)

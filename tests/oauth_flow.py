@@ -1,0 +1,114 @@
+"""A browser and a headless login app, for driving /oauth2/auth through Chalice's test client.
+
+The "login app" answers challenges through ``services.flows()``: the same
+operations the admin function exposes to a team's own login app.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.conftest import ISSUER
+
+REDIRECT_URI = "https://app.example.com/cb"
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+@dataclass
+class Browser:
+    """Follows nothing by itself; keeps cookies like a browser would for one site."""
+
+    http: Any
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def get(self, url: str) -> Any:
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+        response = self.http.get(path, headers=headers)
+        self._keep(response.headers.get("Set-Cookie"))
+        return response
+
+    def _keep(self, set_cookie: Any) -> None:
+        for line in [set_cookie] if isinstance(set_cookie, str) else set_cookie or []:
+            pair, *attributes = line.split(";")
+            name, _, value = pair.partition("=")
+            if any(a.strip().lower() == "max-age=0" for a in attributes):
+                self.cookies.pop(name.strip(), None)
+            else:
+                self.cookies[name.strip()] = value
+
+
+def authorize_url(client_id: str, **params: str) -> str:
+    query = {"client_id": client_id, "response_type": "code", "redirect_uri": REDIRECT_URI, **params}
+    return f"{ISSUER}/oauth2/auth?{urlencode(query)}"
+
+
+def login_challenge(response: Any) -> str:
+    assert response.status_code == 302, response.body
+    return query_of(response.headers["Location"])["login_challenge"]
+
+
+def consent_challenge(response: Any) -> str:
+    assert response.status_code == 302, response.body
+    return query_of(response.headers["Location"])["consent_challenge"]
+
+
+def sign_in(
+    browser: Browser, url: str, subject: str = "user-1", *, remember_login: bool = True, **consent: Any
+) -> dict:
+    """Authorization request → login → consent → the client's redirect; the redirect's query."""
+    from chalicelib import services
+
+    flows = services.flows()
+    response = browser.get(url)
+    location = response.headers.get("Location", "")
+    if "login_challenge=" in location:
+        redirect_to = flows.accept_login(
+            login_challenge(response), subject=subject, remember=remember_login, amr=["pwd"]
+        )
+        response = browser.get(redirect_to)
+        location = response.headers.get("Location", "")
+    if "consent_challenge=" in location:
+        challenge = consent_challenge(response)
+        request = flows.consent_request(challenge)
+        redirect_to = flows.accept_consent(
+            challenge,
+            grant_scope=consent.pop("grant_scope", request.requested_scope),
+            grant_access_token_audience=request.requested_access_token_audience,
+            **consent,
+        )
+        response = browser.get(redirect_to)
+    assert response.status_code == 302, response.body
+    return query_of(response.headers["Location"])
+
+
+def exchange(http: Any, client: dict, code: str, verifier: str | None, **extra: str) -> Any:
+    body = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, **extra}
+    if verifier is not None:
+        body["code_verifier"] = verifier
+    return token_call(http, client, body)
+
+
+def token_call(http: Any, client: dict, body: dict) -> Any:
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if "client_secret" in client:
+        raw = f"{client['client_id']}:{client['client_secret']}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+    else:
+        body = {**body, "client_id": client["client_id"]}
+    return http.post("/oauth2/token", headers=headers, body=urlencode(body))
