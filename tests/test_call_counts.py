@@ -66,3 +66,55 @@ def test_importing_app_creates_no_aws_client_and_loads_no_key():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.fixture
+def web_app(register):
+    from tests.oauth_flow import REDIRECT_URI
+
+    return register(
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=[REDIRECT_URI],
+        scope="openid offline_access profile",
+    )
+
+
+def _signed_in_tokens(http, client, aws):
+    from tests.oauth_flow import Browser, authorize_url, exchange, pkce_pair, sign_in
+
+    verifier, challenge = pkce_pair()
+    url = authorize_url(
+        client["client_id"],
+        scope="openid offline_access profile",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    code = sign_in(Browser(http), url)["code"]
+    aws.reset()
+    response = exchange(http, client, code, verifier)
+    assert response.status_code == 200
+    return json.loads(response.body)
+
+
+def test_code_exchange_costs_at_most_two_calls(http, web_app, aws):
+    _signed_in_tokens(http, web_app, aws)  # warms client, pepper and keys
+    _signed_in_tokens(http, web_app, aws)
+    assert aws.count <= 2, aws.calls
+    assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.PutItem": 1}
+
+
+def test_refresh_costs_at_most_two_calls(http, web_app, aws):
+    from tests.oauth_flow import token_call
+
+    body = _signed_in_tokens(http, web_app, aws)
+    aws.reset()
+    response = token_call(http, web_app, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
+    assert response.status_code == 200
+    assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.PutItem": 1}
+
+
+def test_userinfo_with_a_jwt_access_token_costs_at_most_two_calls(http, web_app, aws):
+    body = _signed_in_tokens(http, web_app, aws)
+    aws.reset()
+    assert http.get("/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"}).status_code == 200
+    assert aws.by_operation() == {"dynamodb.BatchGetItem": 1, "dynamodb.GetItem": 1}

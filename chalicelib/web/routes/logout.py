@@ -1,0 +1,13 @@
+"""GET/POST /oauth2/sessions/logout (OpenID Connect RP-Initiated Logout 1.0)."""
+
+from chalice import Blueprint
+
+from chalicelib import services
+from chalicelib.web.adapter import respond
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/oauth2/sessions/logout", methods=["GET", "POST"], content_types=["*/*"])
+def logout():  # type: ignore[no-untyped-def]
+    return respond(bp.current_request, services.logout_endpoint().handle)
