@@ -1,0 +1,120 @@
+"""The headless contract: admin operations a team's own login and consent app calls.
+
+Same names and fields as Hydra's ``/admin/oauth2/auth/requests/{login,consent}``
+get / accept / reject, so a login app written for Hydra ports with a change of
+transport.  Each operation takes the challenge from the query string the app
+was sent (``login_challenge`` / ``consent_challenge``) and answers, for accept
+and reject, ``{"redirect_to": ...}``: where the app sends the browser next.
+
+- ``login.accept``: ``subject`` (required), ``remember``, ``remember_for`` (seconds,
+  0 = the default session lifetime), ``acr``, ``amr``.
+- ``consent.accept``: ``grant_scope``, ``grant_access_token_audience``, ``remember``,
+  ``remember_for``, ``session`` = ``{"access_token": {...}, "id_token": {...}}`` extra claims.
+- ``login.reject`` / ``consent.reject``: ``error`` (default ``access_denied``),
+  ``error_description``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from chalicelib import services
+from chalicelib.oauth.errors import InvalidRequest
+
+Params = Mapping[str, Any]
+
+
+def _typed(params: Params, name: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = params.get(name, default)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InvalidRequest(f"'{name}' has the wrong type")
+    return value
+
+
+def _strings(params: Params, name: str) -> list[str]:
+    value = _typed(params, name, list, [])
+    if not all(isinstance(item, str) for item in value):
+        raise InvalidRequest(f"'{name}' must be a list of strings")
+    return value
+
+
+def _only(params: Params, allowed: set[str]) -> None:
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise InvalidRequest(f"unexpected parameter: {', '.join(unknown)}")
+
+
+def _challenge(params: Params, name: str) -> str:
+    return _typed(params, name, str, "")
+
+
+def get_login(params: Params) -> dict[str, Any]:
+    _only(params, {"login_challenge"})
+    return services.flows().login_request(_challenge(params, "login_challenge")).to_dict()
+
+
+def accept_login(params: Params) -> dict[str, Any]:
+    _only(params, {"login_challenge", "subject", "remember", "remember_for", "acr", "amr"})
+    redirect_to = services.flows().accept_login(
+        _challenge(params, "login_challenge"),
+        subject=_typed(params, "subject", str, ""),
+        remember=_typed(params, "remember", bool, False),
+        remember_for=_typed(params, "remember_for", int, 0),
+        acr=_typed(params, "acr", str, ""),
+        amr=_strings(params, "amr"),
+    )
+    return {"redirect_to": redirect_to}
+
+
+def _rejection(params: Params) -> dict[str, str]:
+    return {
+        "error": _typed(params, "error", str, "access_denied"),
+        "error_description": _typed(params, "error_description", str, ""),
+    }
+
+
+def reject_login(params: Params) -> dict[str, Any]:
+    _only(params, {"login_challenge", "error", "error_description"})
+    redirect_to = services.flows().reject_login(_challenge(params, "login_challenge"), **_rejection(params))
+    return {"redirect_to": redirect_to}
+
+
+def get_consent(params: Params) -> dict[str, Any]:
+    _only(params, {"consent_challenge"})
+    return services.flows().consent_request(_challenge(params, "consent_challenge")).to_dict()
+
+
+def accept_consent(params: Params) -> dict[str, Any]:
+    _only(
+        params,
+        {"consent_challenge", "grant_scope", "grant_access_token_audience", "remember", "remember_for", "session"},
+    )
+    session = _typed(params, "session", dict, {})
+    _only(session, {"access_token", "id_token"})
+    redirect_to = services.flows().accept_consent(
+        _challenge(params, "consent_challenge"),
+        grant_scope=_strings(params, "grant_scope"),
+        grant_access_token_audience=_strings(params, "grant_access_token_audience"),
+        remember=_typed(params, "remember", bool, False),
+        remember_for=_typed(params, "remember_for", int, 0),
+        access_token_claims=_typed(session, "access_token", dict, {}),
+        id_token_claims=_typed(session, "id_token", dict, {}),
+    )
+    return {"redirect_to": redirect_to}
+
+
+def reject_consent(params: Params) -> dict[str, Any]:
+    _only(params, {"consent_challenge", "error", "error_description"})
+    redirect_to = services.flows().reject_consent(_challenge(params, "consent_challenge"), **_rejection(params))
+    return {"redirect_to": redirect_to}
+
+
+OPERATIONS: dict[str, Callable[[Params], Any]] = {
+    "login.get": get_login,
+    "login.accept": accept_login,
+    "login.reject": reject_login,
+    "consent.get": get_consent,
+    "consent.accept": accept_consent,
+    "consent.reject": reject_consent,
+}

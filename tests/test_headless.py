@@ -1,0 +1,106 @@
+"""The headless contract: a team's own login/consent app answers challenges through the admin function."""
+
+from __future__ import annotations
+
+import json
+
+import jwt
+import pytest
+
+from chalicelib.admin import handle
+from tests.oauth_flow import REDIRECT_URI, Browser, authorize_url, exchange, pkce_pair, query_of
+
+
+@pytest.fixture
+def client(register):
+    return register(
+        grant_types=["authorization_code"],
+        redirect_uris=[REDIRECT_URI],
+        scope="openid profile",
+        audience=["https://api.example.com"],
+    )
+
+
+def admin(operation, **params):
+    answer = handle({"operation": operation, "params": params})
+    assert "result" in answer, answer
+    return answer["result"]
+
+
+def test_custom_login_app_signs_a_person_in_with_hydras_operations(http, client):
+    browser = Browser(http)
+    verifier, challenge = pkce_pair()
+    url = authorize_url(
+        client["client_id"],
+        scope="openid profile",
+        audience="https://api.example.com",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+        nonce="n",
+    )
+    login_challenge = query_of(browser.get(url).headers["Location"])["login_challenge"]
+    login = admin("login.get", login_challenge=login_challenge)
+    assert login["client"]["client_id"] == client["client_id"] and login["requested_scope"] == ["openid", "profile"]
+    assert login["skip"] is False and "client_secret_hash" not in json.dumps(login)
+    accepted = admin(
+        "login.accept",
+        login_challenge=login_challenge,
+        subject="crm-42",
+        remember=True,
+        remember_for=3600,
+        acr="urn:example:mfa",
+        amr=["pwd", "otp"],
+    )
+    consent_challenge = query_of(browser.get(accepted["redirect_to"]).headers["Location"])["consent_challenge"]
+    consent = admin("consent.get", consent_challenge=consent_challenge)
+    assert consent["subject"] == "crm-42" and consent["requested_access_token_audience"] == ["https://api.example.com"]
+    allowed = admin(
+        "consent.accept",
+        consent_challenge=consent_challenge,
+        grant_scope=["openid", "profile"],
+        grant_access_token_audience=["https://api.example.com"],
+        session={"access_token": {"tier": "gold"}, "id_token": {"department": "research", "sub": "forged"}},
+    )
+    code = query_of(browser.get(allowed["redirect_to"]).headers["Location"])["code"]
+    body = json.loads(exchange(http, client, code, verifier).body)
+    id_token = jwt.decode(body["id_token"], options={"verify_signature": False})
+    assert id_token["sub"] == "crm-42" and id_token["department"] == "research"
+    assert id_token["acr"] == "urn:example:mfa" and id_token["amr"] == ["pwd", "otp"]
+    access = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert access["tier"] == "gold" and access["aud"] == "https://api.example.com"
+
+
+def test_reject_through_the_admin_function_redirects_access_denied(http, client):
+    browser = Browser(http)
+    _, challenge = pkce_pair()
+    url = authorize_url(client["client_id"], scope="openid", code_challenge=challenge, code_challenge_method="S256")
+    login_challenge = query_of(browser.get(url).headers["Location"])["login_challenge"]
+    rejected = admin("login.reject", login_challenge=login_challenge, error_description="no such account")
+    answer = query_of(browser.get(rejected["redirect_to"]).headers["Location"])
+    assert answer["error"] == "access_denied" and answer["error_description"] == "no such account"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"login_challenge": "nope", "subject": "x"},
+        {"login_challenge": "x", "subject": 7},
+        {"login_challenge": "x", "subject": "u", "unexpected": 1},
+    ],
+)
+def test_bad_admin_input_is_an_error_object_never_an_exception(aws, params):
+    answer = handle({"operation": "login.accept", "params": params})
+    assert answer["error"] in {"not_found", "invalid_request"}
+
+
+def test_cli_answers_challenges(http, client, capsys):
+    from chalicelib import cli
+
+    browser = Browser(http)
+    _, challenge = pkce_pair()
+    url = authorize_url(client["client_id"], scope="openid", code_challenge=challenge, code_challenge_method="S256")
+    login_challenge = query_of(browser.get(url).headers["Location"])["login_challenge"]
+    capsys.readouterr()  # the server's own log lines so far
+    status = cli.main(["login", "accept", login_challenge, "--json", '{"subject": "u-1"}'], invoke=handle)
+    assert status == 0
+    assert json.loads(capsys.readouterr().out)["redirect_to"].startswith("http://127.0.0.1:8000/oauth2/auth?")
