@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 AWS_PORT ?= 4566
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench vendor clean chromium package deploy stage-given
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,37 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-test: $(STAMP) lint
+test: $(STAMP) lint chromium
 	$(VENV)/bin/pytest -n 2
+
+# Browser tests drive Debian's Chromium through Playwright; Playwright's own browser download is never used.
+chromium:
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# AWS calls, latency, cold start, package size and cost per endpoint (issue 6); under 5 minutes.
+# Runs on the embedded AWS in-process, with dummy credentials: nothing reaches real AWS.
+bench: $(STAMP)
+	$(PY) -m bench
+
+# PynamoDB for the Lambda package without botocore (the Lambda runtime has it), at requirements-dev.txt's pin.
+vendor: $(STAMP)
+	rm -rf vendor/pynamodb vendor/pynamodb-*.dist-info
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-compile --target vendor \
+		"$$(grep -i '^pynamodb==' requirements-dev.txt)"
+
+# Shipping to AWS (README "Deploying to AWS"); STAGE is dev or prod, as in .chalice/config.json.
+# package: one SAM template with the app and infra/resources.yaml for a CI/CD pipeline, in build/$(STAGE)/.
+# deploy: infra/resources.yaml as stack tollgate-$(STAGE), then chalice deploy with its outputs (needs AWS credentials).
+package: stage-given $(STAMP) vendor
+	$(PY) -m infra.package --stage $(STAGE) $(if $(ISSUER_URL),--issuer-url $(ISSUER_URL))
+
+deploy: stage-given $(STAMP) vendor
+	$(PY) -m infra.deploy --stage $(STAGE)
+
+stage-given:
+	@test -n "$(STAGE)" || { echo "STAGE is required: make $(MAKECMDGOALS) STAGE=dev|prod" >&2; exit 2; }
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -7,11 +7,28 @@ Importing it creates no AWS client and loads no key.
 
 from chalice import Chalice
 
-from chalicelib.web import adapter
-from chalicelib.web.routes import authorize, introspect, revoke, token, ui_consent, ui_login, userinfo, well_known
+from chalicelib.config import settings
+from chalicelib.web import adapter, observability
+from chalicelib.web.routes import (
+    authorize,
+    device,
+    introspect,
+    logout,
+    revoke,
+    token,
+    ui_consent,
+    ui_login,
+    userinfo,
+    well_known,
+)
 
-app = Chalice(app_name="tollgate")
+# Logs are Powertools JSON lines (chalicelib/web/observability.py), not Chalice's plain-text handler.
+app = Chalice(app_name="tollgate", configure_logs=False)
 app.register_middleware(adapter.security_headers, "http")
+# One log line and the metrics of every request, admin operation and key rotation; never a secret.
+app.register_middleware(observability.http_middleware, "http")
+app.register_middleware(observability.admin_middleware, "pure_lambda")
+app.register_middleware(observability.schedule_middleware, "scheduled")
 
 # Discovery and keys: /.well-known/openid-configuration, oauth-authorization-server, jwks.json
 app.register_blueprint(well_known.bp)
@@ -25,6 +42,10 @@ app.register_blueprint(introspect.bp)
 app.register_blueprint(revoke.bp)
 # OIDC Core §5.3 UserInfo: /userinfo
 app.register_blueprint(userinfo.bp)
+# RFC 8628 device flow: /oauth2/device/auth, /oauth2/device/verify
+app.register_blueprint(device.bp)
+# OIDC RP-Initiated Logout: /oauth2/sessions/logout
+app.register_blueprint(logout.bp)
 # Default login and consent pages (DESIGN §4): /ui/login, /ui/consent
 app.register_blueprint(ui_login.bp)
 app.register_blueprint(ui_consent.bp)
@@ -36,3 +57,11 @@ def admin(event, context):  # type: ignore[no-untyped-def]
     from chalicelib.admin import handle
 
     return handle(event)
+
+
+@app.schedule(settings().key_rotation_schedule, name="rotate_keys")
+def rotate_keys(event):  # type: ignore[no-untyped-def]
+    """Signing-key rotation on KEY_ROTATION_SCHEDULE (default 30 days); the only writer of keys (DESIGN §8)."""
+    from chalicelib.keys.rotation import handle
+
+    return handle(event.detail)

@@ -13,6 +13,13 @@ Params of the ``clients.*`` operations:
 - ``clients.get``, ``clients.delete``, ``clients.rotate_secret``: ``{"client_id": ...}``;
 - ``clients.list``: nothing.
 
+``users.create`` takes ``username`` and ``password`` and optionally ``email``,
+``email_verified`` and ``name``; it answers the user with its ``user_id`` (the
+OIDC ``sub``) and never the password or its hash.
+
+``keys.rotate`` and ``keys.list`` take nothing; deployed, they are carried
+out by the ``rotate_keys`` function (see :mod:`chalicelib.keys.rotation`).
+
 Operations live in :data:`OPERATIONS` (name -> function of the params).  The
 ``clients.*`` operations are RFC 7591 §3 registration and RFC 7592 §2
 read / update / delete, plus secret rotation; later groups (``users.*``,
@@ -32,11 +39,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from chalicelib import services
+from chalicelib import headless, services
+from chalicelib.keys import rotation
 from chalicelib.oauth.client_metadata import new_client, replaced_client
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.credentials import hash_client_secret, new_client_secret
 from chalicelib.oauth.errors import InvalidRequest, NotFound, OAuthError
+from chalicelib.oauth.users import UsernameTaken, new_user
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +182,52 @@ def _replace(client: Client) -> None:
         raise NotFound(f"no client with client_id '{client.client_id}'") from None
 
 
+# --- users.* -------------------------------------------------------------------------
+
+_USER_TYPES: dict[str, type] = {"username": str, "password": str, "email": str, "name": str, "email_verified": bool}
+
+
+def create_user(params: Params) -> dict[str, Any]:
+    """Add a person to the built-in user store; the password is hashed (scrypt) and never shown."""
+    extra = sorted(str(name) for name in params if name not in _USER_TYPES)
+    if extra:
+        raise InvalidRequest(f"unexpected parameter: {', '.join(extra)}")
+    for name, kind in _USER_TYPES.items():
+        required = name in ("username", "password")
+        if (required and name not in params) or (name in params and not isinstance(params[name], kind)):
+            raise InvalidRequest(f"{name} must be a {'string' if kind is str else 'boolean'}")
+    user = new_user(
+        params["username"],
+        params["password"],
+        email=params.get("email", ""),
+        name=params.get("name", ""),
+        email_verified=params.get("email_verified", False),
+    )
+    try:
+        services.users().create(user)
+    except UsernameTaken:
+        raise InvalidRequest(f"the username '{user.username}' is taken") from None
+    return user.public()
+
+
+# --- keys.* --------------------------------------------------------------------------
+
+
+def rotate_keys(params: Params) -> list[dict[str, Any]]:
+    """Rotate the signing keys now (on a new stage: create them); the keys afterwards.
+
+    Deployed, this asks the rotate_keys function: the admin function may not write keys itself.
+    """
+    _params(params)
+    return rotation.request(rotation.ROTATE)
+
+
+def list_keys(params: Params) -> list[dict[str, Any]]:
+    """kid, alg, status and creation time of every published signing key."""
+    _params(params)
+    return rotation.request(rotation.LIST)
+
+
 OPERATIONS: dict[str, Operation] = {
     "clients.create": create_client,
     "clients.get": get_client,
@@ -180,4 +235,8 @@ OPERATIONS: dict[str, Operation] = {
     "clients.update": update_client,
     "clients.delete": delete_client,
     "clients.rotate_secret": rotate_client_secret,
+    "users.create": create_user,
+    "keys.rotate": rotate_keys,
+    "keys.list": list_keys,
+    **headless.OPERATIONS,
 }

@@ -109,8 +109,58 @@ def _clients(groups: argparse._SubParsersAction) -> None:
     update.add_argument("--json", dest="metadata", required=True, metavar="METADATA", help="the full new metadata")
 
 
-# One function per command group; `users` and `keys` join here.
-GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_clients,)
+def _users(groups: argparse._SubParsersAction) -> None:
+    users = groups.add_parser("users", help="manage the built-in user store of the default login page")
+    actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = _command(actions, "create", "users.create", _user_params, "add a user (prints it without the password)")
+    create.add_argument("--username", required=True)
+    create.add_argument("--password", required=True, help="hashed with scrypt; never stored or shown")
+    create.add_argument("--email")
+    create.add_argument("--email-verified", action="store_true", help="the email is known to be the user's")
+    create.add_argument("--name", help="full name (the OIDC `name` claim)")
+
+
+def _user_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {"username": args.username, "password": args.password}
+    optional = {"email": args.email, "name": args.name, "email_verified": args.email_verified or None}
+    return {**params, **{name: value for name, value in optional.items() if value is not None}}
+
+
+def _keys(groups: argparse._SubParsersAction) -> None:
+    keys = groups.add_parser("keys", help="signing keys: rotate now, or list next/current/previous")
+    actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _command(actions, "rotate", "keys.rotate", _no_params, "promote next -> current -> previous, add a new next")
+    _command(actions, "list", "keys.list", _no_params, "list every published key (kid, alg, status)")
+
+
+def _challenges(groups: argparse._SubParsersAction) -> None:
+    """``login|consent|device get|accept|reject CHALLENGE [--json BODY]``: the headless contract (Hydra's names)."""
+    groups_of_challenges = (
+        ("login", "answer login challenges"),
+        ("consent", "answer consent challenges"),
+        ("device", "answer device challenges (RFC 8628)"),
+    )
+    for group, summary in groups_of_challenges:
+        actions = groups.add_parser(group, help=summary).add_subparsers(dest="action", required=True, metavar="ACTION")
+        for action in ("get", "accept", "reject"):
+            command = _command(
+                actions, action, f"{group}.{action}", _challenge_params(group), f"{action} a {group} challenge"
+            )
+            command.add_argument("challenge", metavar="CHALLENGE")
+            if action != "get":
+                command.add_argument("--json", dest="body", default="{}", metavar="BODY", help="Hydra's request body")
+
+
+def _challenge_params(group: str) -> ParamsOf:
+    def params(args: argparse.Namespace) -> dict[str, Any]:
+        body = _json_object(getattr(args, "body", "{}"))
+        return {**body, f"{group}_challenge": args.challenge}
+
+    return params
+
+
+# One function per command group.
+GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_clients, _users, _keys, _challenges)
 
 
 def _no_params(args: argparse.Namespace) -> dict[str, Any]:

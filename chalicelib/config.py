@@ -35,6 +35,9 @@ class Settings:
     key_rotation_schedule: str
     login_url: str
     consent_url: str
+    device_url: str
+    device_code_ttl: int
+    device_poll_interval: int
     challenge_ttl: int
     authorization_code_ttl: int
     id_token_ttl: int
@@ -63,10 +66,17 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("ACCESS_TOKEN_TTL", "3600", "access token lifetime, seconds"),
     ("CLIENT_CACHE_SECONDS", "60", "how long a Lambda container trusts a cached client record"),
     ("KEY_CACHE_SECONDS", "300", "how long a Lambda container keeps the signing key set before re-reading it"),
-    ("KMS_KEY_ALIAS_PREFIX", "alias/tollgate-signing", "`kms` mode: aliases `PREFIX-{rs256,es256}-{next,current,previous}`"),
+    (
+        "KMS_KEY_ALIAS_PREFIX",
+        "alias/tollgate-signing",
+        "`kms` mode: aliases `PREFIX-{rs256,es256}-{next,current,previous}`",
+    ),
     ("KEY_ROTATION_SCHEDULE", "rate(30 days)", "when the rotate_keys function runs (EventBridge rate or cron)"),
     ("LOGIN_URL", "{issuer}/ui/login", "login app, sent `?login_challenge=`; point it at your own app to go headless"),
     ("CONSENT_URL", "{issuer}/ui/consent", "consent app: receives `?consent_challenge=`"),
+    ("DEVICE_URL", "{issuer}/oauth2/device/verify", "device app, sent `?device_challenge=`; default: Tollgate's page"),
+    ("DEVICE_CODE_TTL", "600", "device code and user code lifetime, seconds (RFC 8628 expires_in)"),
+    ("DEVICE_POLL_INTERVAL", "5", "minimum seconds between device polls (RFC 8628 interval)"),
     ("CHALLENGE_TTL", "1800", "lifetime of login and consent challenges, seconds"),
     ("AUTHORIZATION_CODE_TTL", "600", "authorization code lifetime, seconds"),
     ("ID_TOKEN_TTL", "3600", "ID token lifetime, seconds"),
@@ -98,6 +108,9 @@ def settings() -> Settings:
         key_rotation_schedule=env["KEY_ROTATION_SCHEDULE"],
         login_url=env["LOGIN_URL"].replace("{issuer}", env["ISSUER_URL"].rstrip("/")),
         consent_url=env["CONSENT_URL"].replace("{issuer}", env["ISSUER_URL"].rstrip("/")),
+        device_url=env["DEVICE_URL"].replace("{issuer}", env["ISSUER_URL"].rstrip("/")),
+        device_code_ttl=_int("DEVICE_CODE_TTL", 600),
+        device_poll_interval=_int("DEVICE_POLL_INTERVAL", 5),
         challenge_ttl=_int("CHALLENGE_TTL", 1800),
         authorization_code_ttl=_int("AUTHORIZATION_CODE_TTL", 600),
         id_token_ttl=_int("ID_TOKEN_TTL", 3600),

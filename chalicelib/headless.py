@@ -12,6 +12,9 @@ and reject, ``{"redirect_to": ...}``: where the app sends the browser next.
   ``remember_for``, ``session`` = ``{"access_token": {...}, "id_token": {...}}`` extra claims.
 - ``login.reject`` / ``consent.reject``: ``error`` (default ``access_denied``),
   ``error_description``.
+- ``device.get`` / ``device.accept`` (``user_code``, as the person typed it) /
+  ``device.reject``: the device flow's first step (RFC 8628 §3.3), as in
+  Hydra's device flow; then login and consent as above.
 """
 
 from __future__ import annotations
@@ -110,7 +113,26 @@ def reject_consent(params: Params) -> dict[str, Any]:
     return {"redirect_to": redirect_to}
 
 
+def get_device(params: Params) -> dict[str, Any]:
+    _only(params, {"device_challenge"})
+    return services.flows().device_request(_challenge(params, "device_challenge"))
+
+
+def accept_device(params: Params) -> dict[str, Any]:
+    _only(params, {"device_challenge", "user_code"})
+    challenge = _challenge(params, "device_challenge")
+    return {"redirect_to": services.flows().accept_device(challenge, user_code=_typed(params, "user_code", str, ""))}
+
+
+def reject_device(params: Params) -> dict[str, Any]:
+    _only(params, {"device_challenge"})
+    return {"redirect_to": services.flows().reject_device(_challenge(params, "device_challenge"))}
+
+
 OPERATIONS: dict[str, Callable[[Params], Any]] = {
+    "device.get": get_device,
+    "device.accept": accept_device,
+    "device.reject": reject_device,
     "login.get": get_login,
     "login.accept": accept_login,
     "login.reject": reject_login,

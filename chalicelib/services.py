@@ -14,12 +14,21 @@ from chalicelib.config import settings
 
 if TYPE_CHECKING:
     from chalicelib.oauth.client_auth import ClientAuthenticator
+    from chalicelib.oauth.csrf import CsrfGuard
+    from chalicelib.oauth.endpoints.authorization import AuthorizationEndpoint
+    from chalicelib.oauth.endpoints.device_authorization import DeviceAuthorizationEndpoint
     from chalicelib.oauth.endpoints.discovery import DiscoveryEndpoint
     from chalicelib.oauth.endpoints.introspection import IntrospectionEndpoint
     from chalicelib.oauth.endpoints.jwks import JwksEndpoint
+    from chalicelib.oauth.endpoints.logout import LogoutEndpoint
     from chalicelib.oauth.endpoints.revocation import RevocationEndpoint
     from chalicelib.oauth.endpoints.token import TokenEndpoint
-    from chalicelib.oauth.ports import ClientRepository, KeyProvider, Pepper, StateStore
+    from chalicelib.oauth.endpoints.userinfo import UserInfoEndpoint
+    from chalicelib.oauth.flows import Flows
+    from chalicelib.oauth.grants.base import GrantDependencies
+    from chalicelib.oauth.password_login import PasswordLogin
+    from chalicelib.oauth.ports import ClientRepository, KeyProvider, Pepper, StateStore, UserRepository
+    from chalicelib.oauth.sessions import Sessions
     from chalicelib.tokens.access import AccessTokens
 
 
@@ -31,6 +40,30 @@ def client_repository() -> ClientRepository:
 
 
 @lru_cache(maxsize=1)
+def users() -> UserRepository:
+    from chalicelib.storage.users import DynamoUserRepository
+
+    return DynamoUserRepository(settings().users_table)
+
+
+@lru_cache(maxsize=1)
+def password_login() -> PasswordLogin:
+    from chalicelib.oauth.password_login import PasswordLogin
+
+    config = settings()
+    return PasswordLogin(
+        users(), state_store(), max_failures=config.login_max_failures, window=config.login_lockout_seconds
+    )
+
+
+@lru_cache(maxsize=1)
+def csrf_guard() -> CsrfGuard:
+    from chalicelib.oauth.csrf import CsrfGuard
+
+    return CsrfGuard(secure=not settings().is_local)
+
+
+@lru_cache(maxsize=1)
 def state_store() -> StateStore:
     from chalicelib.storage.state import DynamoStateStore
 
@@ -39,9 +72,17 @@ def state_store() -> StateStore:
 
 @lru_cache(maxsize=1)
 def key_provider() -> KeyProvider:
+    """``KEY_MODE``: ``secrets`` (JWK set in Secrets Manager) or ``kms`` (KMS keys sign)."""
+    config = settings()
+    if config.key_mode == "kms":
+        from chalicelib.keys.kms_mode import KmsKeyProvider
+
+        return KmsKeyProvider(config.kms_key_alias_prefix, cache_seconds=config.key_cache_seconds)
+    if config.key_mode != "secrets":
+        raise ValueError(f"KEY_MODE must be 'secrets' or 'kms', not {config.key_mode!r}")
     from chalicelib.keys.secrets_mode import SecretsManagerKeyProvider
 
-    return SecretsManagerKeyProvider(settings().keys_secret_id, cache_seconds=settings().key_cache_seconds)
+    return SecretsManagerKeyProvider(config.keys_secret_id, cache_seconds=config.key_cache_seconds)
 
 
 @lru_cache(maxsize=1)
@@ -62,6 +103,7 @@ def access_tokens() -> AccessTokens:
         issuer=config.issuer_url,
         alg=config.access_token_signing_alg,
         ttl=config.access_token_ttl,
+        grant_ttl=config.refresh_token_ttl,
     )
 
 
@@ -77,22 +119,89 @@ def token_endpoint() -> TokenEndpoint:
     from chalicelib.oauth import grants
     from chalicelib.oauth.endpoints.token import TokenEndpoint
 
-    deps = grants.GrantDependencies(access_tokens=access_tokens(), store=state_store())
-    return TokenEndpoint(authenticator(), grants.registry(deps))
+    return TokenEndpoint(authenticator(), grants.registry(grant_dependencies()))
+
+
+@lru_cache(maxsize=1)
+def grant_dependencies() -> GrantDependencies:
+    from chalicelib.oauth.grants.base import GrantDependencies
+    from chalicelib.oauth.grants.issuance import GrantIssuer
+    from chalicelib.oauth.oidc.id_token import IdTokens
+
+    config = settings()
+    id_tokens = IdTokens(key_provider(), issuer=config.issuer_url, ttl=config.id_token_ttl)
+    issuer = GrantIssuer(access_tokens(), id_tokens, state_store(), refresh_idle_ttl=config.refresh_token_idle_ttl)
+    return GrantDependencies(
+        access_tokens=access_tokens(), store=state_store(), issuer=issuer, grant_ttl=config.refresh_token_ttl
+    )
+
+
+@lru_cache(maxsize=1)
+def userinfo_endpoint() -> UserInfoEndpoint:
+    from chalicelib.oauth.endpoints.userinfo import UserInfoEndpoint
+
+    return UserInfoEndpoint(access_tokens(), users())
+
+
+@lru_cache(maxsize=1)
+def logout_endpoint() -> LogoutEndpoint:
+    from chalicelib.oauth.endpoints.logout import LogoutEndpoint
+
+    config = settings()
+    return LogoutEndpoint(
+        client_repository(),
+        key_provider(),
+        sessions(),
+        csrf_guard(),
+        issuer=config.issuer_url,
+        secure_cookies=not config.is_local,
+    )
+
+
+@lru_cache(maxsize=1)
+def device_authorization_endpoint() -> DeviceAuthorizationEndpoint:
+    from chalicelib.oauth.endpoints.device_authorization import DeviceAuthorizationEndpoint, DeviceSettings
+
+    config = settings()
+    device = DeviceSettings(issuer=config.issuer_url, ttl=config.device_code_ttl, interval=config.device_poll_interval)
+    return DeviceAuthorizationEndpoint(authenticator(), state_store(), device)
+
+
+@lru_cache(maxsize=1)
+def sessions() -> Sessions:
+    from chalicelib.oauth.sessions import Sessions
+
+    config = settings()
+    return Sessions(state_store(), default_ttl=config.session_ttl, consent_ttl=config.refresh_token_ttl)
+
+
+@lru_cache(maxsize=1)
+def authorization_endpoint() -> AuthorizationEndpoint:
+    from chalicelib.oauth.endpoints.authorization import AuthorizationEndpoint, AuthorizationSettings
+
+    config = settings()
+    endpoint_settings = AuthorizationSettings(
+        issuer=config.issuer_url,
+        login_url=config.login_url,
+        consent_url=config.consent_url,
+        code_ttl=config.authorization_code_ttl,
+        secure_cookies=not config.is_local,
+    )
+    return AuthorizationEndpoint(client_repository(), flows(), sessions(), grant_dependencies(), endpoint_settings)
 
 
 @lru_cache(maxsize=1)
 def introspection_endpoint() -> IntrospectionEndpoint:
     from chalicelib.oauth.endpoints.introspection import IntrospectionEndpoint
 
-    return IntrospectionEndpoint(authenticator(), access_tokens())
+    return IntrospectionEndpoint(authenticator(), access_tokens(), state_store(), issuer=settings().issuer_url)
 
 
 @lru_cache(maxsize=1)
 def revocation_endpoint() -> RevocationEndpoint:
     from chalicelib.oauth.endpoints.revocation import RevocationEndpoint
 
-    return RevocationEndpoint(authenticator(), access_tokens())
+    return RevocationEndpoint(authenticator(), access_tokens(), state_store())
 
 
 @lru_cache(maxsize=1)
@@ -109,28 +218,21 @@ def jwks_endpoint() -> JwksEndpoint:
     return JwksEndpoint(key_provider())
 
 
-_FACTORIES = (
-    client_repository,
-    state_store,
-    key_provider,
-    pepper,
-    access_tokens,
-    authenticator,
-    token_endpoint,
-    introspection_endpoint,
-    revocation_endpoint,
-    discovery_endpoint,
-    jwks_endpoint,
-    settings,
-)
+@lru_cache(maxsize=1)
+def flows() -> Flows:
+    from chalicelib.oauth.flows import Flows
+
+    config = settings()
+    return Flows(state_store(), client_repository(), issuer=config.issuer_url, challenge_ttl=config.challenge_ttl)
 
 
 def reset() -> None:
     """Forget settings, clients, caches and keys (tests switch environments)."""
     from chalicelib import aws
 
-    for factory in _FACTORIES:
-        factory.cache_clear()
+    for factory in list(globals().values()):
+        if callable(getattr(factory, "cache_clear", None)):
+            factory.cache_clear()
     aws.reset()
     # PynamoDB keeps a connection per model class: forget the classes too.
     for module_name in ("chalicelib.storage.state", "chalicelib.storage.clients", "chalicelib.storage.users"):

@@ -788,7 +788,7 @@ def _persisted(
     persistence = _Persistence(state_dir / STATE_FILE_NAME, clients, applied, server.writes)
     if persistence.restore():
         log.info("restored state from %s", persistence.path)
-    _ensure_signing_keys(env["KEYS_SECRET_ID"])
+    _ensure_signing_keys()
     persistence.start(every)
     try:
         yield LocalAws(server.url, server.port, env, applied, persistence.path, persistence)
@@ -797,12 +797,16 @@ def _persisted(
         _fresh_app_clients()
 
 
-def _ensure_signing_keys(secret_id: str) -> None:
-    """First start: the template leaves the key secret empty; the app's own code fills it."""
-    from chalicelib.keys.secrets_mode import ensure_keyset
+def _ensure_signing_keys() -> None:
+    """First start: the template leaves the key secret empty; the app's own code fills it.
 
-    _fresh_app_clients()
-    ensure_keyset(secret_id)
+    ``KEY_MODE=kms`` creates KMS signing keys instead; moto's KMS keys are not
+    saved in the state file, so in that mode keys are new on every start.
+    """
+    from chalicelib.keys.rotation import ensure_keys
+
+    _fresh_app_clients()  # settings() now reads KEYS_SECRET_ID and KEY_MODE from the patched environment
+    ensure_keys()
 
 
 @dataclass(frozen=True)

@@ -259,6 +259,18 @@ def test_every_operation_is_registered_in_one_table():
         "clients.update",
         "clients.delete",
         "clients.rotate_secret",
+        "keys.rotate",
+        "keys.list",
+        "users.create",
+        "login.get",
+        "login.accept",
+        "login.reject",
+        "consent.get",
+        "consent.accept",
+        "consent.reject",
+        "device.get",
+        "device.accept",
+        "device.reject",
     }
 
 

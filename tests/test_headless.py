@@ -104,3 +104,33 @@ def test_cli_answers_challenges(http, client, capsys):
     status = cli.main(["login", "accept", login_challenge, "--json", '{"subject": "u-1"}'], invoke=handle)
     assert status == 0
     assert json.loads(capsys.readouterr().out)["redirect_to"].startswith("http://127.0.0.1:8000/oauth2/auth?")
+
+
+def test_custom_device_app_accepts_the_typed_user_code(http, register, monkeypatch):
+    from chalicelib import services
+
+    monkeypatch.setenv("DEVICE_URL", "https://devices.example.com/link")
+    services.reset()
+    tv = register(
+        grant_types=["urn:ietf:params:oauth:grant-type:device_code"], scope="openid", token_endpoint_auth_method="none"
+    )
+    from urllib.parse import urlencode
+
+    body = json.loads(
+        http.post(
+            "/oauth2/device/auth",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            body=urlencode({"client_id": tv["client_id"]}),
+        ).body
+    )
+    browser = Browser(http)
+    response = browser.get("http://127.0.0.1:8000/oauth2/device/verify")
+    assert response.headers["Location"].startswith("https://devices.example.com/link?device_challenge=")
+    device_challenge = query_of(response.headers["Location"])["device_challenge"]
+    assert admin("device.get", device_challenge=device_challenge)["challenge"] == device_challenge
+    wrong = handle(
+        {"operation": "device.accept", "params": {"device_challenge": device_challenge, "user_code": "BBBB-BBBB"}}
+    )
+    assert wrong["error"] == "invalid_request"
+    accepted = admin("device.accept", device_challenge=device_challenge, user_code=body["user_code"].lower())
+    assert "login_challenge=" in browser.get(accepted["redirect_to"]).headers["Location"]

@@ -128,3 +128,14 @@ def test_revocation_requires_client_authentication(http, caller):
     response = http.post("/oauth2/revoke", headers=FORM, body=urlencode({"token": token}))
     assert json.loads(response.body)["error"] == "invalid_client"
     assert introspect(http, caller, token)["active"] is True
+
+
+@pytest.mark.parametrize("strategy", ["jwt", "opaque"])
+def test_a_token_no_longer_live_answers_200_to_its_owner_and_to_any_other_client(http, register, strategy):
+    owner = register(grant_types=["client_credentials"], scope="a", access_token_strategy=strategy)
+    other = register(grant_types=["client_credentials"], scope="a")
+    token = issue(http, owner)
+    assert revoke(http, owner, token).status_code == 200
+    assert revoke(http, owner, token).status_code == 200
+    assert revoke(http, other, token).status_code == 200
+    assert introspect(http, owner, token) == {"active": False}

@@ -68,3 +68,16 @@ def test_jwks_never_contains_private_material(aws):
     text = json.dumps(provider.jwks())
     for member in ('"d"', '"p"', '"q"', '"dp"', '"dq"', '"qi"'):
         assert member not in text
+
+
+def test_an_rsa_key_loads_as_the_same_key_pyjwt_would_load_with_or_without_its_crt_members():
+    from jwt.algorithms import RSAAlgorithm
+
+    private_jwk = jwkset.new_private_jwk("RS256", "current")
+    expected = RSAAlgorithm.from_jwk(json.dumps(private_jwk)).private_numbers()
+    without_crt = {k: v for k, v in private_jwk.items() if k not in ("p", "q", "dp", "dq", "qi")}
+    for variant in (private_jwk, without_crt):
+        loaded = jwkset.load(variant)
+        assert loaded.private_key.private_numbers() == expected
+        token = jws.sign(loaded, {"sub": "s"})
+        assert jwt.decode(token, loaded.public_key, algorithms=["RS256"]) == {"sub": "s"}

@@ -90,3 +90,26 @@ def test_destroy_is_idempotent(store):
     store.destroy("code", "h1")
     store.destroy("code", "h1")
     assert store.find("code", "h1") is None
+
+
+def test_insert_all_is_all_or_nothing_and_refuses_live_keys(store):
+    assert store.insert_all([item("a"), item("b", kind="user_code")])
+    assert not store.insert_all([item("c"), item("b", kind="user_code")])
+    assert store.find("code", "c") is None
+    store.upsert(item("old", ttl=-1))
+    assert store.insert_all([item("old")])  # an expired item counts as absent
+
+
+def test_record_poll_returns_the_previous_stamp(store):
+    store.upsert(item("d"))
+    first = store.record_poll("code", "d", 1000)
+    assert first is not None and first.polled_at is None
+    assert store.record_poll("code", "d", 1005).polled_at == 1000
+    assert store.record_poll("code", "missing", 1005) is None
+
+
+def test_settle_happens_exactly_once(store):
+    store.upsert(item("s"))
+    assert store.settle("code", "s", {"status": "approved"})
+    assert not store.settle("code", "s", {"status": "denied"})
+    assert store.find("code", "s").payload == {"status": "approved"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from typing import Any
 
 from chalicelib import aws
@@ -71,3 +72,22 @@ def ensure_keyset(secret_id: str) -> None:
     """Fill an empty key secret with a first set (first start of a stack)."""
     if not read_keyset(secret_id).get("keys"):
         write_keyset(secret_id, jwkset.initial_keyset())
+
+
+def rotate_keyset(secret_id: str) -> None:
+    """Rotate the set (or create the first one), once even if two rotations race.
+
+    The new version is written with a ``ClientRequestToken`` derived from the
+    version it was computed from: a second rotation that read the same version
+    gets ``ResourceExistsException`` and changes nothing, so a scheduled and a
+    manual rotation at the same moment cannot skip a generation.
+    """
+    secrets = aws.client("secretsmanager")
+    answer = secrets.get_secret_value(SecretId=secret_id)
+    keyset = json.loads(answer["SecretString"])
+    rotated = jwkset.rotate(keyset) if keyset.get("keys") else jwkset.initial_keyset()
+    token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"tollgate-rotation-after:{answer['VersionId']}"))
+    try:
+        secrets.put_secret_value(SecretId=secret_id, SecretString=json.dumps(rotated), ClientRequestToken=token)
+    except secrets.exceptions.ResourceExistsException:
+        return  # another rotation from the same version won

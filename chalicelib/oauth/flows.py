@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from chalicelib.oauth import device
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound
 from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, StateItem, StateStore
@@ -36,6 +37,8 @@ LOGIN_CHALLENGE = "login_challenge"
 LOGIN_VERIFIER = "login_verifier"
 CONSENT_CHALLENGE = "consent_challenge"
 CONSENT_VERIFIER = "consent_verifier"
+DEVICE_CHALLENGE = "device_challenge"
+DEVICE_VERIFIER = "device_verifier"
 
 # What a login or consent app may answer when it rejects (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
 REJECTION_ERRORS = frozenset(
@@ -66,6 +69,8 @@ class AuthorizationRequest:
     max_age: int | None
     acr_values: tuple[str, ...] = ()
     login_hint: str | None = None
+    # Set when the flow approves a device (RFC 8628) instead of issuing a code.
+    device_code_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -223,14 +228,14 @@ class Flows:
             raise NotFound(f"unknown, used or expired {kind}")
         return Flow.from_payload(item.payload)
 
-    def _take(self, kind: str, value: str) -> Flow:
+    def _take(self, kind: str, value: str, *, raw: bool = False) -> Any:
         try:
             item = self._store.consume(kind, digest(value)) if value else None
         except (KeyError, AlreadyConsumed):
             item = None
         if item is None:
             raise NotFound(f"unknown, used or expired {kind}")
-        return Flow.from_payload(item.payload)
+        return item.payload if raw else Flow.from_payload(item.payload)
 
     def _client(self, flow: Flow) -> Client:
         client = self._clients.find(flow.request.client_id)
@@ -239,7 +244,10 @@ class Flows:
         return client
 
     def _back_to_authorize(self, parameter: str, verifier: str) -> str:
-        return f"{self._issuer}/oauth2/auth?{urlencode({parameter: verifier})}"
+        return self._back_to("oauth2/auth", parameter, verifier)
+
+    def _back_to(self, path: str, parameter: str, verifier: str) -> str:
+        return f"{self._issuer}/{path}?{urlencode({parameter: verifier})}"
 
     # -- called by the authorization endpoint --------------------------------------
 
@@ -358,6 +366,57 @@ class Flows:
         rejection = _rejection(error, error_description)
         verifier = self._put(CONSENT_VERIFIER, replace(self._take(CONSENT_CHALLENGE, challenge), rejection=rejection))
         return self._back_to_authorize("consent_verifier", verifier)
+
+    # -- the device flow's first step (RFC 8628 §3.3): which device is this? -------------
+
+    def request_device(self, csrf_cookie: str, user_code: str = "") -> str:
+        """A ``device_challenge`` for the device app; ``user_code`` pre-fills its form (never auto-submits)."""
+        value = secrets.token_urlsafe(32)
+        payload = {"csrf_hash": digest(csrf_cookie), "user_code": user_code}
+        self._store.upsert(StateItem(DEVICE_CHALLENGE, digest(value), payload, int(time.time()) + self._ttl))
+        return value
+
+    def device_request(self, challenge: str) -> dict[str, Any]:
+        item = self._store.find(DEVICE_CHALLENGE, digest(challenge)) if challenge else None
+        if item is None:
+            raise NotFound("unknown, used or expired device_challenge")
+        return {"challenge": challenge, "user_code": item.payload.get("user_code", ""), "request_url": ""}
+
+    def accept_device(self, challenge: str, *, user_code: str) -> str:
+        """The person typed ``user_code``: bind that device to this browser's flow.
+
+        Raises ``InvalidRequest`` for a code that is malformed, unknown, expired
+        or already answered (the challenge stays usable for another try).
+        """
+        code = device.normalize(user_code)
+        record = self._store.find_by_user_code(code) if code else None
+        if record is None or device.DeviceRequest.from_payload(record.payload).status != device.PENDING:
+            raise InvalidRequest("the code is not valid or has expired")
+        started = self._take(DEVICE_CHALLENGE, challenge, raw=True)
+        request = device.DeviceRequest.from_payload(record.payload)
+        authorization = AuthorizationRequest(
+            client_id=request.client_id,
+            redirect_uri=f"{self._issuer}/oauth2/device/verify",
+            redirect_uri_given=False,
+            scope=request.scope,
+            audience=request.audience,
+            state=None,
+            nonce=None,
+            code_challenge=None,
+            code_challenge_method=None,
+            prompt=(),
+            max_age=None,
+            device_code_id=record.id,
+        )
+        flow = Flow(request=authorization, csrf_hash=started["csrf_hash"], requested_at=int(time.time()))
+        return self._back_to("oauth2/device/verify", "device_verifier", self._put(DEVICE_VERIFIER, flow))
+
+    def reject_device(self, challenge: str) -> str:
+        self._take(DEVICE_CHALLENGE, challenge, raw=True)
+        return f"{self._issuer}/oauth2/device/verify?{urlencode({'error': 'access_denied'})}"
+
+    def redeem_device_verifier(self, verifier: str) -> Flow:
+        return self._take(DEVICE_VERIFIER, verifier)
 
     def _request_url(self, flow: Flow) -> str:
         request = flow.request

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.oauth.clients import Client
+from chalicelib.oauth.users import User
 
 
 class ClientLookup(Protocol):
@@ -45,6 +46,8 @@ class StateItem:
     grant_id: str | None = None
     user_code: str | None = None
     consumed_at: int | None = None
+    counter: int = 0  # what ``increment`` has counted; 0 for every other item
+    polled_at: int | None = None  # the last ``record_poll`` (device codes)
 
 
 class AlreadyConsumed(Exception):
@@ -63,6 +66,9 @@ class StateStore(Protocol):
     def find(self, kind: str, id: str) -> StateItem | None:
         """The live item, or None if absent, expired or consumed."""
 
+    def find_many(self, keys: list[tuple[str, str]]) -> list[StateItem]:
+        """The live items among ``(kind, id)`` keys, in one round trip."""
+
     def consume(self, kind: str, id: str) -> StateItem:
         """Mark consumed in one conditional write; raise ``AlreadyConsumed`` or ``KeyError``."""
 
@@ -72,6 +78,39 @@ class StateStore(Protocol):
         """Delete every item issued under ``grant_id``; how many went."""
 
     def find_by_user_code(self, user_code: str) -> StateItem | None: ...
+
+    def is_expired(self, kind: str, id: str) -> bool:
+        """True if the item exists, unconsumed, but past its expiry (to answer "expired" rather than "unknown")."""
+
+    def insert_all(self, items: list[StateItem]) -> bool:
+        """Store all of ``items`` in one transaction, only if none of them is live; False if one was."""
+
+    def record_poll(self, kind: str, id: str, polled_at: int) -> StateItem | None:
+        """Stamp ``polled_at`` in one write; the item as it was before, or None if absent, expired or consumed."""
+
+    def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:
+        """Replace the payload of a live, unsettled, unconsumed item, exactly once; False otherwise."""
+
+    def increment(self, kind: str, id: str, expires_at: int) -> int:
+        """Add 1 to a counter atomically (conditional writes, never read-then-write); the new count.
+
+        An absent or expired counter starts again at 1 and lives until
+        ``expires_at``; a live one keeps the expiry it was created with, so a
+        window is fixed from its first count.
+        """
+
+
+class UserRepository(Protocol):
+    """The built-in user store (the Users table)."""
+
+    def find_by_username(self, username: str) -> User | None:
+        """The user with this (normalised) username, in one index query."""
+
+    def get(self, user_id: str) -> User | None:
+        """The user whose ``sub`` is ``user_id``, in one read."""
+
+    def create(self, user: User) -> None:
+        """Store a new user; ``UsernameTaken`` if the username is in use, even under a race."""
 
 
 class SigningKey(Protocol):

@@ -15,14 +15,16 @@ from functools import cache
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem
 
 GRANT_INDEX = "grant_id-index"
 USER_CODE_INDEX = "user_code-index"
+_INCREMENT_ATTEMPTS = 5
 
 
 def _region() -> str:
@@ -58,6 +60,9 @@ def state_model(table_name: str) -> type[Model]:
         grant_id = UnicodeAttribute(null=True)
         user_code = UnicodeAttribute(null=True)
         consumed_at = NumberAttribute(null=True)
+        counter = NumberAttribute(null=True)  # only on items `increment` keeps
+        polled_at = NumberAttribute(null=True)  # only on items `record_poll` stamps
+        settled_at = NumberAttribute(null=True)  # only on items `settle` changed
         by_grant = GrantIndex()
         by_user_code = UserCodeIndex()
 
@@ -82,6 +87,8 @@ def _to_item(record: Any) -> StateItem:
         grant_id=record.grant_id,
         user_code=record.user_code,
         consumed_at=int(record.consumed_at) if record.consumed_at is not None else None,
+        counter=int(record.counter or 0),
+        polled_at=int(record.polled_at) if record.polled_at is not None else None,
     )
 
 
@@ -94,14 +101,7 @@ class DynamoStateStore:
         self._model = state_model(table_name)
 
     def upsert(self, item: StateItem) -> None:
-        self._model(
-            _key(item.kind, item.id),
-            kind=item.kind,
-            payload=item.payload,
-            expires_at=item.expires_at,
-            grant_id=item.grant_id,
-            user_code=item.user_code,
-        ).save()
+        self._record(item).save()
 
     def _get(self, kind: str, id: str) -> Any | None:
         try:
@@ -115,6 +115,11 @@ class DynamoStateStore:
         if record is None or record.consumed_at is not None:
             return None
         return _to_item(record)
+
+    def find_many(self, keys: list[tuple[str, str]]) -> list[StateItem]:
+        now = time.time()
+        records = self._model.batch_get([_key(kind, id) for kind, id in keys], consistent_read=True)
+        return [_to_item(r) for r in records if _live(r, now) and r.consumed_at is None]
 
     def consume(self, kind: str, id: str) -> StateItem:
         """One conditional UpdateItem: exactly one caller ever wins, and gets the item back."""
@@ -146,6 +151,97 @@ class DynamoStateStore:
             for pk in keys:
                 batch.delete(self._model(pk))
         return len(keys)
+
+    def _record(self, item: StateItem) -> Any:
+        return self._model(
+            _key(item.kind, item.id),
+            kind=item.kind,
+            payload=item.payload,
+            expires_at=item.expires_at,
+            grant_id=item.grant_id,
+            user_code=item.user_code,
+        )
+
+    def is_expired(self, kind: str, id: str) -> bool:
+        try:
+            record = self._model.get(_key(kind, id), consistent_read=True)
+        except self._model.DoesNotExist:
+            return False
+        return record.consumed_at is None and not _live(record, time.time())
+
+    def insert_all(self, items: list[StateItem]) -> bool:
+        """One TransactWriteItems: each put conditioned on its key being absent or expired."""
+        model, now = self._model, int(time.time())
+        try:
+            with TransactWrite(connection=model._get_connection().connection) as transaction:
+                for item in items:
+                    transaction.save(
+                        self._record(item), condition=model.pk.does_not_exist() | (model.expires_at <= now)
+                    )
+        except TransactWriteError as exc:
+            if getattr(exc, "cause_response_code", None) == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def record_poll(self, kind: str, id: str, polled_at: int) -> StateItem | None:
+        model = self._model
+        condition = model.pk.exists() & (model.expires_at > polled_at) & model.consumed_at.does_not_exist()
+        try:
+            answer = model._get_connection().update_item(
+                _key(kind, id), actions=[model.polled_at.set(polled_at)], condition=condition, return_values="ALL_OLD"
+            )
+        except UpdateError as exc:
+            if _conditional_failure(exc):
+                return None
+            raise
+        return _to_item(model.from_raw_data(answer["Attributes"]))
+
+    def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:
+        model, now = self._model, int(time.time())
+        condition = (
+            model.pk.exists()
+            & (model.expires_at > now)
+            & model.settled_at.does_not_exist()
+            & model.consumed_at.does_not_exist()
+        )
+        try:
+            model(_key(kind, id)).update(
+                actions=[model.payload.set(payload), model.settled_at.set(now)], condition=condition
+            )
+        except UpdateError as exc:
+            if _conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def increment(self, kind: str, id: str, expires_at: int) -> int:
+        """Count one more, atomically; an expired counter counts as absent (DESIGN §7).
+
+        Usually one UpdateItem ``ADD counter 1`` on the condition that the item
+        is live.  When it is absent or expired, one PutItem starts it at 1 on
+        the condition that it still is (Powertools' idempotency-store condition).
+        Whoever loses a race on either write tries again, so every call is
+        counted exactly once.
+        """
+        model = self._model
+        for _ in range(_INCREMENT_ATTEMPTS):
+            now = int(time.time())
+            record = model(_key(kind, id))
+            try:
+                record.update(actions=[model.counter.add(1)], condition=model.pk.exists() & (model.expires_at > now))
+                return int(record.counter)
+            except UpdateError as exc:
+                if not _conditional_failure(exc):
+                    raise
+            started = model(_key(kind, id), kind=kind, payload={}, expires_at=expires_at, counter=1)
+            try:
+                started.save(condition=model.pk.does_not_exist() | (model.expires_at <= now))
+                return 1
+            except PutError as exc:
+                if not _conditional_failure(exc):
+                    raise
+        raise RuntimeError(f"{kind} counter stayed contended for {_INCREMENT_ATTEMPTS} attempts")
 
     def find_by_user_code(self, user_code: str) -> StateItem | None:
         now = time.time()

@@ -100,6 +100,21 @@ class AccessTokens:
             return None
         return claims
 
+    def revocable_claims(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token of ours, read no more than revoking it needs.
+
+        A JWT's signature already says whose it is, and revoking it again is
+        harmless, so unlike :meth:`active_claims` this skips the revocation
+        lookup: revoking a JWT costs one write, not a read and a write.  An
+        opaque token is known only through its record.
+        """
+        if token.startswith(opaque.ACCESS_TOKEN):
+            return self.active_claims(token)
+        try:
+            return jws.verify(self._keys, token, typ=JWT_TYP, issuer=self._issuer)
+        except jws.InvalidJws:
+            return None
+
     def revoke(self, token: str, claims: dict[str, Any]) -> None:
         if token.startswith(opaque.ACCESS_TOKEN):
             self._store.destroy(OPAQUE_KIND, opaque.digest(token))

@@ -19,13 +19,14 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from chalicelib.oauth import pkce, redirect_uris
+from chalicelib.oauth import device, pkce, redirect_uris
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound, OAuthError, UnauthorizedClient, UnsupportedResponseType
 from chalicelib.oauth.flows import Authentication, AuthorizationRequest, Consent, Flow, Flows, Rejection
-from chalicelib.oauth.grants.authorization_code import store_code
+from chalicelib.oauth.grants.authorization_code import store_code, user_grant
 from chalicelib.oauth.grants.base import GrantDependencies
 from chalicelib.oauth.grants.issuance import new_grant_id
 from chalicelib.oauth.http import Page, Response, read_cookies, redirect, set_cookie
@@ -166,7 +167,11 @@ class AuthorizationEndpoint:
     def _authorize(self, request: Request, client: Client, authorization: AuthorizationRequest) -> Response | Page:
         csrf = secrets.token_urlsafe(24)
         flow = self._flows.new_flow(authorization, csrf)
-        cookies = (self._flow_cookie(flow, csrf),)
+        return self._proceed(request, client, flow, (self.flow_cookie(flow.csrf_hash, csrf),))
+
+    def _proceed(self, request: Request, client: Client, flow: Flow, cookies: tuple[str, ...]) -> Response:
+        """Login (unless the browser's session will do), then consent (unless already given)."""
+        authorization = flow.request
         session = self._usable_session(request, authorization)
         if session is None:
             if "none" in authorization.prompt:
@@ -252,9 +257,47 @@ class AuthorizationEndpoint:
             self._sessions.remember_consent(flow.authentication.subject, flow.request.client_id, flow.consent)
         return self._issue_code(flow, ())
 
+    # -- the device flow (RFC 8628 §3.3) ------------------------------------------------
+
+    def resume_device(self, request: Request, verifier: str) -> Response | Page:
+        """Back from the device app with a ``device_verifier``: sign in and consent like a browser client."""
+        try:
+            flow = self._flows.redeem_device_verifier(verifier)
+        except NotFound:
+            return error_page("invalid_request", "This sign-in link has expired or was already used.")
+        refused = self._check_browser(request, flow)
+        if refused is not None:
+            return refused
+        client = self._client_of(flow)
+        if isinstance(client, Page):
+            return client
+        try:
+            return self._proceed(request, client, flow, ())
+        except OAuthError as error:
+            return self._error_redirect(flow.request.redirect_uri, error, None)
+
+    def _settle_device(self, flow: Flow, cookies: tuple[str, ...]) -> Response:
+        assert flow.request.device_code_id is not None
+        grant = user_grant(flow, new_grant_id(), self._grants.grant_ttl)
+        if not self._device_settler(flow.request.device_code_id, grant.to_payload()):
+            return redirect(_with_query(flow.request.redirect_uri, {"error": "expired_token"}), cookies=cookies)
+        return redirect(_with_query(flow.request.redirect_uri, {"device": "connected"}), cookies=cookies)
+
+    def _device_settler(self, device_code_id: str, grant: dict[str, Any] | None) -> bool:
+        """Approve (with the grant) or deny the device code, exactly once."""
+        item = self._grants.store.find(device.DEVICE_CODE_KIND, device_code_id)
+        if item is None:
+            return False
+        request = device.DeviceRequest.from_payload(item.payload)
+        status = device.APPROVED if grant is not None else device.DENIED
+        settled = replace(request, status=status, grant=grant)
+        return self._grants.store.settle(device.DEVICE_CODE_KIND, device_code_id, settled.to_payload())
+
     # -- answers ---------------------------------------------------------------------
 
     def _issue_code(self, flow: Flow, cookies: tuple[str, ...]) -> Response:
+        if flow.request.device_code_id is not None:
+            return self._settle_device(flow, cookies)
         code = store_code(self._grants, flow, new_grant_id(), self._settings.code_ttl)
         params = {"code": code, "iss": self._settings.issuer}
         if flow.request.state is not None:
@@ -263,6 +306,8 @@ class AuthorizationEndpoint:
 
     def _rejected(self, flow: Flow) -> Response:
         rejection = flow.rejection or Rejection()
+        if flow.request.device_code_id is not None:
+            self._device_settler(flow.request.device_code_id, None)
         body = {"error": rejection.error}
         if rejection.error_description:
             body["error_description"] = rejection.error_description
@@ -277,7 +322,7 @@ class AuthorizationEndpoint:
 
     def _check_browser(self, request: Request, flow: Flow) -> Page | None:
         """The verifier must come back to the browser that started the flow."""
-        cookie = read_cookies(request.headers.get("cookie")).get(_flow_cookie_name(flow))
+        cookie = read_cookies(request.headers.get("cookie")).get(_flow_cookie_name(flow.csrf_hash))
         if cookie is None or not secrets.compare_digest(digest(cookie), flow.csrf_hash):
             return error_page("invalid_request", "This sign-in was started in another browser.", 403)
         return None
@@ -286,12 +331,13 @@ class AuthorizationEndpoint:
         client = self._clients.find(flow.request.client_id)
         return client if client is not None else error_page("invalid_request", "The client is not registered.")
 
-    def _flow_cookie(self, flow: Flow, csrf: str) -> str:
+    def flow_cookie(self, csrf_hash: str, csrf: str) -> str:
+        """The cookie binding a flow to the browser that started it (sent to the auth and device endpoints)."""
         return set_cookie(
-            _flow_cookie_name(flow),
+            _flow_cookie_name(csrf_hash),
             csrf,
             max_age=self._flows.challenge_ttl,
-            path=self._cookie_path + "oauth2/auth",
+            path=self._cookie_path + "oauth2/",
             secure=self._settings.secure_cookies,
         )
 
@@ -305,9 +351,9 @@ class AuthorizationEndpoint:
         )
 
 
-def _flow_cookie_name(flow: Flow) -> str:
+def _flow_cookie_name(csrf_hash: str) -> str:
     # One cookie per flow, so sign-ins in two tabs do not overwrite each other.
-    return FLOW_COOKIE_PREFIX + flow.csrf_hash[:16]
+    return FLOW_COOKIE_PREFIX + csrf_hash[:16]
 
 
 def _first(query: Params, name: str) -> str | None:

@@ -28,6 +28,7 @@ def metadata(issuer: str) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "introspection_endpoint": f"{issuer}/oauth2/introspect",
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "device_authorization_endpoint": f"{issuer}/oauth2/device/auth",
         "grant_types_supported": supported_grant_types(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

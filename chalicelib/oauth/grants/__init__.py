@@ -9,9 +9,10 @@ from __future__ import annotations
 from chalicelib.oauth.grants.authorization_code import AuthorizationCodeGrant
 from chalicelib.oauth.grants.base import Grant, GrantDependencies
 from chalicelib.oauth.grants.client_credentials import ClientCredentialsGrant
+from chalicelib.oauth.grants.device_code import DeviceCodeGrant
 from chalicelib.oauth.grants.refresh_token import RefreshTokenGrant
 
-GRANT_CLASSES: tuple[type, ...] = (AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant)
+GRANT_CLASSES: tuple[type, ...] = (AuthorizationCodeGrant, ClientCredentialsGrant, DeviceCodeGrant, RefreshTokenGrant)
 
 
 def registry(deps: GrantDependencies) -> dict[str, Grant]:

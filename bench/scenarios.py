@@ -1,0 +1,182 @@
+"""The table of scenarios: one row of ``make bench`` each.
+
+A scenario's ``requests`` is a small generator: between two ``yield``\\ s it
+prepares what the next request needs (a client, a token to introspect, a
+code to exchange) through :class:`~bench.world.World`'s helpers, untimed and
+uncounted; then it yields the API Gateway event whose handling is timed and
+counted.
+
+``floor`` is the fewest AWS calls a warm container can spend on one such
+request without giving up a guarantee; the bench prints what it counts next
+to it, and ``tests/test_bench.py`` holds the two equal.
+
+Rows land with their endpoints: a scenario for an endpoint that does not
+exist yet is simply absent.  Still to come (floors from issue 6)::
+
+    Scenario("device poll (pending)", TOKEN, 1, device_poll, check=status(400))
+        # one read of the device code: still pending
+
+and the default login and consent pages' four requests, named in
+``bench.cost.SIGN_IN_STEPS`` so the cost model prices a whole sign-in once
+they are all here (:class:`bench.browser.SignIn` plays the steps before any
+one of them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from bench import browser
+from bench.world import Answer, Event, World
+
+Requests = Callable[[World], Iterator[Event]]
+Check = Callable[[Answer], bool]
+
+
+def status(code: int) -> Check:
+    return lambda answer: answer.status == code
+
+
+def ok(answer: Answer) -> bool:
+    return answer.status == 200
+
+
+def active_token(answer: Answer) -> bool:
+    return answer.status == 200 and answer.body.get("active") is True
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    endpoint: str
+    floor: int
+    requests: Requests
+    check: Check = ok
+    # Settings a container needs for this row (read once per container, like in Lambda).
+    env: Mapping[str, str] = field(default_factory=dict)
+    # Report sustained tokens per second on one core (goal: 1,200 for RS256).
+    tokens_per_second: bool = False
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def client_credentials(strategy: str) -> Requests:
+    def requests(world: World) -> Iterator[Event]:
+        client = world.client(strategy)
+        while True:
+            yield world.post("/oauth2/token", {"grant_type": "client_credentials"}, client)
+
+    return requests
+
+
+def introspection(strategy: str) -> Requests:
+    def requests(world: World) -> Iterator[Event]:
+        client = world.client(strategy)
+        token = world.token(client)
+        while True:
+            yield world.post("/oauth2/introspect", {"token": token}, client)
+
+    return requests
+
+
+def revocation(strategy: str) -> Requests:
+    """A fresh live token each time: revoking a revoked one is a different (cheaper) path."""
+
+    def requests(world: World) -> Iterator[Event]:
+        client = world.client(strategy)
+        while True:
+            yield world.post("/oauth2/revoke", {"token": world.token(client)}, client)
+
+    return requests
+
+
+def authorize(step: str) -> Requests:
+    """One ``GET /oauth2/auth`` of a sign-in: ``authorize_url``, ``after_login_url`` or ``after_consent_url``."""
+
+    def requests(world: World) -> Iterator[Event]:
+        client, subject = browser.web_client(world), browser.person(world)
+        while True:
+            sign_in = browser.SignIn(world, client, subject)
+            url = getattr(sign_in, step)()
+            yield sign_in.browser.event(url)
+
+    return requests
+
+
+def code_exchange(world: World) -> Iterator[Event]:
+    """A new sign-in for every exchange: a code is good once."""
+    client, subject = browser.web_client(world), browser.person(world)
+    while True:
+        code, verifier = browser.sign_in(world, client, subject)
+        yield world.post("/oauth2/token", browser.code_exchange_params(code, verifier), client)
+
+
+def refresh(world: World) -> Iterator[Event]:
+    """A new sign-in's refresh token each time: a used one is rotated away, and reusing it revokes the grant."""
+    client, subject = browser.web_client(world), browser.person(world)
+    while True:
+        refresh_token = browser.signed_in_tokens(world, client, subject)["refresh_token"]
+        yield world.post("/oauth2/token", {"grant_type": "refresh_token", "refresh_token": refresh_token}, client)
+
+
+def userinfo(world: World) -> Iterator[Event]:
+    client, subject = browser.web_client(world), browser.person(world)
+    access_token = browser.signed_in_tokens(world, client, subject)["access_token"]
+    while True:
+        yield world.bearer_get("/userinfo", access_token)
+
+
+def get(path: str) -> Requests:
+    def requests(world: World) -> Iterator[Event]:
+        while True:
+            yield world.get(path)
+
+    return requests
+
+
+# --------------------------------------------------------------------------- the table
+
+TOKEN = "POST /oauth2/token"
+INTROSPECT = "POST /oauth2/introspect"
+REVOKE = "POST /oauth2/revoke"
+AUTHORIZE = "GET /oauth2/auth"
+
+SCENARIOS: tuple[Scenario, ...] = (
+    # Cached client and keys: signing is all the work.
+    Scenario("client_credentials, JWT RS256", TOKEN, 0, client_credentials("jwt"), tokens_per_second=True),
+    Scenario(
+        "client_credentials, JWT ES256",
+        TOKEN,
+        0,
+        client_credentials("jwt"),
+        env={"ACCESS_TOKEN_SIGNING_ALG": "ES256"},
+        tokens_per_second=True,
+    ),
+    # PutItem of the token's hash.
+    Scenario("client_credentials, opaque", TOKEN, 1, client_credentials("opaque")),
+    # A sign-in, a request at a time (the login and consent pages are to come).  Store the flow.
+    Scenario("authorize (redirect to login)", AUTHORIZE, 1, authorize("authorize_url"), check=status(302)),
+    # Consume the login verifier + is there a remembered consent? + store the consent challenge.
+    Scenario("authorize (after login)", AUTHORIZE, 3, authorize("after_login_url"), check=status(302)),
+    # Consume the consent verifier + store the code.
+    Scenario("authorize (after consent)", AUTHORIZE, 2, authorize("after_consent_url"), check=status(302)),
+    # Consume the code (conditional UpdateItem) + store the refresh token.
+    Scenario("authorization_code exchange", TOKEN, 2, code_exchange),
+    # Consume the old refresh token (conditional UpdateItem) + store the new one.
+    Scenario("refresh_token", TOKEN, 2, refresh),
+    # Is the token revoked (jti and grant, one BatchGetItem) + read the user.
+    Scenario("userinfo", "GET /userinfo", 2, userinfo),
+    # One BatchGetItem: has this jti, or its grant, been revoked?
+    Scenario("introspection, JWT", INTROSPECT, 1, introspection("jwt"), check=active_token),
+    # GetItem of the token's hash.
+    Scenario("introspection, opaque", INTROSPECT, 1, introspection("opaque"), check=active_token),
+    # PutItem of the revoked jti (the signature proves whose token it is).
+    Scenario("revocation, JWT", REVOKE, 1, revocation("jwt")),
+    # GetItem (whose token is it? RFC 7009 §2.1) + DeleteItem: the owner lives inside the
+    # stored payload, so one conditional delete cannot check it.
+    Scenario("revocation, opaque", REVOKE, 2, revocation("opaque")),
+    Scenario("JWKS", "GET /.well-known/jwks.json", 0, get("/.well-known/jwks.json")),
+    Scenario("discovery", "GET /.well-known/openid-configuration", 0, get("/.well-known/openid-configuration")),
+)

@@ -1,0 +1,246 @@
+"""``kms`` key mode: asymmetric KMS keys sign tokens, so no private key ever leaves KMS.
+
+DESIGN §8.  Each algorithm has three aliases, one per rotation status, as
+the ``secrets`` mode has three JWKs::
+
+    alias/tollgate-prod-signing-rs256-next       RSA_2048       RSASSA_PKCS1_V1_5_SHA_256
+    alias/tollgate-prod-signing-rs256-current
+    alias/tollgate-prod-signing-rs256-previous
+    alias/tollgate-prod-signing-es256-...        ECC_NIST_P256  ECDSA_SHA_256
+
+The ``kid`` is the KMS key id (a UUID: it names the key, not the account).
+Public keys come from ``GetPublicKey`` and are cached like the secrets mode's
+key set (``KEY_CACHE_SECONDS``); signing is one ``kms:Sign`` call per token,
+with the key's id rather than the alias, so the ``kid`` in the header always
+names the key that signed even while rotation moves the aliases.
+
+Rotation (:func:`rotate`) creates a new key per algorithm and moves the
+aliases ``next -> current -> previous``, so the JWKS keeps publishing the
+previous key (tokens signed before the rotation verify until they expire)
+and has published the new signing key a full period before it signs.  The
+key that falls off ``previous`` is scheduled for deletion.  Every key
+carries the ``tollgate-keyset`` tag, which is what the IAM policies of
+``infra/policies.py`` allow access by.
+
+Trade-off (README): private keys never leave KMS, but every token costs a
+KMS request: latency, $0.15 per 10,000 requests, and a shared per-account,
+per-region quota (about 500/s for RSA, 300/s for ECC).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import utils
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from chalicelib import aws
+from chalicelib.keys.jwkset import ALGORITHMS, STATUSES
+
+KEYSET_TAG = "tollgate-keyset"
+RAW_MESSAGE_LIMIT = 4096  # KMS signs at most 4 KB with MessageType=RAW
+DELETION_WINDOW_DAYS = 7  # a retired key has signed nothing for a whole rotation period
+_P256_COORDINATE_BYTES = 32
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    key_spec: str
+    signing_algorithm: str
+
+
+SPECS = {
+    "RS256": KeySpec("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_256"),
+    "ES256": KeySpec("ECC_NIST_P256", "ECDSA_SHA_256"),
+}
+
+
+def alias_name(prefix: str, alg: str, status: str) -> str:
+    return f"{prefix}-{alg.lower()}-{status}"
+
+
+def der_to_jose(der: bytes) -> bytes:
+    """KMS returns ECDSA signatures DER-encoded; JWS (RFC 7518 §3.4) wants ``r || s``."""
+    r, s = utils.decode_dss_signature(der)
+    return r.to_bytes(_P256_COORDINATE_BYTES, "big") + s.to_bytes(_P256_COORDINATE_BYTES, "big")
+
+
+@dataclass(frozen=True)
+class KmsSigningKey:
+    """The ``SigningKey`` of the key provider port, signing inside KMS."""
+
+    kid: str
+    alg: str
+    key_id: str
+
+    def sign(self, signing_input: bytes) -> bytes:
+        if len(signing_input) > RAW_MESSAGE_LIMIT:
+            raise ValueError(f"a KMS RAW signature covers at most {RAW_MESSAGE_LIMIT} bytes")
+        answer = aws.client("kms").sign(
+            KeyId=self.key_id,
+            Message=signing_input,
+            MessageType="RAW",
+            SigningAlgorithm=SPECS[self.alg].signing_algorithm,
+        )
+        signature: bytes = answer["Signature"]
+        return der_to_jose(signature) if self.alg == "ES256" else signature
+
+
+@dataclass(frozen=True)
+class PublishedKey:
+    """A signing key's public half, as one ``GetPublicKey`` call describes it."""
+
+    kid: str
+    alg: str
+    status: str
+    key_id: str
+    public_key: Any
+    public_jwk: dict[str, Any]
+
+
+def _kid(key_id: str) -> str:
+    return key_id.rsplit("/", 1)[-1]  # GetPublicKey answers an ARN (moto: the bare id)
+
+
+def _public_jwk(public_key: Any, alg: str, kid: str) -> dict[str, Any]:
+    algorithm = RSAAlgorithm if alg == "RS256" else ECAlgorithm
+    return {**algorithm.to_jwk(public_key, as_dict=True), "kid": kid, "alg": alg, "use": "sig"}
+
+
+def published_key(kms: Any, prefix: str, alg: str, status: str) -> PublishedKey | None:
+    """The key behind ``alias_name(prefix, alg, status)``; None if the alias does not exist (yet)."""
+    try:
+        answer = kms.get_public_key(KeyId=alias_name(prefix, alg, status))
+    except kms.exceptions.NotFoundException:
+        return None
+    kid = _kid(answer["KeyId"])
+    public_key = load_der_public_key(answer["PublicKey"])
+    return PublishedKey(kid, alg, status, answer["KeyId"], public_key, _public_jwk(public_key, alg, kid))
+
+
+def published_keys(prefix: str) -> list[PublishedKey]:
+    kms = aws.client("kms")
+    found = (published_key(kms, prefix, alg, status) for alg in ALGORITHMS for status in STATUSES)
+    return [key for key in found if key is not None]
+
+
+class KmsKeyProvider:
+    """Key provider of the ``kms`` mode; public keys cached for ``cache_seconds``."""
+
+    def __init__(self, alias_prefix: str, *, cache_seconds: int) -> None:
+        self._prefix = alias_prefix
+        self._cache_seconds = cache_seconds
+        self._lock = threading.Lock()
+        self._loaded_at = float("-inf")
+        self._by_kid: dict[str, PublishedKey] = {}
+        self._jwks: dict[str, Any] = {"keys": []}
+
+    def _keys(self) -> dict[str, PublishedKey]:
+        if time.monotonic() - self._loaded_at > self._cache_seconds:
+            with self._lock:
+                if time.monotonic() - self._loaded_at > self._cache_seconds:
+                    self._load()
+        return self._by_kid
+
+    def _load(self) -> None:
+        keys = published_keys(self._prefix)
+        self._by_kid = {key.kid: key for key in keys}  # an alias mid-move may name a key twice
+        self._jwks = {"keys": [key.public_jwk for key in self._by_kid.values()]}
+        self._loaded_at = time.monotonic()
+
+    def signing_key(self, alg: str) -> KmsSigningKey:
+        for key in self._keys().values():
+            if key.alg == alg and key.status == "current":
+                return KmsSigningKey(key.kid, key.alg, key.key_id)
+        raise LookupError(f"no current {alg} signing key behind {alias_name(self._prefix, alg, 'current')}")
+
+    def verification_key(self, kid: str) -> tuple[str, Any] | None:
+        key = self._keys().get(kid)
+        return (key.alg, key.public_key) if key else None
+
+    def jwks(self) -> dict[str, Any]:
+        self._keys()
+        return self._jwks
+
+
+# --------------------------------------------------------------------------- rotation
+
+
+def _target(kms: Any, alias: str) -> str | None:
+    """The id of the key ``alias`` points at, or None."""
+    try:
+        return str(kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"])
+    except kms.exceptions.NotFoundException:
+        return None
+
+
+def _point(kms: Any, alias: str, key_id: str) -> None:
+    try:
+        kms.update_alias(AliasName=alias, TargetKeyId=key_id)
+    except kms.exceptions.NotFoundException:
+        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+
+
+def _create_key(kms: Any, prefix: str, alg: str) -> str:
+    metadata = kms.create_key(
+        KeySpec=SPECS[alg].key_spec,
+        KeyUsage="SIGN_VERIFY",
+        Description=f"Tollgate {alg} token signing key ({prefix})",
+        Tags=[{"TagKey": KEYSET_TAG, "TagValue": prefix}],
+    )["KeyMetadata"]
+    return str(metadata["KeyId"])
+
+
+def _rotate_algorithm(kms: Any, prefix: str, alg: str) -> None:
+    targets = {status: _target(kms, alias_name(prefix, alg, status)) for status in STATUSES}
+    if targets["current"] is None:  # first run: a current key and the next one, published ahead
+        _point(kms, alias_name(prefix, alg, "current"), _create_key(kms, prefix, alg))
+        _point(kms, alias_name(prefix, alg, "next"), _create_key(kms, prefix, alg))
+        return
+    promoted = targets["next"] or _create_key(kms, prefix, alg)
+    fresh = _create_key(kms, prefix, alg)
+    # Order matters: each step leaves every key that may have signed a live token published.
+    _point(kms, alias_name(prefix, alg, "previous"), targets["current"])
+    _point(kms, alias_name(prefix, alg, "current"), promoted)
+    _point(kms, alias_name(prefix, alg, "next"), fresh)
+    retired = targets["previous"]
+    if retired is not None and retired not in (targets["current"], promoted):
+        kms.schedule_key_deletion(KeyId=retired, PendingWindowInDays=DELETION_WINDOW_DAYS)
+
+
+def rotate(prefix: str) -> None:
+    """Promote next -> current -> previous with a fresh next per algorithm; first run creates the set."""
+    kms = aws.client("kms")
+    for alg in ALGORITHMS:
+        _rotate_algorithm(kms, prefix, alg)
+
+
+def ensure_keys(prefix: str) -> None:
+    """Create the first keys if there are none (first start of a stage)."""
+    kms = aws.client("kms")
+    for alg in ALGORITHMS:
+        if _target(kms, alias_name(prefix, alg, "current")) is None:
+            _rotate_algorithm(kms, prefix, alg)
+
+
+def describe(prefix: str) -> list[dict[str, Any]]:
+    """What ``keys list`` shows: kid, alg, status and the KMS key ARN of every published key."""
+    kms = aws.client("kms")
+    listed = []
+    for key in published_keys(prefix):
+        metadata = kms.describe_key(KeyId=key.key_id)["KeyMetadata"]
+        created = metadata.get("CreationDate")
+        listed.append(
+            {
+                "kid": key.kid,
+                "alg": key.alg,
+                "status": key.status,
+                "key_arn": metadata.get("Arn"),
+                "created_at": int(created.timestamp()) if created else None,
+            }
+        )
+    return listed

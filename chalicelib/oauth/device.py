@@ -1,0 +1,74 @@
+"""Device authorization grant, RFC 8628: user codes and the device code record.
+
+User codes are 8 characters from ``BCDFGHJKLMNPQRSTVWXZ`` — 20 consonants,
+no vowels (no words), no look-alike digits — shown as ``XXXX-XXXX``:
+20^8 ≈ 2.6 × 10^10, about 34.5 bits (RFC 8628 §6.1 suggests at least 20
+bits with rate limiting; §5.1).  A code lives 10 minutes; the verification
+page allows 5 wrong codes per browser and 20 per source address in any
+15-minute window, so an attacker's odds of hitting one of N live codes in a
+window are about 20·N / 2.6 × 10^10.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+USER_CODE_LENGTH = 8
+DEVICE_CODE_KIND = "device_code"
+# A guard item per live user code makes codes unique among live ones (one transaction with the device code).
+USER_CODE_KIND = "user_code"
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+PENDING, APPROVED, DENIED = "pending", "approved", "denied"
+SLOW_DOWN_STEP = 5  # §3.5: "the interval MUST be increased by 5 seconds for this and all subsequent requests"
+
+
+def new_user_code() -> str:
+    return "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+
+
+def display(user_code: str) -> str:
+    return f"{user_code[:4]}-{user_code[4:]}"
+
+
+def normalize(text: str) -> str | None:
+    """§6.1: case-insensitive, dashes and spaces ignored; None if it cannot be a code."""
+    code = "".join(ch for ch in text.upper() if ch not in "- \t")
+    if len(code) != USER_CODE_LENGTH or any(ch not in USER_CODE_ALPHABET for ch in code):
+        return None
+    return code
+
+
+@dataclass(frozen=True)
+class DeviceRequest:
+    """What a device asked for, stored under its device code (payload of the state item)."""
+
+    client_id: str
+    scope: tuple[str, ...]
+    audience: tuple[str, ...]
+    interval: int
+    status: str = PENDING
+    grant: dict[str, Any] | None = None  # the UserGrant payload once approved
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "scope": list(self.scope),
+            "audience": list(self.audience),
+            "interval": self.interval,
+            "status": self.status,
+            "grant": self.grant,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> DeviceRequest:
+        return cls(
+            client_id=payload["client_id"],
+            scope=tuple(payload["scope"]),
+            audience=tuple(payload["audience"]),
+            interval=int(payload["interval"]),
+            status=payload.get("status", PENDING),
+            grant=payload.get("grant"),
+        )

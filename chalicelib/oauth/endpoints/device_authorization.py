@@ -1,0 +1,75 @@
+"""The device authorization endpoint, RFC 8628 §3.1–3.2: ``POST /oauth2/device/auth``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from chalicelib.oauth import device
+from chalicelib.oauth.client_auth import ClientAuthenticator
+from chalicelib.oauth.errors import OAuthError, ServerError, UnauthorizedClient
+from chalicelib.oauth.http import Response, json_response, no_store
+from chalicelib.oauth.ports import StateItem, StateStore
+from chalicelib.oauth.request import Request
+from chalicelib.oauth.scopes import resolve_audience, resolve_scope
+from chalicelib.tokens import opaque
+
+# A fresh user code collides with a live one about once per 10^6 requests at
+# 25,000 live codes; a handful of attempts makes failure practically impossible.
+_USER_CODE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    issuer: str
+    ttl: int
+    interval: int
+
+
+class DeviceAuthorizationEndpoint:
+    def __init__(self, authenticator: ClientAuthenticator, store: StateStore, settings: DeviceSettings) -> None:
+        self._authenticator = authenticator
+        self._store = store
+        self._settings = settings
+
+    def handle(self, request: Request) -> Response:
+        try:
+            params = request.form()
+            client = self._authenticator.authenticate(request, params)
+            if device.GRANT_TYPE not in client.grant_types:
+                raise UnauthorizedClient("client is not registered for the device authorization grant")
+            device_request = device.DeviceRequest(
+                client_id=client.client_id,
+                scope=resolve_scope(params.get("scope"), client.scopes, ()),
+                audience=resolve_audience(params.get_all("audience"), client.audience),
+                interval=self._settings.interval,
+            )
+            device_code, user_code = self._store_codes(device_request)
+        except OAuthError as error:
+            return error.to_response()
+        verification_uri = f"{self._settings.issuer}/oauth2/device/verify"
+        shown = device.display(user_code)
+        body = {
+            "device_code": device_code,
+            "user_code": shown,
+            "verification_uri": verification_uri,
+            "verification_uri_complete": f"{verification_uri}?{urlencode({'user_code': shown})}",
+            "expires_in": self._settings.ttl,
+            "interval": self._settings.interval,
+        }
+        return json_response(body, headers=no_store())
+
+    def _store_codes(self, device_request: device.DeviceRequest) -> tuple[str, str]:
+        expires_at = int(time.time()) + self._settings.ttl
+        device_code = opaque.new(opaque.DEVICE_CODE)
+        device_id = opaque.digest(device_code)
+        for _ in range(_USER_CODE_ATTEMPTS):
+            user_code = device.new_user_code()
+            record = StateItem(
+                device.DEVICE_CODE_KIND, device_id, device_request.to_payload(), expires_at, user_code=user_code
+            )
+            guard = StateItem(device.USER_CODE_KIND, user_code, {"device_code_id": device_id}, expires_at)
+            if self._store.insert_all([record, guard]):
+                return device_code, user_code
+        raise ServerError("could not allocate a unique user code")

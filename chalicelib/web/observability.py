@@ -1,0 +1,288 @@
+"""Structured logs and CloudWatch metrics for every invocation (issue 5 item 6), with Powertools.
+
+Why middleware: what an operator needs to see — which endpoint, which client,
+which grant, success or which RFC error — can be read from the request and
+the response, so the protocol core stays free of logging and metrics.  One
+JSON log line per HTTP request, admin operation and key rotation, with the
+request id; metrics go out as CloudWatch Embedded Metric Format lines on
+stdout, which CloudWatch turns into metrics without any API call:
+
+- ``TokensIssued`` by ``GrantType`` (token endpoint answered 200);
+- ``Failures`` by ``Error`` (the RFC 6749 ``error`` code of any failed answer);
+- ``Logins`` by ``Outcome`` and ``Consents`` by ``Decision`` (the default pages
+  and the admin function's accept / reject operations);
+- ``KeyRotations`` (the rotate_keys function).
+
+What is never logged: tokens, client secrets, passwords, codes, cookies,
+request bodies, query strings, headers, ``Location`` URLs, admin params.
+Only named fields are written, each from an allow-list or a strict pattern:
+a ``client_id`` only when the request got past client authentication, a
+``grant_type`` only if it is one we know, an error code only if it looks
+like one.
+
+Powertools is imported on the first invocation, never at ``import app``
+(it imports botocore, which a cold start should not pay for before it must).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs, unquote_plus, urlsplit
+
+SERVICE = "tollgate"
+NAMESPACE = "Tollgate"
+
+KNOWN_GRANT_TYPES = frozenset(
+    {
+        "authorization_code",
+        "client_credentials",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    }
+)
+# Errors raised before (or by) client authentication: the presented client_id is not trusted.
+UNAUTHENTICATED_ERRORS = frozenset({"invalid_client", "invalid_request", "server_error"})
+
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
+_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
+_TOKEN_PATH = "/oauth2/token"
+_LOGIN_PAGE = "/ui/login"
+_CONSENT_PAGE = "/ui/consent"
+_CONSENT_DECISIONS = frozenset({"allow", "deny"})
+
+# Admin operations that answer a login or consent challenge: (metric, dimension, value).
+_ADMIN_INTERACTIONS: dict[str, tuple[str, str, str]] = {
+    "login.accept": ("Logins", "Outcome", "success"),
+    "login.reject": ("Logins", "Outcome", "rejected"),
+    "consent.accept": ("Consents", "Decision", "allow"),
+    "consent.reject": ("Consents", "Decision", "deny"),
+}
+
+
+class _Stdout(io.TextIOBase):
+    """Whatever ``sys.stdout`` is at write time (Lambda: CloudWatch Logs; tests: the capture)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@lru_cache(maxsize=1)
+def logger() -> Any:
+    """The Powertools JSON logger, on the logger named like the service (Chalice's app logger too)."""
+    from aws_lambda_powertools import Logger
+
+    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE, stream=_Stdout())
+
+
+def emit_metric(name: str, **dimensions: str) -> None:
+    """One count as an EMF line, with the stage and ``dimensions``."""
+    from aws_lambda_powertools import single_metric
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
+    stage = os.environ.get("STAGE") or "local"
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
+        for key, value in {"Stage": stage, **dimensions}.items():
+            metric.add_dimension(name=key, value=value)
+
+
+# --------------------------------------------------------------------------- HTTP requests
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """The one log line of an HTTP request: nothing here can hold a secret."""
+
+    endpoint: str
+    method: str
+    status: int
+    outcome: str
+    error: str | None
+    client_id: str | None
+    grant_type: str | None
+    request_id: str | None
+    duration_ms: float
+
+
+def _form(request: Any) -> dict[str, list[str]]:
+    if "application/x-www-form-urlencoded" not in (request.headers.get("content-type") or ""):
+        return {}
+    try:
+        return parse_qs((request.raw_body or b"").decode("utf-8", errors="replace"))
+    except ValueError:
+        return {}
+
+
+def _one(values: Mapping[str, list[str]], name: str) -> str | None:
+    found = values.get(name) or []
+    return found[0] if len(found) == 1 else None
+
+
+def _basic_client_id(request: Any) -> str | None:
+    """The id half of ``Authorization: Basic``; the secret half is never even decoded into a name."""
+    scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, colon, _ = decoded.partition(":")
+    return unquote_plus(client_id) if colon else None
+
+
+def _presented_client_id(request: Any, form: Mapping[str, list[str]]) -> str | None:
+    query = request.query_params or {}
+    candidate = _basic_client_id(request) or _one(form, "client_id") or query.get("client_id")
+    return candidate if candidate and _CLIENT_ID.fullmatch(candidate) else None
+
+
+def _response_error(response: Any) -> str | None:
+    """The RFC 6749 ``error`` of a JSON error body or of an error redirect's query."""
+    code = None
+    if response.status_code >= 400 and isinstance(response.body, str) and response.body.startswith("{"):
+        try:
+            code = json.loads(response.body).get("error")
+        except (ValueError, AttributeError):
+            code = None
+    elif 300 <= response.status_code < 400:
+        location = {name.lower(): value for name, value in response.headers.items()}.get("location", "")
+        split = urlsplit(location if isinstance(location, str) else "")
+        code = (parse_qs(split.query).get("error") or parse_qs(split.fragment).get("error") or [None])[0]
+    return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else None
+
+
+def _authenticated_client_id(
+    request: Any, form: Mapping[str, list[str]], failed: bool, error: str | None
+) -> str | None:
+    """The client_id, once the answer shows the client got past authentication; else None."""
+    if failed and (error is None or error in UNAUTHENTICATED_ERRORS):
+        return None
+    return _presented_client_id(request, form)
+
+
+def _grant_type(path: str, form: Mapping[str, list[str]]) -> str | None:
+    grant_type = _one(form, "grant_type") if path == _TOKEN_PATH else None
+    if grant_type is None:
+        return None
+    return grant_type if grant_type in KNOWN_GRANT_TYPES else "other"
+
+
+def _request_id(request: Any) -> str | None:
+    """API Gateway's request id; under ``chalice local`` (no API Gateway) the invocation's."""
+    return request.context.get("requestId") or _invocation_id(request.lambda_context)
+
+
+def request_record(request: Any, response: Any, duration_ms: float) -> RequestRecord:
+    form = _form(request)
+    error = _response_error(response)
+    failed = response.status_code >= 400 or error is not None
+    path = str(request.context.get("resourcePath", ""))
+    return RequestRecord(
+        endpoint=path,
+        method=str(request.method),
+        status=int(response.status_code),
+        outcome="error" if failed else "success",
+        error=error or ("unknown" if failed else None),
+        client_id=_authenticated_client_id(request, form, failed, error),
+        grant_type=_grant_type(path, form),
+        request_id=_request_id(request),
+        duration_ms=round(duration_ms, 1),
+    )
+
+
+def _request_metrics(record: RequestRecord, request: Any) -> None:
+    if record.outcome == "error" and record.error:
+        emit_metric("Failures", Error=record.error)
+    if record.endpoint == _TOKEN_PATH and record.status == 200 and record.grant_type:
+        emit_metric("TokensIssued", GrantType=record.grant_type)
+    if record.method != "POST":
+        return
+    if record.endpoint == _LOGIN_PAGE:
+        outcome = "success" if 300 <= record.status < 400 else "locked" if record.status == 429 else "failure"
+        emit_metric("Logins", Outcome=outcome)
+    elif record.endpoint == _CONSENT_PAGE and 300 <= record.status < 400:
+        decision = _one(_form(request), "decision")
+        if decision in _CONSENT_DECISIONS:
+            emit_metric("Consents", Decision=decision)
+
+
+def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Chalice ``http`` middleware: one log line and the metrics of each request."""
+    log = logger()
+    started = time.perf_counter()
+    log.thread_safe_append_keys(request_id=_request_id(event))
+    try:
+        response = get_response(event)
+        record = request_record(event, response, (time.perf_counter() - started) * 1000)
+        log.info("request", extra=asdict(record))
+        _request_metrics(record, event)
+        return response
+    finally:
+        log.thread_safe_remove_keys(["request_id"])
+
+
+# --------------------------------------------------------------------------- other functions
+
+
+def _invocation_id(lambda_context: Any) -> str | None:
+    return getattr(lambda_context, "aws_request_id", None)
+
+
+def admin_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Chalice ``pure_lambda`` middleware (the admin function): operation and outcome, never params."""
+    raw = event.event if isinstance(event.event, Mapping) else {}
+    operation = raw.get("operation") if isinstance(raw.get("operation"), str) else None
+    answer = get_response(event)
+    error = answer.get("error") if isinstance(answer, Mapping) else None
+    logger().info(
+        "admin operation",
+        extra={
+            "operation": operation if operation and _ERROR_CODE.fullmatch(operation.replace(".", "_")) else None,
+            "outcome": "error" if error else "success",
+            "error": error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else None,
+            "request_id": _invocation_id(event.context),
+        },
+    )
+    if error:
+        emit_metric("Failures", Error=str(error))
+    elif operation in _ADMIN_INTERACTIONS:
+        metric, dimension, value = _ADMIN_INTERACTIONS[operation]
+        emit_metric(metric, **{dimension: value})
+    return answer
+
+
+def schedule_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Chalice ``scheduled`` middleware (the rotate_keys function): which keys, not their material."""
+    answer = get_response(event)
+    detail = getattr(event, "detail", None) or {}
+    operation = detail.get("operation", "rotate") if isinstance(detail, Mapping) else "rotate"
+    keys = answer.get("result") if isinstance(answer, Mapping) else None
+    published = [
+        {name: key.get(name) for name in ("kid", "alg", "status")} for key in keys or [] if isinstance(key, Mapping)
+    ]
+    logger().info(
+        "key operation",
+        extra={
+            "operation": operation if operation in ("rotate", "list") else None,
+            "keys": published,
+            "request_id": _invocation_id(event.context),
+        },
+    )
+    if operation == "rotate" and isinstance(answer, Mapping) and "result" in answer:
+        emit_metric("KeyRotations")
+    return answer

@@ -1,0 +1,24 @@
+"""RFC 8628: POST /oauth2/device/auth (device authorization) and GET/POST /oauth2/device/verify (the page)."""
+
+from chalice import Blueprint
+
+from chalicelib import services
+from chalicelib.web.adapter import respond
+from chalicelib.web.ui import device
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/oauth2/device/auth", methods=["POST"], content_types=["*/*"])
+def device_authorization():  # type: ignore[no-untyped-def]
+    return respond(bp.current_request, services.device_authorization_endpoint().handle)
+
+
+@bp.route("/oauth2/device/verify", methods=["GET"])
+def verify_page():  # type: ignore[no-untyped-def]
+    return respond(bp.current_request, device.show)
+
+
+@bp.route("/oauth2/device/verify", methods=["POST"], content_types=["*/*"])
+def verify_code():  # type: ignore[no-untyped-def]
+    return respond(bp.current_request, device.submit)

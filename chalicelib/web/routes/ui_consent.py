@@ -1,0 +1,18 @@
+"""GET/POST /ui/consent: the default consent page (DESIGN §4); logic in chalicelib/web/ui/consent.py."""
+
+from chalice import Blueprint
+
+from chalicelib.web.adapter import respond
+from chalicelib.web.ui import consent
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/ui/consent", methods=["GET"])
+def show():  # type: ignore[no-untyped-def]
+    return respond(bp.current_request, consent.show)
+
+
+@bp.route("/ui/consent", methods=["POST"], content_types=["*/*"])
+def submit():  # type: ignore[no-untyped-def]
+    return respond(bp.current_request, consent.submit)

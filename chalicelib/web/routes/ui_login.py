@@ -1,0 +1,18 @@
+"""GET/POST /ui/login: the default login page (DESIGN §4); logic in chalicelib/web/ui/login.py."""
+
+from chalice import Blueprint
+
+from chalicelib.web.adapter import respond
+from chalicelib.web.ui import login
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/ui/login", methods=["GET"])
+def show():  # type: ignore[no-untyped-def]
+    return respond(bp.current_request, login.show)
+
+
+@bp.route("/ui/login", methods=["POST"], content_types=["*/*"])
+def submit():  # type: ignore[no-untyped-def]
+    return respond(bp.current_request, login.submit)

@@ -1,0 +1,84 @@
+"""Tollgate's own login app, ``GET/POST /ui/login`` (DESIGN §4), on the built-in user store.
+
+It is the default ``LOGIN_URL`` and deliberately uses nothing a team's own
+login app could not: it reads the login request for ``?login_challenge=``
+and accepts it through :class:`~chalicelib.oauth.flows.Flows`, the same
+operations the admin function offers (Hydra's get / accept login request).
+
+GET shows the form (fields ``Username`` and ``Password``, button
+``Sign in``).  POST checks the CSRF token (bound to the challenge), then the
+password (:mod:`chalicelib.oauth.password_login`: after 5 failures in 15
+minutes a username is locked for the rest of that window, whether it exists
+or not), accepts the challenge with ``amr=["pwd"]`` and a remembered login
+session of the default lifetime, and answers 303 to where the flow goes
+next.  A failed attempt shows the form again with one generic message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import services
+from chalicelib.oauth.flows import LoginRequest
+from chalicelib.oauth.http import Page, Response, redirect
+from chalicelib.oauth.password_login import LockedOut, WrongCredentials
+from chalicelib.oauth.request import Params, Request
+from chalicelib.web.ui.pages import client_context, shows_errors
+
+WRONG_CREDENTIALS = "Wrong username or password."
+MISSING_CREDENTIALS = "Enter your username and password."
+
+
+def _binding(challenge: str) -> str:
+    return f"login:{challenge}"
+
+
+def _locked(retry_after: int) -> str:
+    minutes = max(1, -(-retry_after // 60))
+    return f"Too many failed sign-ins for this username. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+
+
+def _form(request: Request, login: LoginRequest, *, username: str = "", message: str = "", **page: Any) -> Page:
+    token = services.csrf_guard().issue(request, binding=_binding(login.challenge))
+    context = {
+        **client_context(login.client),
+        "login_challenge": login.challenge,
+        "csrf_token": token.value,
+        "username": username or login.oidc_context.get("login_hint", ""),
+        "message": message,
+    }
+    return Page("login", context, cookies=token.cookies, **page)
+
+
+@shows_errors
+def show(request: Request) -> Response | Page:
+    challenge = request.query.get("login_challenge") or ""
+    login = services.flows().login_request(challenge)
+    if login.skip:  # the authorization server already knows who this is (Hydra's contract)
+        return redirect(services.flows().accept_login(challenge, subject=login.subject), status=303)
+    return _form(request, login)
+
+
+@shows_errors
+def submit(request: Request) -> Response | Page:
+    form = request.form()
+    challenge = form.get("login_challenge") or ""
+    services.csrf_guard().verify(request, form, binding=_binding(challenge))
+    login = services.flows().login_request(challenge)
+    username, password = _field(form, "username"), _field(form, "password")
+    if not username or not password:
+        return _form(request, login, username=username, message=MISSING_CREDENTIALS)
+    try:
+        user = services.password_login().authenticate(username, password)
+    except WrongCredentials:
+        return _form(request, login, username=username, message=WRONG_CREDENTIALS)
+    except LockedOut as locked:
+        message, headers = _locked(locked.retry_after), {"Retry-After": str(locked.retry_after)}
+        return _form(request, login, username=username, message=message, status=429, headers=headers)
+    # remember=True with remember_for=0: a login session of the default lifetime (SESSION_TTL).
+    redirect_to = services.flows().accept_login(challenge, subject=user.user_id, remember=True, amr=["pwd"])
+    return redirect(redirect_to, status=303)
+
+
+def _field(form: Params, name: str) -> str:
+    return form.get(name) or ""

@@ -1,0 +1,51 @@
+"""What the default pages share: errors as pages, the client's display name, form targets."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from chalicelib.oauth.errors import NotFound, OAuthError
+from chalicelib.oauth.http import Page, Response
+from chalicelib.oauth.request import Request
+from chalicelib.web.ui.render import FORM_ACTION
+
+log = logging.getLogger("tollgate.ui")
+
+Handler = Callable[[Request], Response | Page]
+
+EXPIRED = "This sign-in request is unknown, was already used or has expired. Go back to the application and retry."
+
+
+def error_page(error: str, description: str, status: int = 400, **context: Any) -> Page:
+    return Page("error", {"error": error, "error_description": description, **context}, status)
+
+
+def shows_errors(handler: Handler) -> Handler:
+    """Every failure becomes an error page: a person never sees JSON or a stack trace."""
+
+    @functools.wraps(handler)
+    def page_handler(request: Request) -> Response | Page:
+        try:
+            return handler(request)
+        except NotFound as error:
+            log.info("%s: %s", request.path, error.description)
+            return error_page("invalid_request", EXPIRED, 404)
+        except OAuthError as error:
+            log.info("%s: %s %s", request.path, error.error, error.detail or error.description)
+            return error_page(error.error, error.description, error.status)
+        except Exception:
+            log.exception("unhandled error in %s", request.path)
+            return error_page("server_error", "The server could not complete the request. Try again later.", 500)
+
+    return page_handler
+
+
+def client_context(client: Mapping[str, Any]) -> dict[str, Any]:
+    """How a page names the client, and where its form may lead (the client's redirect URIs)."""
+    return {
+        "client_name": client.get("client_name") or client.get("client_id", ""),
+        FORM_ACTION: list(client.get("redirect_uris") or ()),
+    }

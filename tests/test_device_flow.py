@@ -1,0 +1,228 @@
+"""RFC 8628 device authorization grant over Chalice's test client."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+
+from tests.conftest import FORM, ISSUER
+from tests.oauth_flow import Browser, query_of
+
+GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+@pytest.fixture
+def tv(register):
+    return register(
+        client_name="Living room TV",
+        grant_types=[GRANT, "refresh_token"],
+        scope="openid offline_access profile",
+        token_endpoint_auth_method="none",
+    )
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The poll clock of the device grant, moved by hand (storage expiry keeps real time)."""
+    import chalicelib.oauth.grants.device_code as module
+
+    now = [module.time.time()]
+    monkeypatch.setattr(module.time, "time", lambda: now[0])
+    return now
+
+
+def device_auth(http, client, **extra):
+    body = urlencode({"client_id": client["client_id"], "scope": "openid offline_access", **extra})
+    return http.post("/oauth2/device/auth", headers=FORM, body=body)
+
+
+def poll(http, client, device_code):
+    body = urlencode({"grant_type": GRANT, "device_code": device_code, "client_id": client["client_id"]})
+    return http.post("/oauth2/token", headers=FORM, body=body)
+
+
+def error_of(response):
+    return json.loads(response.body)["error"]
+
+
+def form_fields(page):
+    return dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.body.decode()))
+
+
+def enter_code(browser, user_code, *, typed=None):
+    """Open verification_uri_complete, confirm the pre-filled code, press Continue."""
+    page = browser.get(f"{ISSUER}/oauth2/device/verify?{urlencode({'user_code': user_code})}")
+    assert page.status_code == 200 and "Continue" in page.body.decode()
+    fields = form_fields(page)
+    assert fields["user_code"] == user_code  # pre-filled, never auto-submitted (§5.4)
+    fields["user_code"] = typed if typed is not None else user_code
+    cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+    response = browser.http.post("/oauth2/device/verify", headers={**FORM, "Cookie": cookie}, body=urlencode(fields))
+    browser._keep(response.headers.get("Set-Cookie"))
+    return response
+
+
+def approve(browser, user_code, *, allow=True):
+    from chalicelib import services
+
+    response = enter_code(browser, user_code)
+    assert response.status_code == 303, response.body
+    login = query_of(browser.get(response.headers["Location"]).headers["Location"])["login_challenge"]
+    redirect_to = services.flows().accept_login(login, subject="viewer-1", remember=True)
+    consent = query_of(browser.get(redirect_to).headers["Location"])["consent_challenge"]
+    flows = services.flows()
+    redirect_to = (
+        flows.accept_consent(consent, grant_scope=["openid", "offline_access"])
+        if allow
+        else flows.reject_consent(consent)
+    )
+    done = browser.get(redirect_to)
+    assert done.status_code == 302
+    return browser.get(done.headers["Location"])
+
+
+def test_device_authorization_response(http, tv):
+    response = device_auth(http, tv)
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    body = json.loads(response.body)
+    assert body["device_code"].startswith("tg_dc_")
+    assert re.fullmatch(r"[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}", body["user_code"])
+    assert body["verification_uri"] == f"{ISSUER}/oauth2/device/verify"
+    assert body["verification_uri_complete"] == f"{ISSUER}/oauth2/device/verify?user_code={body['user_code']}"
+    assert body["expires_in"] == 600 and body["interval"] == 5
+
+
+def test_client_without_the_device_grant_is_unauthorized_client(http, register):
+    web = register(grant_types=["authorization_code"], redirect_uris=["https://a.example.com/cb"], scope="openid")
+    response = http.post("/oauth2/device/auth", headers=FORM, body=urlencode({"client_id": web["client_id"]}))
+    assert error_of(response) in {"unauthorized_client", "invalid_client"}
+
+
+def test_device_scope_is_validated(http, tv):
+    assert error_of(device_auth(http, tv, scope="openid admin")) == "invalid_scope"
+
+
+def test_full_device_flow_issues_tokens_exactly_once(http, tv, clock):
+    body = json.loads(device_auth(http, tv).body)
+    assert error_of(poll(http, tv, body["device_code"])) == "authorization_pending"
+    page = approve(Browser(http), body["user_code"])
+    assert "Your device is connected" in page.body.decode()
+    clock[0] += 5
+    tokens = poll(http, tv, body["device_code"])
+    assert tokens.status_code == 200, tokens.body
+    issued = json.loads(tokens.body)
+    assert {"access_token", "refresh_token", "id_token"} <= set(issued)
+    clock[0] += 5
+    assert error_of(poll(http, tv, body["device_code"])) == "invalid_grant"
+
+
+def test_polling_too_fast_is_slow_down_and_the_interval_grows_by_five_seconds(http, tv, clock):
+    device_code = json.loads(device_auth(http, tv).body)["device_code"]
+    assert error_of(poll(http, tv, device_code)) == "authorization_pending"
+    clock[0] += 1
+    assert error_of(poll(http, tv, device_code)) == "slow_down"  # needed 5 s
+    clock[0] += 6
+    assert error_of(poll(http, tv, device_code)) == "slow_down"  # now needs 10 s
+    clock[0] += 14
+    assert error_of(poll(http, tv, device_code)) == "slow_down"  # ignored twice: needed 15 s, now 20 s
+    clock[0] += 20
+    assert error_of(poll(http, tv, device_code)) == "authorization_pending"
+
+
+def test_deny_answers_access_denied(http, tv, clock):
+    body = json.loads(device_auth(http, tv).body)
+    page = approve(Browser(http), body["user_code"], allow=False)
+    assert "Access was denied" in page.body.decode()
+    assert error_of(poll(http, tv, body["device_code"])) == "access_denied"
+
+
+def test_expired_device_code_answers_expired_token(http, tv, monkeypatch):
+    import time
+
+    from chalicelib import services
+
+    monkeypatch.setenv("DEVICE_CODE_TTL", "1")
+    services.reset()
+    body = json.loads(device_auth(http, tv).body)
+    time.sleep(2.1)
+    assert error_of(poll(http, tv, body["device_code"])) == "expired_token"
+    assert enter_code(Browser(http), body["user_code"]).status_code == 400
+
+
+@pytest.mark.parametrize("typed", ["ZZZZ-ZZZZ", "nonsense", ""])
+def test_a_wrong_code_shows_an_error_page_never_a_5xx(http, tv, typed):
+    body = json.loads(device_auth(http, tv).body)
+    response = enter_code(Browser(http), body["user_code"], typed=typed)
+    assert response.status_code == 400 and "not valid" in response.body.decode()
+
+
+def test_code_input_is_normalised(http, tv):
+    user_code = json.loads(device_auth(http, tv).body)["user_code"]
+    typed = user_code.lower().replace("-", " ")
+    assert enter_code(Browser(http), user_code, typed=typed).status_code == 303
+
+
+def test_code_guessing_is_limited_per_browser(http, tv):
+    body = json.loads(device_auth(http, tv).body)
+    browser = Browser(http)
+    for _ in range(5):
+        assert enter_code(browser, body["user_code"], typed="ZZZZ-ZZZZ").status_code == 400
+    assert enter_code(browser, body["user_code"]).status_code == 429
+
+
+def test_a_device_code_is_bound_to_the_client_that_asked(http, tv, register):
+    other = register(grant_types=[GRANT], scope="openid", token_endpoint_auth_method="none")
+    body = json.loads(device_auth(http, tv).body)
+    assert error_of(poll(http, other, body["device_code"])) == "invalid_grant"
+
+
+def test_concurrent_polls_after_approval_yield_exactly_one_token_response(http, tv, clock):
+    body = json.loads(device_auth(http, tv).body)
+    approve(Browser(http), body["user_code"])
+    results: list[int] = []
+    barrier = threading.Barrier(5)
+
+    def racer() -> None:
+        barrier.wait()
+        results.append(poll(http, tv, body["device_code"]).status_code)
+
+    threads = [threading.Thread(target=racer) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [200, 400, 400, 400, 400]
+
+
+def test_pending_poll_costs_one_call_and_issuing_poll_at_most_three(http, tv, clock, aws):
+    body = json.loads(device_auth(http, tv).body)
+    poll(http, tv, body["device_code"])  # warm the client cache
+    clock[0] += 5
+    aws.reset()
+    assert error_of(poll(http, tv, body["device_code"])) == "authorization_pending"
+    assert aws.count == 1, aws.calls
+    approve(Browser(http), body["user_code"])
+    http.get("/.well-known/jwks.json")  # a warm container holds the key set
+    clock[0] += 5
+    aws.reset()
+    assert poll(http, tv, body["device_code"]).status_code == 200
+    assert aws.count <= 3, aws.calls
+
+
+def test_discovery_lists_the_device_endpoint_and_grant(http):
+    meta = json.loads(http.get("/.well-known/openid-configuration").body)
+    assert meta["device_authorization_endpoint"] == f"{ISSUER}/oauth2/device/auth"
+    assert GRANT in meta["grant_types_supported"]
+
+
+def test_verification_page_sends_security_headers(http):
+    page = http.get("/oauth2/device/verify")
+    assert (
+        page.headers["X-Frame-Options"] == "DENY"
+        and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    )
+    assert urlsplit(ISSUER).netloc

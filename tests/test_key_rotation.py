@@ -1,0 +1,189 @@
+"""Key rotation (secrets mode): the schedule, the admin operations, the CLI, and tokens across rotations."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+import pytest
+
+from chalicelib import admin, cli, services
+from chalicelib.config import settings
+from chalicelib.keys import rotation
+from chalicelib.keys.secrets_mode import read_keyset, write_keyset
+from tests.conftest import FORM, basic
+
+PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
+
+
+@pytest.fixture
+def lambdas(aws):
+    """The app's non-HTTP Lambda functions, invoked as the Lambda runtime would."""
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app, stage_name="local") as client:
+        yield client.lambda_
+
+
+@pytest.fixture
+def machine(register):
+    return register(grant_types=["client_credentials"], scope="a", audience=["https://api.example.com"])
+
+
+def issue(http, client: dict[str, Any]) -> str:
+    headers = {**FORM, "Authorization": basic(client["client_id"], client["client_secret"])}
+    answer = http.post("/oauth2/token", headers=headers, body=urlencode({"grant_type": "client_credentials"}))
+    assert answer.status_code == 200, answer.body
+    return json.loads(answer.body)["access_token"]
+
+
+def introspect(http, client: dict[str, Any], token: str) -> dict[str, Any]:
+    headers = {**FORM, "Authorization": basic(client["client_id"], client["client_secret"])}
+    return json.loads(http.post("/oauth2/introspect", headers=headers, body=urlencode({"token": token})).body)
+
+
+def published(http) -> dict[str, dict[str, Any]]:
+    return {key["kid"]: key for key in json.loads(http.get("/.well-known/jwks.json").body)["keys"]}
+
+
+def verifies_with_published_key(http, token: str) -> bool:
+    header = jwt.get_unverified_header(token)
+    key = published(http).get(header["kid"])
+    if key is None:
+        return False
+    jwt.decode(token, jwt.PyJWK(key).key, algorithms=[header["alg"]], audience="https://api.example.com")
+    return True
+
+
+def later() -> None:
+    """KEY_CACHE_SECONDS have passed: every container has re-read the key set (here: a fresh container)."""
+    services.reset()
+
+
+def kid(token: str) -> str:
+    return str(jwt.get_unverified_header(token)["kid"])
+
+
+def test_rotating_twice_keeps_tokens_of_each_generation_verifiable(http, machine):
+    first = issue(http, machine)
+    next_kid = next(k["kid"] for k in read_keyset(settings().keys_secret_id)["keys"] if k["status"] == "next")
+
+    admin.handle({"operation": "keys.rotate"})
+    later()
+    second = issue(http, machine)
+    assert kid(second) == next_kid  # the key that signs now was published a whole period ahead
+    assert verifies_with_published_key(http, first) and introspect(http, machine, first)["active"] is True
+    assert verifies_with_published_key(http, second)
+    upcoming = {k for k in published(http)} - {kid(first), kid(second)}
+
+    admin.handle({"operation": "keys.rotate"})
+    later()
+    third = issue(http, machine)
+    assert kid(third) in upcoming
+    for token in (second, third):
+        assert verifies_with_published_key(http, token) and introspect(http, machine, token)["active"] is True
+    # Two periods (60 days) after it was signed, the first token expired long ago; its key is gone.
+    assert kid(first) not in published(http)
+    assert len(published(http)) == 6  # next, current, previous for RS256 and ES256
+
+
+def test_jwks_publishes_next_current_and_previous_of_each_algorithm(http):
+    admin.handle({"operation": "keys.rotate"})
+    later()
+    statuses = {(k["alg"], k["status"]) for k in read_keyset(settings().keys_secret_id)["keys"]}
+    assert statuses == {(alg, s) for alg in ("RS256", "ES256") for s in ("next", "current", "previous")}
+    assert set(published(http)) == {k["kid"] for k in read_keyset(settings().keys_secret_id)["keys"]}
+
+
+def test_the_schedule_rotates_keys(aws, lambdas):
+    before = {k["kid"]: k["status"] for k in read_keyset(settings().keys_secret_id)["keys"]}
+    event = {
+        "version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "account": "1",
+        "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {},
+    }  # fmt: skip
+    answer = lambdas.invoke("rotate_keys", event).payload
+    after = {k["kid"]: k["status"] for k in read_keyset(settings().keys_secret_id)["keys"]}
+    assert {k["kid"]: k["status"] for k in answer["result"]} == after
+    for kid_, status in before.items():
+        assert after[kid_] == {"next": "current", "current": "previous"}[status]
+
+
+def test_rotation_on_a_stage_without_keys_creates_the_first_set(aws):
+    write_keyset(settings().keys_secret_id, {"keys": []})
+    keys = admin.handle({"operation": "keys.rotate"})["result"]
+    assert sorted((k["alg"], k["status"]) for k in keys) == [
+        ("ES256", "current"), ("ES256", "next"), ("RS256", "current"), ("RS256", "next"),
+    ]  # fmt: skip
+
+
+def run_cli(*argv: str) -> tuple[int, Any]:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        status = cli.main(["keys", *argv], invoke=admin.handle)
+    return status, json.loads(out.getvalue() or "null")
+
+
+def test_cli_lists_and_rotates_keys_without_private_material(aws):
+    status, listed = run_cli("list")
+    assert status == 0 and len(listed) == 4
+    assert all(set(key) == {"kid", "alg", "status", "created_at"} for key in listed)
+    status, rotated = run_cli("rotate")
+    assert status == 0 and len(rotated) == 6
+    assert not any(member in key for key in rotated for member in PRIVATE_MEMBERS)
+
+
+def test_key_operations_take_no_params(aws):
+    assert admin.handle({"operation": "keys.list", "params": {"alg": "RS256"}})["error"] == "invalid_request"
+
+
+def test_rotation_function_refuses_unknown_operations(aws):
+    assert rotation.handle({"operation": "delete"})["error"] == "invalid_request"
+
+
+class FakeLambda:
+    """``lambda.invoke`` delivering the payload to the app's own rotate_keys function."""
+
+    def __init__(self, lambdas: Any) -> None:
+        self.lambdas = lambdas
+        self.invoked: list[tuple[str, dict[str, Any]]] = []
+
+    def invoke(self, FunctionName: str, Payload: str) -> dict[str, Any]:
+        event = json.loads(Payload)
+        self.invoked.append((FunctionName, event))
+        answer = self.lambdas.invoke("rotate_keys", event).payload
+        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(answer).encode())}
+
+
+def test_deployed_admin_function_asks_the_rotation_function(aws, lambdas, monkeypatch):
+    import chalicelib.aws
+
+    fake = FakeLambda(lambdas)
+    real_client = chalicelib.aws.client
+    monkeypatch.setattr(chalicelib.aws, "client", lambda service: fake if service == "lambda" else real_client(service))
+    monkeypatch.setenv("STAGE", "prod")
+    services.reset()
+    rotated = admin.handle({"operation": "keys.rotate"})["result"]
+    listed = admin.handle({"operation": "keys.list"})["result"]
+    assert [name for name, _ in fake.invoked] == ["tollgate-prod-rotate_keys"] * 2
+    assert [event["detail"] for _, event in fake.invoked] == [{"operation": "rotate"}, {"operation": "list"}]
+    assert len(rotated) == 6 and listed == rotated
+
+
+def test_two_racing_rotations_apply_once(aws, monkeypatch):
+    from chalicelib import aws as aws_clients
+
+    secret_id = settings().keys_secret_id
+    secrets = aws_clients.client("secretsmanager")
+    stale = secrets.get_secret_value(SecretId=secret_id)  # both rotations read this version
+    rotation.rotate()
+    after_first = read_keyset(secret_id)
+    with monkeypatch.context() as patched:
+        patched.setattr(secrets, "get_secret_value", lambda **_: stale)
+        rotation.rotate()
+    assert read_keyset(secret_id) == after_first

@@ -1,0 +1,185 @@
+"""``KEY_MODE=kms`` on moto: asymmetric KMS keys sign, JWKS from GetPublicKey, rotation by alias moves."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+import jwt
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from chalicelib import admin, services
+from chalicelib.keys import kms_mode, rotation
+from chalicelib.keys.kms_mode import KEYSET_TAG, KmsKeyProvider, alias_name, der_to_jose
+from infra.policies import data_statements
+from infra.stages import Stage, load_stage
+from tests.conftest import FORM, basic
+from tests.iam_policies import grants, may
+
+PREFIX = "alias/tollgate-test-signing"
+AUDIENCE = "https://api.example.com"
+
+
+@pytest.fixture
+def kms_keys(aws, monkeypatch):
+    """The app in kms mode with its first keys, as the first deploy leaves it."""
+    monkeypatch.setenv("KEY_MODE", "kms")
+    monkeypatch.setenv("KMS_KEY_ALIAS_PREFIX", PREFIX)
+    services.reset()
+    rotation.ensure_keys()
+    aws.reset()
+    return aws
+
+
+@pytest.fixture
+def machine(register):
+    return register(grant_types=["client_credentials"], scope="a", audience=[AUDIENCE])
+
+
+def issue(http, client: dict[str, Any]) -> str:
+    headers = {**FORM, "Authorization": basic(client["client_id"], client["client_secret"])}
+    answer = http.post("/oauth2/token", headers=headers, body=urlencode({"grant_type": "client_credentials"}))
+    assert answer.status_code == 200, answer.body
+    return json.loads(answer.body)["access_token"]
+
+
+def jwks(http) -> dict[str, dict[str, Any]]:
+    return {key["kid"]: key for key in json.loads(http.get("/.well-known/jwks.json").body)["keys"]}
+
+
+def verify(http, token: str) -> dict[str, Any]:
+    header = jwt.get_unverified_header(token)
+    key = jwt.PyJWK(jwks(http)[header["kid"]]).key
+    return jwt.decode(token, key, algorithms=[header["alg"]], audience=AUDIENCE)
+
+
+def active(http, client: dict[str, Any], token: str) -> bool:
+    headers = {**FORM, "Authorization": basic(client["client_id"], client["client_secret"])}
+    return json.loads(http.post("/oauth2/introspect", headers=headers, body=urlencode({"token": token})).body)["active"]
+
+
+@pytest.mark.parametrize(("alg", "signature_bytes"), [("RS256", 256), ("ES256", 64)])
+def test_kms_signed_tokens_verify_against_the_published_jwks(
+    kms_keys, http, machine, monkeypatch, alg, signature_bytes
+):
+    monkeypatch.setenv("ACCESS_TOKEN_SIGNING_ALG", alg)
+    services.reset()
+    token = issue(http, machine)
+    assert jwt.get_unverified_header(token)["alg"] == alg
+    assert verify(http, token)["client_id"] == machine["client_id"]
+    signature = jwt.utils.base64url_decode(token.rsplit(".", 1)[1])
+    assert len(signature) == signature_bytes  # ES256: JOSE r||s, not KMS's DER
+    assert active(http, machine, token)
+
+
+def test_kid_names_the_kms_key_behind_the_current_alias(kms_keys, http, machine):
+    kms = boto3.client("kms", region_name="us-east-1")
+    current = kms.describe_key(KeyId=alias_name(PREFIX, "RS256", "current"))["KeyMetadata"]
+    assert jwt.get_unverified_header(issue(http, machine))["kid"] == current["KeyId"]
+    assert kms.list_resource_tags(KeyId=current["KeyId"])["Tags"] == [{"TagKey": KEYSET_TAG, "TagValue": PREFIX}]
+    assert (current["KeySpec"], current["KeyUsage"]) == ("RSA_2048", "SIGN_VERIFY")
+
+
+def test_public_keys_are_cached_and_each_token_costs_one_sign_call(kms_keys, http, machine):
+    issue(http, machine)  # warm: public keys, pepper, client
+    kms_keys.reset()
+    issue(http, machine)
+    jwks(http)
+    assert kms_keys.by_operation() == {"kms.Sign": 1}
+
+
+def test_kms_mode_holds_no_private_material_and_never_reads_the_key_secret(kms_keys, http, machine):
+    issue(http, machine)
+    text = json.dumps(jwks(http))
+    assert not any(f'"{member}"' in text for member in ("d", "p", "q", "dp", "dq", "qi"))
+    assert len(json.loads(text)) == 4  # current and next of RS256 and ES256
+    assert "secretsmanager.GetSecretValue" in kms_keys.calls  # the pepper, for client authentication
+    secret_reads = [call for call in kms_keys.calls if call == "secretsmanager.GetSecretValue"]
+    assert len(secret_reads) == 1
+
+
+def test_rotation_moves_aliases_and_keeps_the_previous_key_published(kms_keys, http, machine):
+    first = issue(http, machine)
+    upcoming = admin.handle({"operation": "keys.list"})["result"]
+    next_kid = next(k["kid"] for k in upcoming if k["alg"] == "RS256" and k["status"] == "next")
+
+    admin.handle({"operation": "keys.rotate"})
+    services.reset()  # KEY_CACHE_SECONDS later
+    second = issue(http, machine)
+    assert jwt.get_unverified_header(second)["kid"] == next_kid
+    assert verify(http, first) and verify(http, second)
+    assert active(http, machine, first) and active(http, machine, second)
+    assert len(jwks(http)) == 6
+
+    admin.handle({"operation": "keys.rotate"})
+    services.reset()
+    assert verify(http, second) and verify(http, issue(http, machine))
+    retired = jwt.get_unverified_header(first)["kid"]
+    assert retired not in jwks(http)
+    kms = boto3.client("kms", region_name="us-east-1")
+    assert kms.describe_key(KeyId=retired)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+
+
+def test_keys_list_shows_arns_and_statuses(kms_keys):
+    listed = admin.handle({"operation": "keys.list"})["result"]
+    assert sorted((k["alg"], k["status"]) for k in listed) == [
+        ("ES256", "current"), ("ES256", "next"), ("RS256", "current"), ("RS256", "next"),
+    ]  # fmt: skip
+    assert all(k["key_arn"].startswith("arn:aws:kms:us-east-1:") for k in listed)
+
+
+def test_der_signature_becomes_jose_r_and_s():
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    der = private_key.sign(b"input", ec.ECDSA(hashes.SHA256()))
+    jose = der_to_jose(der)
+    assert len(jose) == 64
+    algorithm = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA256)
+    assert algorithm.verify(b"input", private_key.public_key(), jose)
+
+
+def test_signing_input_beyond_the_raw_limit_is_refused(kms_keys):
+    key = KmsKeyProvider(PREFIX, cache_seconds=300).signing_key("RS256")
+    with pytest.raises(ValueError, match="4096"):
+        key.sign(b"x" * (kms_mode.RAW_MESSAGE_LIMIT + 1))
+
+
+# --------------------------------------------------------------------------- kms mode's IAM policies
+
+
+@pytest.fixture
+def kms_stage() -> Stage:
+    prod = load_stage("prod")
+    environment = {**prod.environment, "KEY_MODE": "kms"}
+    return Stage("prod", {**prod.config, "environment_variables": environment}, prod.chalice_dir)
+
+
+SIGNING_KEY = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_kms_mode_api_handler_signs_only_with_keys_tagged_for_its_stage(kms_stage):
+    api = data_statements(kms_stage, "api_handler")
+    assert may(api, "kms:Sign", SIGNING_KEY) and may(api, "kms:GetPublicKey", SIGNING_KEY)
+    (signing,) = [s for s in api if "kms:Sign" in s["Action"]]
+    assert signing["Condition"] == {"StringEquals": {f"aws:ResourceTag/{KEYSET_TAG}": "alias/tollgate-prod-signing"}}
+    assert not may(api, "secretsmanager:GetSecretValue", "${SigningKeysSecret}")
+    assert not may(api, "kms:CreateKey", "*") and not may(api, "kms:UpdateAlias", SIGNING_KEY)
+
+
+def test_kms_mode_only_rotation_creates_keys_and_moves_aliases(kms_stage):
+    rotation_statements = data_statements(kms_stage, "rotate_keys")
+    (create,) = [s for s in rotation_statements if "kms:CreateKey" in s["Action"]]
+    assert create["Resource"] == ["*"]  # CreateKey has no resource; its conditions bound it
+    assert create["Condition"]["StringEquals"][f"aws:RequestTag/{KEYSET_TAG}"] == "alias/tollgate-prod-signing"
+    assert create["Condition"]["StringEquals"]["kms:KeyUsage"] == "SIGN_VERIFY"
+    alias = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:alias/tollgate-prod-signing-rs256-next"
+    assert may(rotation_statements, "kms:UpdateAlias", alias)
+    assert not may(rotation_statements, "kms:UpdateAlias", alias.replace("tollgate-prod", "someone-else"))
+    for function in ("api_handler", "admin"):
+        assert not may(data_statements(kms_stage, function), "kms:CreateKey", "*")
+    for grant in grants(rotation_statements):
+        assert grant.resource != "*" or grant.action in ("kms:CreateKey", "kms:TagResource")
+        assert grant.resource.endswith(":key/*") <= grant.conditioned

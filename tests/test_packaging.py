@@ -1,0 +1,266 @@
+"""``make package``: chalice package + merge template, linted, and least privilege read from the result.
+
+The template is built once per test run (``chalice package`` takes seconds and
+shares a wheel cache under ``.chalice/deployments``): the first xdist worker
+to need it builds it under a lock, the other reuses it.  Every assertion on
+permissions reads the packaged ``sam.json``: the role Chalice made for each
+function, its inline policy and the separate ``AWS::IAM::Policy`` attached to it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.local import TEMPLATE_PATH, load_template
+from infra.package import MERGE_NAME, TEMPLATE_NAME, package
+from infra.stages import StageError
+from tests.iam_policies import grants, may
+
+DEV_ISSUER = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/api"
+CLIENTS, USERS, STATE = "${ClientsTable.Arn}", "${UsersTable.Arn}", "${StateTable.Arn}"
+KEYS_SECRET, PEPPER = "${SigningKeysSecret}", "${PepperSecret}"
+TABLE_WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # direct upload limit of a zipped Lambda package
+WAF_TEMPLATE = TEMPLATE_PATH.with_name("waf.yaml")  # optional, documented in the README
+
+
+@dataclass(frozen=True)
+class Packaged:
+    directory: Path
+
+    @cached_property
+    def template(self) -> dict[str, Any]:
+        return json.loads((self.directory / TEMPLATE_NAME).read_text())
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return self.template["Resources"]
+
+    def function(self, name: str) -> dict[str, Any]:
+        (found,) = [
+            resource
+            for resource in self.resources.values()
+            if resource["Type"] == "AWS::Serverless::Function"
+            and resource["Properties"].get("FunctionName", "").endswith(f"-{name}")
+        ]
+        return found
+
+    def role_of(self, function: str) -> str:
+        role = self.function(function)["Properties"]["Role"]
+        assert role["Fn::GetAtt"][1] == "Arn"
+        return str(role["Fn::GetAtt"][0])
+
+    def statements(self, function: str) -> list[dict[str, Any]]:
+        """Every statement that applies to the function's role: inline policies and attached AWS::IAM::Policy."""
+        role = self.role_of(function)
+        found = [
+            statement
+            for policy in self.resources[role]["Properties"].get("Policies", [])
+            for statement in policy["PolicyDocument"]["Statement"]
+        ]
+        for resource in self.resources.values():
+            if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in resource["Properties"]["Roles"]:
+                found += resource["Properties"]["PolicyDocument"]["Statement"]
+        return found
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory common to every xdist worker of this run (the run's base temp dir)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _packaged(shared_dir: Path, stage: str, issuer: str | None = None) -> Packaged:
+    out = shared_dir / f"package-{stage}"
+    with _exclusive(shared_dir / "package.lock"):
+        if not (out / TEMPLATE_NAME).exists():
+            package(stage, out, issuer_override=issuer)
+    return Packaged(out)
+
+
+@pytest.fixture(scope="session")
+def prod(shared_dir: Path) -> Packaged:
+    return _packaged(shared_dir, "prod")
+
+
+@pytest.fixture(scope="session")
+def dev(shared_dir: Path) -> Packaged:
+    return _packaged(shared_dir, "dev", DEV_ISSUER)
+
+
+def cfn_lint(*paths: Path) -> subprocess.CompletedProcess[str]:
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    return subprocess.run([str(cfn_lint), *map(str, paths)], capture_output=True, text=True, check=False)
+
+
+# --------------------------------------------------------------------------- the template
+
+
+def test_packaged_templates_and_infrastructure_templates_pass_cfn_lint(prod: Packaged, dev: Packaged):
+    templates = [prod.directory / TEMPLATE_NAME, dev.directory / TEMPLATE_NAME, TEMPLATE_PATH, WAF_TEMPLATE]
+    result = cfn_lint(*templates)  # one run: cfn-lint takes seconds to start
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_one_template_carries_the_app_and_every_infrastructure_resource(prod: Packaged):
+    infrastructure = load_template()
+    assert set(infrastructure["Resources"]) <= set(prod.resources)
+    assert set(infrastructure["Outputs"]) <= set(prod.template["Outputs"])
+    assert prod.template["Parameters"]["NamePrefix"]["Default"] == "tollgate-prod"
+    names = {prod.function(name)["Properties"]["FunctionName"] for name in ("api_handler", "admin", "rotate_keys")}
+    assert names == {"tollgate-prod-api_handler", "tollgate-prod-admin", "tollgate-prod-rotate_keys"}
+
+
+def test_merge_template_is_plain_json_without_yaml_tags_or_aliases(prod: Packaged):
+    text = (prod.directory / MERGE_NAME).read_text()
+    merged = json.loads(text)
+    assert "!Sub" not in text and "!Ref" not in text and "&" not in text
+    assert merged["Resources"]["ClientsTable"]["Properties"]["TableName"] == {"Fn::Sub": "${NamePrefix}-clients"}
+
+
+def test_each_function_has_its_own_role(prod: Packaged):
+    roles = {prod.role_of(name) for name in ("api_handler", "admin", "rotate_keys")}
+    assert len(roles) == 3
+    assert "DefaultRole" not in prod.resources  # autogen_policy: false, one iam_policy_file each
+
+
+def test_lambda_package_is_small_enough(prod: Packaged):
+    size = (prod.directory / "deployment.zip").stat().st_size
+    with zipfile.ZipFile(prod.directory / "deployment.zip") as archive:
+        names = archive.namelist()
+    assert size < LAMBDA_ZIP_LIMIT
+    assert "app.py" in names and "chalicelib/keys/kms_mode.py" in names
+    assert not any(name.startswith(("tests/", "infra/", "bench/")) for name in names)
+
+
+def test_stage_without_issuer_cannot_be_packaged_without_one():
+    with pytest.raises(StageError, match="ISSUER_URL"):
+        package("dev", Path("/nonexistent"))
+
+
+def test_dev_issuer_given_at_packaging_reaches_every_function(dev: Packaged):
+    for name in ("api_handler", "admin", "rotate_keys"):
+        assert dev.function(name)["Properties"]["Environment"]["Variables"]["ISSUER_URL"] == DEV_ISSUER
+
+
+# --------------------------------------------------------------------------- least privilege
+
+
+def test_api_handler_reads_clients_and_users_but_never_writes_them(prod: Packaged):
+    api = prod.statements("api_handler")
+    for table in (CLIENTS, USERS):
+        assert may(api, "dynamodb:GetItem", table)
+        for action in (*TABLE_WRITES, "dynamodb:Scan"):
+            assert not may(api, action, table), (action, table)
+
+
+def test_api_handler_reads_and_writes_state_and_reads_keys_and_pepper(prod: Packaged):
+    api = prod.statements("api_handler")
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+        assert may(api, action, STATE)
+    assert may(api, "dynamodb:Query", STATE + "/index/grant_id-index")
+    assert may(api, "secretsmanager:GetSecretValue", KEYS_SECRET)
+    assert may(api, "secretsmanager:GetSecretValue", PEPPER)
+    assert not may(api, "secretsmanager:PutSecretValue", KEYS_SECRET)
+    assert not may(api, "lambda:InvokeFunction", "arn:aws:lambda:eu-west-1:111122223333:function:tollgate-prod-admin")
+
+
+def test_api_handler_touches_nothing_else(prod: Packaged):
+    allowed = {
+        CLIENTS, USERS, USERS + "/index/*", STATE, STATE + "/index/*", KEYS_SECRET, PEPPER, "${KeysKmsKey.Arn}",
+    }  # fmt: skip
+    data = {grant.resource for grant in grants(prod.statements("api_handler")) if ":logs:" not in grant.resource}
+    assert data == allowed
+
+
+def test_only_the_admin_function_writes_clients_and_users(prod: Packaged):
+    admin = prod.statements("admin")
+    for table in (CLIENTS, USERS):
+        assert may(admin, "dynamodb:PutItem", table) and may(admin, "dynamodb:DeleteItem", table)
+    for function in ("api_handler", "rotate_keys"):
+        for table in (CLIENTS, USERS):
+            assert not any(may(prod.statements(function), action, table) for action in TABLE_WRITES), function
+
+
+def test_only_the_rotation_function_writes_the_signing_key_secret(prod: Packaged):
+    assert may(prod.statements("rotate_keys"), "secretsmanager:PutSecretValue", KEYS_SECRET)
+    for function in ("api_handler", "admin"):
+        assert not may(prod.statements(function), "secretsmanager:PutSecretValue", KEYS_SECRET), function
+    assert not may(prod.statements("admin"), "secretsmanager:GetSecretValue", KEYS_SECRET)
+
+
+def test_admin_asks_the_rotation_function_instead_of_holding_keys(prod: Packaged):
+    admin = prod.statements("admin")
+    rotate = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:tollgate-prod-rotate_keys"
+    assert may(admin, "lambda:InvokeFunction", rotate)
+    assert not may(admin, "lambda:InvokeFunction", rotate.replace("rotate_keys", "api_handler"))
+
+
+def test_rotation_function_touches_no_table(prod: Packaged):
+    rotation = prod.statements("rotate_keys")
+    assert not any(grant.action.startswith("dynamodb:") for grant in grants(rotation))
+
+
+def test_every_statement_names_resource_arns_and_no_action_wildcards(prod: Packaged, dev: Packaged):
+    for packaged in (prod, dev):
+        for function in ("api_handler", "admin", "rotate_keys"):
+            for grant in grants(packaged.statements(function)):
+                assert grant.resource != "*", (function, grant)
+                assert "*" not in grant.action, (function, grant)
+                assert grant.resource.startswith(("arn:", "${")), (function, grant)
+
+
+def test_each_function_writes_only_its_own_log_group(prod: Packaged):
+    for function in ("api_handler", "admin", "rotate_keys"):
+        logs = [grant for grant in grants(prod.statements(function)) if grant.action.startswith("logs:")]
+        assert logs and all(f"log-group:/aws/lambda/tollgate-prod-{function}" in grant.resource for grant in logs)
+
+
+# --------------------------------------------------------------------------- schedule and API Gateway
+
+
+def test_rotation_runs_on_the_configured_schedule(prod: Packaged):
+    rotation = prod.function("rotate_keys")["Properties"]
+    (event,) = rotation["Events"].values()
+    assert event == {"Type": "Schedule", "Properties": {"Schedule": "rate(30 days)"}}
+    # No reserved concurrency: a new account (concurrency quota 10) could not deploy it. Races are handled instead.
+    assert "ReservedConcurrentExecutions" not in rotation
+
+
+def test_api_gateway_is_throttled_per_stage(prod: Packaged, dev: Packaged):
+    for packaged, rate, burst in ((prod, 500, 1000), (dev, 50, 100)):
+        (settings,) = packaged.resources["RestAPI"]["Properties"]["MethodSettings"]
+        assert settings["ResourcePath"] == "/*" and settings["HttpMethod"] == "*"
+        assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (rate, burst)
+
+
+def test_custom_domain_requires_tls_1_2_and_is_the_only_way_in(prod: Packaged, dev: Packaged):
+    domain = prod.resources["ApiGatewayCustomDomain"]["Properties"]
+    assert domain["SecurityPolicy"] == "TLS_1_2"
+    assert domain["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+    assert prod.resources["RestAPI"]["Properties"]["DisableExecuteApiEndpoint"] is True
+    assert "DisableExecuteApiEndpoint" not in dev.resources["RestAPI"]["Properties"]  # its issuer is that endpoint

@@ -1,0 +1,154 @@
+"""Least privilege that still works: each function's deploy-time policy allows every AWS call its code makes.
+
+The flows run on moto while every botocore call is recorded with the resource
+it names; the policies are rendered exactly as ``make deploy`` renders them,
+from the stack outputs (here moto's, from ``infra/resources.yaml``).  A new
+storage call that the policies forget fails here instead of in production.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import botocore.session
+import pytest
+
+from chalicelib import admin
+from chalicelib.keys import rotation
+from infra.local import apply_template
+from infra.policies import deploy_documents
+from infra.stages import load_stage
+from tests.conftest import FORM, basic
+from tests.iam_policies import may
+from tests.oauth_flow import REDIRECT_URI
+from tests.page_flow import SCOPE, sign_in_through_pages
+
+BROWSER_CLIENT = {
+    "redirect_uris": [REDIRECT_URI],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "scope": SCOPE,
+}
+
+# How a transactional call is authorised: per item, by the action of the item.
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Call:
+    function: str
+    action: str
+    resource: str
+
+
+class CallLog:
+    def __init__(self, outputs: dict[str, str]) -> None:
+        self.outputs = outputs
+        self.function = "api_handler"
+        self.calls: list[Call] = []
+        self._tables = {arn.rsplit("/", 1)[1]: arn for key, arn in outputs.items() if key.endswith("TableArn")}
+        self._secrets = {
+            outputs["SigningKeysSecretName"]: outputs["SigningKeysSecretArn"],
+            outputs["PepperSecretName"]: outputs["PepperSecretArn"],
+        }
+
+    @contextmanager
+    def acting_as(self, function: str) -> Iterator[None]:
+        previous, self.function = self.function, function
+        try:
+            yield
+        finally:
+            self.function = previous
+
+    def record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        service = model.service_model.service_name
+        for action, resource in self._resources(service, model.name, params):
+            self.calls.append(Call(self.function, action, resource))
+
+    def _table(self, name: str, index: str | None = None) -> str:
+        return self._tables[name] + (f"/index/{index}" if index else "")
+
+    def _resources(self, service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+        if service == "secretsmanager":
+            return [(f"secretsmanager:{operation}", self._secrets[params["SecretId"]])]
+        if service != "dynamodb":
+            return [(f"{service}:{operation}", "*")]
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            return [(f"dynamodb:{operation}", self._table(name)) for name in params["RequestItems"]]
+        if operation == "TransactWriteItems":
+            return [
+                (f"dynamodb:{TRANSACT_ACTIONS[kind]}", self._table(body["TableName"]))
+                for item in params["TransactItems"]
+                for kind, body in item.items()
+            ]
+        if operation == "TransactGetItems":
+            return [("dynamodb:GetItem", self._table(item["Get"]["TableName"])) for item in params["TransactItems"]]
+        return [(f"dynamodb:{operation}", self._table(params["TableName"], params.get("IndexName")))]
+
+
+@pytest.fixture
+def call_log(aws, monkeypatch) -> CallLog:
+    log = CallLog(apply_template().outputs)  # the template is applied already: this only reads its outputs
+    create_client = botocore.session.Session.create_client
+
+    def recording_create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = create_client(self, *args, **kwargs)
+        client.meta.events.register("provide-client-params.*.*", log.record)
+        return client
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", recording_create_client)
+    from chalicelib import services
+
+    services.reset()  # new clients, recorded
+    return log
+
+
+def _token_flows(http, client: dict[str, Any]) -> None:
+    headers = {**FORM, "Authorization": basic(client["client_id"], client["client_secret"])}
+    answer = http.post("/oauth2/token", headers=headers, body=urlencode({"grant_type": "client_credentials"}))
+    token = json.loads(answer.body)["access_token"]
+    for path in ("/oauth2/introspect", "/oauth2/revoke", "/oauth2/introspect"):
+        http.post(path, headers=headers, body=urlencode({"token": token}))
+    http.get("/.well-known/jwks.json")
+
+
+def test_every_call_of_every_function_is_allowed_by_its_policy(call_log, http):
+    with call_log.acting_as("admin"):
+        created = [
+            admin.handle({"operation": "clients.create", "params": {"grant_types": ["client_credentials"], **extra}})
+            for extra in ({"scope": "a"}, {"access_token_strategy": "opaque"})
+        ]
+        clients = [answer["result"] for answer in created]
+        admin.handle({"operation": "clients.list"})
+        admin.handle({"operation": "clients.get", "params": {"client_id": clients[0]["client_id"]}})
+        rotated = admin.handle({"operation": "clients.rotate_secret", "params": {"client_id": clients[0]["client_id"]}})
+        admin.handle({"operation": "users.create", "params": {"username": "ada", "password": "pw-0123456789abc"}})
+        browser_client = admin.handle({"operation": "clients.create", "params": BROWSER_CLIENT})["result"]
+    for client in (rotated["result"], clients[1]):
+        _token_flows(http, client)
+    sign_in_through_pages(http, browser_client, "ada", "pw-0123456789abc")  # login, consent, code, refresh
+    with call_log.acting_as("rotate_keys"):
+        rotation.rotate()
+        rotation.list_keys()
+    with call_log.acting_as("admin"):
+        admin.handle({"operation": "clients.delete", "params": {"client_id": clients[1]["client_id"]}})
+
+    stage = load_stage("dev")
+    documents = deploy_documents(stage, call_log.outputs)
+    policies = {name: document["Statement"] for name, document in documents.items()}
+    seen = {(call.function, call.action.split(":")[0]) for call in call_log.calls}
+    assert {("admin", "dynamodb"), ("api_handler", "dynamodb"), ("api_handler", "secretsmanager")} <= seen
+    assert ("rotate_keys", "secretsmanager") in seen
+    users_table = call_log.outputs["UsersTableArn"]
+    assert any(c.function == "api_handler" and c.resource.startswith(users_table) for c in call_log.calls)  # sign-in
+    denied = sorted({call for call in call_log.calls if not may(policies[call.function], call.action, call.resource)})
+    assert denied == [], "\n".join(f"{c.function}: {c.action} on {c.resource}" for c in denied)

@@ -1,0 +1,279 @@
+"""Users: scrypt hashes, OIDC claims by scope, the Users table (unique usernames under races), admin and CLI."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from chalicelib import admin, cli, services
+from chalicelib.oauth import users
+from chalicelib.oauth.errors import InvalidRequest
+from chalicelib.oauth.password_login import LockedOut, PasswordLogin, WrongCredentials
+from chalicelib.oauth.ports import StateItem
+from chalicelib.oauth.users import ScryptCost, User, UsernameTaken, hash_password, new_user, verify_password
+
+CHEAP = ScryptCost(log2_n=10, r=8, p=1)
+
+
+@pytest.fixture
+def cheap(monkeypatch):
+    monkeypatch.setattr(users, "COST", CHEAP)
+
+
+# --- hashes ---------------------------------------------------------------------------------
+
+
+def test_a_hash_is_scrypt_with_its_cost_and_a_fresh_salt_in_the_string():
+    first, second = hash_password("password one"), hash_password("password one")
+    assert first.startswith("$scrypt$ln=15,r=8,p=3$") and first != second
+    assert verify_password("password one", first) and verify_password("password one", second)
+    assert not verify_password("password two", first)
+
+
+def test_hashes_made_at_another_cost_still_verify():
+    stored = hash_password("old password", CHEAP)
+    assert stored.startswith("$scrypt$ln=10,r=8,p=1$")
+    assert verify_password("old password", stored)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "",
+        "plain",
+        "$scrypt$ln=15,r=8,p=3$$",
+        "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+        "$scrypt$ln=30,r=8,p=1$c2FsdA$aGFzaA",
+    ],
+)
+def test_a_malformed_or_oversized_hash_never_verifies(stored):
+    assert verify_password("anything", stored) is False
+
+
+# --- the user and its claims ----------------------------------------------------------------
+
+
+def alice(**fields) -> User:
+    values = {"user_id": "8c1f", "username": "alice", "email": "alice@example.com", "email_verified": True}
+    return User(**{**values, "name": "Alice Liddell", "password_hash": "$scrypt$...", **fields})
+
+
+def test_claims_follow_the_granted_scopes_and_sub_is_the_opaque_id():
+    user = alice()
+    assert user.claims(["openid"]) == {"sub": "8c1f"}
+    assert user.claims(["openid", "profile"]) == {"sub": "8c1f", "preferred_username": "alice", "name": "Alice Liddell"}
+    assert user.claims(["email"]) == {"sub": "8c1f", "email": "alice@example.com", "email_verified": True}
+
+
+def test_claims_leave_out_what_the_user_does_not_have():
+    assert alice(email="", email_verified=False, name="").claims(["profile", "email"]) == {
+        "sub": "8c1f",
+        "preferred_username": "alice",
+    }
+
+
+def test_the_hash_is_neither_shown_nor_printed():
+    user = alice()
+    assert "password_hash" not in user.public() and "$scrypt$" not in repr(user)
+
+
+def test_new_user_gets_a_random_sub_and_a_hash(cheap):
+    user = new_user("alice", "long enough", email="a@example.com", name=" Alice ")
+    assert user.user_id != "alice" and len(user.user_id) == 36 and user.name == "Alice"
+    assert verify_password("long enough", user.password_hash)
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "extra"),
+    [
+        ("", "long enough", {}),
+        (" alice", "long enough", {}),
+        ("al\x00ice", "long enough", {}),
+        ("a" * 129, "long enough", {}),
+        ("alice", "short", {}),
+        ("alice", "long enough", {"email": "not-an-email"}),
+        ("alice", "long enough", {"email_verified": True}),
+    ],
+)
+def test_new_user_refuses_bad_input(cheap, username, password, extra):
+    with pytest.raises(InvalidRequest):
+        new_user(username, password, **extra)
+
+
+# --- the Users table --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def repository(aws):
+    return services.users()
+
+
+def test_create_then_find_by_username_and_by_sub(repository, cheap):
+    user = new_user("alice", "long enough", email="alice@example.com", email_verified=True, name="Alice")
+    repository.create(user)
+    assert repository.find_by_username("alice") == user
+    assert repository.get(user.user_id) == user
+    assert repository.find_by_username("bob") is None and repository.get("nope") is None
+
+
+def test_the_username_guard_is_neither_a_user_nor_in_the_index(repository, aws):
+    repository.create(alice())
+    assert repository.get("username#alice") is None
+    assert repository.find_by_username("alice").user_id == "8c1f"
+
+
+def test_a_taken_username_is_refused(repository):
+    repository.create(alice())
+    with pytest.raises(UsernameTaken):
+        repository.create(alice(user_id="other"))
+    assert repository.get("other") is None
+
+
+def test_ten_racing_creates_of_one_username_leave_exactly_one_user(repository):
+    barrier = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def create(n: int) -> None:
+        barrier.wait()
+        try:
+            repository.create(alice(user_id=f"user-{n}"))
+            outcomes.append("created")
+        except UsernameTaken:
+            outcomes.append("taken")
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["created"] + ["taken"] * 9
+    assert sum(repository.get(f"user-{n}") is not None for n in range(10)) == 1
+
+
+def test_find_by_username_is_one_query_and_get_one_read(repository, aws):
+    repository.create(alice())
+    aws.reset()
+    repository.find_by_username("alice")
+    assert aws.by_operation() == {"dynamodb.Query": 1}
+    aws.reset()
+    repository.get("8c1f")
+    assert aws.by_operation() == {"dynamodb.GetItem": 1}
+
+
+# --- admin operation and CLI --------------------------------------------------------------------
+
+
+def test_admin_users_create_answers_the_user_without_password_or_hash(aws, cheap, caplog):
+    params = {"username": "alice", "password": "s3cret-passw0rd", "email": "a@example.com", "name": "Alice"}
+    with caplog.at_level("DEBUG"):
+        answer = admin.handle({"operation": "users.create", "params": params})
+    result = answer["result"]
+    assert set(result) == {"user_id", "username", "email", "email_verified", "name"}
+    assert result["username"] == "alice" and result["email_verified"] is False
+    ours = " ".join(r.getMessage() for r in caplog.records if r.name.startswith(("chalicelib", "tollgate")))
+    assert "users.create" in ours  # the operation is logged, its params are not
+    assert "s3cret-passw0rd" not in json.dumps(answer) + ours and "$scrypt$" not in ours
+    stored = services.users().get(result["user_id"])
+    assert verify_password("s3cret-passw0rd", stored.password_hash)
+
+
+@pytest.mark.parametrize(
+    ("params", "description"),
+    [
+        ({"username": "alice"}, "password must be a string"),
+        ({"username": "alice", "password": 12345678}, "password must be a string"),
+        ({"username": "alice", "password": "long enough", "admin": True}, "unexpected parameter: admin"),
+        ({"username": "alice", "password": "long enough", "email_verified": "yes"}, "email_verified must be a boolean"),
+    ],
+)
+def test_admin_users_create_refuses_bad_params(aws, params, description):
+    answer = admin.handle({"operation": "users.create", "params": params})
+    assert answer == {"error": "invalid_request", "error_description": description}
+
+
+def test_admin_users_create_refuses_a_taken_username(aws, cheap):
+    params = {"username": "alice", "password": "long enough"}
+    assert "result" in admin.handle({"operation": "users.create", "params": params})
+    answer = admin.handle({"operation": "users.create", "params": params})
+    assert answer == {"error": "invalid_request", "error_description": "the username 'alice' is taken"}
+
+
+def test_cli_users_create_sends_one_admin_event_and_prints_the_user(capsys):
+    events = []
+
+    def invoke(event):
+        events.append(event)
+        return {"result": {"user_id": "u-1", "username": "alice"}}
+
+    argv = ["users", "create", "--username", "alice", "--password", "pw-long-enough", "--email", "a@example.com"]
+    assert cli.main([*argv, "--email-verified", "--name", "Alice"], invoke=invoke) == 0
+    assert events == [
+        {
+            "operation": "users.create",
+            "params": {
+                "username": "alice",
+                "password": "pw-long-enough",
+                "email": "a@example.com",
+                "name": "Alice",
+                "email_verified": True,
+            },
+        }
+    ]
+    assert json.loads(capsys.readouterr().out) == {"user_id": "u-1", "username": "alice"}
+    assert cli.main(["users", "create", "--username", "bob", "--password", "pw-long-enough"], invoke=invoke) == 0
+    assert events[-1]["params"] == {"username": "bob", "password": "pw-long-enough"}
+
+
+# --- the failure counter and the lockout ---------------------------------------------------------
+
+
+@pytest.fixture
+def store(aws):
+    return services.state_store()
+
+
+def test_increment_counts_and_keeps_the_first_expiry(store):
+    now = int(time.time())
+    assert [store.increment("login_failures", "k", now + 60 + n) for n in range(3)] == [1, 2, 3]
+    item = store.find("login_failures", "k")
+    assert item.counter == 3 and item.expires_at == now + 60
+
+
+def test_an_expired_counter_starts_again(store):
+    now = int(time.time())
+    store.upsert(StateItem("login_failures", "k", {}, now - 1))
+    assert store.increment("login_failures", "k", now + 60) == 1
+    assert store.find("login_failures", "k").expires_at == now + 60
+
+
+def test_ten_racing_increments_are_all_counted(store):
+    expires_at = int(time.time()) + 60
+    barrier = threading.Barrier(10)
+    counts: list[int] = []
+
+    def increment() -> None:
+        barrier.wait()
+        counts.append(store.increment("login_failures", "k", expires_at))
+
+    threads = [threading.Thread(target=increment) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(counts) == list(range(1, 11))
+
+
+def test_password_login_locks_after_max_failures_and_never_checks_a_locked_password(store, repository, cheap):
+    repository.create(new_user("alice", "right password"))
+    login = PasswordLogin(repository, store, max_failures=3, window=600)
+    for _ in range(2):
+        with pytest.raises(WrongCredentials):
+            login.authenticate("alice", "wrong password")
+    with pytest.raises(LockedOut) as locked:
+        login.authenticate("alice", "wrong password")
+    assert 590 <= locked.value.retry_after <= 600
+    with pytest.raises(LockedOut):
+        login.authenticate("alice", "right password")
