@@ -89,9 +89,13 @@ def measure(
         cold = _counted(world, recorder, scenario, first)
         for _ in range(WARMUP):
             _checked(world, scenario, next(requests))
-        logged_before = sink.chars
-        counted = [_counted(world, recorder, scenario, next(requests)) for _ in range(COUNTED)]
-        log_bytes = (sink.chars - logged_before) / COUNTED
+        counted, logged = [], 0
+        for _ in range(COUNTED):
+            event = next(requests)  # preparing it may log too: count only the request's own lines
+            before = sink.chars
+            counted.append(_counted(world, recorder, scenario, event))
+            logged += sink.chars - before
+        log_bytes = logged / COUNTED
         handler, raw = _time_paired(world, scenario, requests, counted, samples, clock)
         rate = _sustained_rate(world, requests, clock) if scenario.tokens_per_second else None
     return _figures(scenario, cold, counted, (handler, raw), rate, log_bytes)

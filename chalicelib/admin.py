@@ -107,7 +107,8 @@ def _existing_client(client_id: Any) -> Client:
 
 
 def _new_client_id() -> str:
-    return secrets.token_urlsafe(16)
+    # 128 random bits; hex so an id never starts with "-" and reads as a CLI option.
+    return secrets.token_hex(16)
 
 
 def _with_new_secret(client: Client) -> tuple[Client, str]:

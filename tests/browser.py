@@ -102,7 +102,8 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserS
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+        # In CI a missing browser is a failure: `make test` installs it, and a skipped browser test proves nothing.
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"{CHROMIUM} is missing: `make test` installs it")
     sync_api = pytest.importorskip("playwright.sync_api", reason="`make test` installs playwright")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

@@ -101,6 +101,9 @@ class LogoutEndpoint:
             "csrf_token": token.value,
             "client_name": logout.client.client_name if logout.client else "",
         }
+        if logout.post_logout_redirect_uri:
+            # CSP form-action also governs the redirect after the POST (Chromium enforces it).
+            context["form_action"] = [logout.post_logout_redirect_uri]
         return Page("logout", context, cookies=token.cookies)
 
     def _sign_out(self, request: Request, logout: LogoutRequest) -> Response | Page:
