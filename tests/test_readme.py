@@ -1,0 +1,18 @@
+"""The README documents what users rely on: every setting, and the two commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chalicelib.config import ENVIRONMENT
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def test_every_environment_variable_is_in_the_configuration_table():
+    missing = [name for name, _, _ in ENVIRONMENT if f"| `{name}` |" not in README]
+    assert not missing, f"README configuration table lacks {missing}"
+
+
+def test_the_two_commands_are_documented():
+    assert "make run" in README and "make test" in README
