@@ -930,7 +930,7 @@ def _banner(stack: Stack) -> str:
             f"Embedded AWS: {stack.aws.endpoint_url}  (state saved in {stack.aws.state_file})",
             "",
             "Register a first client:",
-            f"  {cli_prefix}python -m chalicelib.cli clients create --json '{_FIRST_CLIENT}'",
+            f"  {cli_prefix}.venv/bin/python -m chalicelib.cli clients create --json '{_FIRST_CLIENT}'",
             "then get a token with the client_id and client_secret it prints:",
             "  curl -u ID:SECRET -d grant_type=client_credentials -d scope=invoices:read"
             f" -d audience=https://api.example.com {stack.issuer}/oauth2/token",
