@@ -59,7 +59,7 @@ def raw_items() -> list[dict[str, Any]]:
 
 def test_create_returns_registered_metadata_with_id_and_secret(aws):
     registered = result("clients.create", **WEB)
-    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", registered["client_id"])
+    assert re.fullmatch(r"[0-9a-f]{32}", registered["client_id"])  # 128 bits; never starts with "-"
     assert registered["client_secret_expires_at"] == 0
     assert registered["client_id_issued_at"] > 1_600_000_000
     assert registered["client_name"] == "Web app"
