@@ -9,7 +9,6 @@ every read and every conditional write treats an expired item as absent.
 
 from __future__ import annotations
 
-import os
 import time
 from functools import cache
 from typing import Any
@@ -21,14 +20,11 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem
+from chalicelib.storage import region as aws_region
 
 GRANT_INDEX = "grant_id-index"
 USER_CODE_INDEX = "user_code-index"
 _INCREMENT_ATTEMPTS = 5
-
-
-def _region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
 @cache
@@ -51,7 +47,7 @@ def state_model(table_name: str) -> type[Model]:
 
     class StateRecord(Model):
         class Meta:
-            region = _region()
+            region = aws_region()
 
         pk = UnicodeAttribute(hash_key=True)
         kind = UnicodeAttribute()

@@ -17,7 +17,6 @@ index.
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import Any
 
@@ -29,13 +28,10 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.oauth.users import User, UsernameTaken, normalize_username
+from chalicelib.storage import region as aws_region
 
 USERNAME_INDEX = "username-index"
 GUARD_PREFIX = "username#"
-
-
-def _region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
 @cache
@@ -51,7 +47,7 @@ def user_model(table_name: str) -> type[Model]:
 
     class UserRecord(Model):
         class Meta:
-            region = _region()
+            region = aws_region()
 
         user_id = UnicodeAttribute(hash_key=True)
         username = UnicodeAttribute(null=True)  # absent on guard items, so they stay out of the index
@@ -69,7 +65,7 @@ def user_model(table_name: str) -> type[Model]:
 @cache
 def _connection() -> Connection:
     """The connection transactions go through: created on the first create, then reused."""
-    return Connection(region=_region())
+    return Connection(region=aws_region())
 
 
 def reset_models() -> None:

@@ -203,10 +203,7 @@ class AuthorizationEndpoint:
 
     def _after_login(self, request: Request, verifier: str) -> Response | Page:
         flow = self._flows.redeem_login_verifier(verifier)
-        refused = self._check_browser(request, flow)
-        if refused is not None:
-            return refused
-        client = self._client_of(flow)
+        client = self._returning(request, flow)
         if isinstance(client, Page):
             return client
         authorization = flow.request
@@ -248,9 +245,9 @@ class AuthorizationEndpoint:
 
     def _after_consent(self, request: Request, verifier: str) -> Response | Page:
         flow = self._flows.redeem_consent_verifier(verifier)
-        refused = self._check_browser(request, flow)
-        if refused is not None:
-            return refused
+        client = self._returning(request, flow)
+        if isinstance(client, Page):
+            return client
         if flow.rejection is not None or flow.consent is None or flow.authentication is None:
             return self._rejected(flow)
         if flow.consent.remember:
@@ -265,10 +262,7 @@ class AuthorizationEndpoint:
             flow = self._flows.redeem_device_verifier(verifier)
         except NotFound:
             return error_page("invalid_request", "This sign-in link has expired or was already used.")
-        refused = self._check_browser(request, flow)
-        if refused is not None:
-            return refused
-        client = self._client_of(flow)
+        client = self._returning(request, flow)
         if isinstance(client, Page):
             return client
         try:
@@ -320,14 +314,11 @@ class AuthorizationEndpoint:
             params["state"] = state
         return redirect(_with_query(redirect_uri, params))
 
-    def _check_browser(self, request: Request, flow: Flow) -> Page | None:
-        """The verifier must come back to the browser that started the flow."""
+    def _returning(self, request: Request, flow: Flow) -> Client | Page:
+        """The flow's client, if the verifier came back to the browser that started the flow."""
         cookie = read_cookies(request.headers.get("cookie")).get(_flow_cookie_name(flow.csrf_hash))
         if cookie is None or not secrets.compare_digest(digest(cookie), flow.csrf_hash):
             return error_page("invalid_request", "This sign-in was started in another browser.", 403)
-        return None
-
-    def _client_of(self, flow: Flow) -> Client | Page:
         client = self._clients.find(flow.request.client_id)
         return client if client is not None else error_page("invalid_request", "The client is not registered.")
 

@@ -14,8 +14,8 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant, InvalidRequest
 from chalicelib.oauth.flows import Flow
 from chalicelib.oauth.grants.base import GrantDependencies
-from chalicelib.oauth.grants.issuance import UserGrant
-from chalicelib.oauth.ports import AlreadyConsumed, StateItem
+from chalicelib.oauth.grants.issuance import UserGrant, redeem_once
+from chalicelib.oauth.ports import StateItem
 from chalicelib.tokens import opaque
 
 CODE_KIND = "authorization_code"
@@ -55,7 +55,7 @@ class AuthorizationCodeGrant:
         self._deps = deps
 
     def exchange(self, client: Client, params: Any) -> dict[str, Any]:
-        item = self._redeem(params.require("code"))
+        item = redeem_once(self._deps, CODE_KIND, params.require("code"), "code")
         flow = Flow.from_payload(item.payload)
         request = flow.request
         if request.client_id != client.client_id:
@@ -69,13 +69,3 @@ class AuthorizationCodeGrant:
         assert item.grant_id is not None
         grant = user_grant(flow, item.grant_id, self._deps.grant_ttl)
         return self._deps.issuer.respond(client, grant, scope=grant.scope, nonce=request.nonce)
-
-    def _redeem(self, code: str) -> StateItem:
-        try:
-            return self._deps.store.consume(CODE_KIND, opaque.digest(code))
-        except KeyError:
-            raise InvalidGrant("the code is unknown or expired") from None
-        except AlreadyConsumed as replay:
-            if replay.item.grant_id:
-                self._deps.access_tokens.revoke_grant(replay.item.grant_id)
-            raise InvalidGrant("the code was already used; tokens issued from it are revoked") from None

@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chalicelib.oauth.clients import Client
-from chalicelib.oauth.grants.base import bearer_response
+from chalicelib.oauth.errors import InvalidGrant
+from chalicelib.oauth.grants.base import GrantDependencies, bearer_response
 from chalicelib.oauth.oidc.id_token import IdTokenRequest, IdTokens
-from chalicelib.oauth.ports import StateItem, StateStore
+from chalicelib.oauth.ports import AlreadyConsumed, StateItem, StateStore
 from chalicelib.tokens import opaque
 from chalicelib.tokens.access import AccessTokenRequest, AccessTokens
 
@@ -94,6 +95,18 @@ class GrantIssuer:
             StateItem(REFRESH_TOKEN_KIND, opaque.digest(value), grant.to_payload(), expires_at, grant_id=grant.grant_id)
         )
         return value
+
+
+def redeem_once(deps: GrantDependencies, kind: str, value: str, what: str) -> StateItem:
+    """Consume a one-time artefact; a replay revokes everything its grant issued (RFC 9700 §4.5, §4.14.2)."""
+    try:
+        return deps.store.consume(kind, opaque.digest(value))
+    except KeyError:
+        raise InvalidGrant(f"the {what} is unknown, expired or revoked") from None
+    except AlreadyConsumed as replay:
+        if replay.item.grant_id:
+            deps.access_tokens.revoke_grant(replay.item.grant_id)
+        raise InvalidGrant(f"the {what} was already used; tokens issued from it are revoked") from None
 
 
 def live_refresh_token(store: StateStore, token: str) -> StateItem | None:

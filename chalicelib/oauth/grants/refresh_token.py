@@ -13,11 +13,9 @@ from typing import Any
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant
 from chalicelib.oauth.grants.base import GrantDependencies
-from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND, UserGrant
-from chalicelib.oauth.ports import AlreadyConsumed, StateItem
+from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND, UserGrant, redeem_once
 from chalicelib.oauth.request import Params
 from chalicelib.oauth.scopes import resolve_scope
-from chalicelib.tokens import opaque
 
 
 class RefreshTokenGrant:
@@ -27,20 +25,10 @@ class RefreshTokenGrant:
         self._deps = deps
 
     def exchange(self, client: Client, params: Params) -> dict[str, Any]:
-        item = self._redeem(params.require("refresh_token"))
+        item = redeem_once(self._deps, REFRESH_TOKEN_KIND, params.require("refresh_token"), "refresh token")
         grant = UserGrant.from_payload(item.payload)
         if grant.client_id != client.client_id:
             # A token presented by the wrong client is burnt: its owner's next use reveals the theft.
             raise InvalidGrant("the refresh token was issued to another client")
         scope = resolve_scope(params.get("scope"), frozenset(grant.scope), grant.scope)
         return self._deps.issuer.respond(client, grant, scope=scope, nonce=None)
-
-    def _redeem(self, refresh_token: str) -> StateItem:
-        try:
-            return self._deps.store.consume(REFRESH_TOKEN_KIND, opaque.digest(refresh_token))
-        except KeyError:
-            raise InvalidGrant("the refresh token is unknown, expired or revoked") from None
-        except AlreadyConsumed as replay:
-            if replay.item.grant_id:
-                self._deps.access_tokens.revoke_grant(replay.item.grant_id)
-            raise InvalidGrant("the refresh token was already used; the grant is revoked") from None
