@@ -34,6 +34,12 @@ BROWSER_CLIENT = {
     "scope": SCOPE,
 }
 
+DEVICE_CLIENT = {
+    "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"],
+    "scope": "openid offline_access",
+    "token_endpoint_auth_method": "none",
+}
+
 # How a transactional call is authorised: per item, by the action of the item.
 TRANSACT_ACTIONS = {
     "Put": "PutItem",
@@ -121,6 +127,17 @@ def _token_flows(http, client: dict[str, Any]) -> None:
     http.get("/.well-known/jwks.json")
 
 
+def _device_flow(http, tv: dict[str, Any]) -> None:
+    """Device authorization, a pending poll, the verification page, login, consent, the issuing poll."""
+    from tests.oauth_flow import Browser
+    from tests.test_device_flow import approve, device_auth, poll
+
+    started = json.loads(device_auth(http, tv).body)
+    poll(http, tv, started["device_code"])
+    approve(Browser(http), started["user_code"])
+    assert poll(http, tv, started["device_code"]).status_code == 200
+
+
 def test_every_call_of_every_function_is_allowed_by_its_policy(call_log, http):
     with call_log.acting_as("admin"):
         created = [
@@ -133,9 +150,11 @@ def test_every_call_of_every_function_is_allowed_by_its_policy(call_log, http):
         rotated = admin.handle({"operation": "clients.rotate_secret", "params": {"client_id": clients[0]["client_id"]}})
         admin.handle({"operation": "users.create", "params": {"username": "ada", "password": "pw-0123456789abc"}})
         browser_client = admin.handle({"operation": "clients.create", "params": BROWSER_CLIENT})["result"]
+        tv = admin.handle({"operation": "clients.create", "params": DEVICE_CLIENT})["result"]
     for client in (rotated["result"], clients[1]):
         _token_flows(http, client)
     sign_in_through_pages(http, browser_client, "ada", "pw-0123456789abc")  # login, consent, code, refresh
+    _device_flow(http, tv)
     with call_log.acting_as("rotate_keys"):
         rotation.rotate()
         rotation.list_keys()
