@@ -21,6 +21,10 @@ from chalicelib.oauth.request import Params, Request
 
 log = logging.getLogger("tollgate")
 
+# Every route accepts any Content-Type: bodies are parsed by the protocol core, which answers a wrong
+# one with RFC 6749's invalid_request; Chalice's own 415 would not be an OAuth error.
+ANY_CONTENT_TYPE = ["*/*"]
+
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",

@@ -3,22 +3,22 @@
 from chalice import Blueprint
 
 from chalicelib import services
-from chalicelib.web.adapter import respond
+from chalicelib.web.adapter import ANY_CONTENT_TYPE, respond
 from chalicelib.web.ui import device
 
 bp = Blueprint(__name__)
 
 
-@bp.route("/oauth2/device/auth", methods=["POST"], content_types=["*/*"])
+@bp.route("/oauth2/device/auth", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 def device_authorization():  # type: ignore[no-untyped-def]
     return respond(bp.current_request, services.device_authorization_endpoint().handle)
 
 
-@bp.route("/oauth2/device/verify", methods=["GET"])
+@bp.route("/oauth2/device/verify", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def verify_page():  # type: ignore[no-untyped-def]
     return respond(bp.current_request, device.show)
 
 
-@bp.route("/oauth2/device/verify", methods=["POST"], content_types=["*/*"])
+@bp.route("/oauth2/device/verify", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 def verify_code():  # type: ignore[no-untyped-def]
     return respond(bp.current_request, device.submit)
