@@ -7,6 +7,7 @@ bench.cost`` re-prices the last run with other prices.
 
 - :mod:`bench.scenarios`: the table of scenarios, one small function each;
 - :mod:`bench.world`: the warm API handler on the in-process embedded AWS;
+- :mod:`bench.browser`: sign-ins through the default pages, a request at a time;
 - :mod:`bench.counting`: counts and records AWS calls through botocore's events;
 - :mod:`bench.measure`: calls, handler latency and the raw-boto3 overhead ratio;
 - :mod:`bench.crypto`, :mod:`bench.coldstart`, :mod:`bench.package`: the other figures;

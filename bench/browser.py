@@ -1,10 +1,13 @@
-"""Sign-ins, for the scenarios that need what one leaves behind: a code, a refresh token, an access token.
+"""Sign-ins, a request at a time, for the scenarios that time one step or need what a sign-in leaves behind.
 
-The person's side is played headless, the way a team's own login app plays
-it (DESIGN §4): ``/oauth2/auth`` is called through the handler as a browser
-would call it (cookies kept), and the login and consent challenges are
-accepted through ``services.flows()``, the operations the admin function
-exposes.  All of it is preparation: untimed and uncounted.
+A :class:`Browser` calls the handler as a browser would (cookies kept,
+redirects not followed); :class:`SignIn` walks the default pages (DESIGN §4):
+``/oauth2/auth``, the login page, its form, back to ``/oauth2/auth``, the
+consent page, its form, back again, and the code.  Each method plays the
+steps before it, so a scenario can time any one step; all the rest is
+preparation, untimed and uncounted.  To get past a form it does what the
+form's handler does (the same ``services.flows()`` call), so preparing a
+later step never pays the login's deliberately slow password check.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import base64
 import hashlib
 import secrets
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from bench.world import ISSUER, Credentials, Event, World, answer, http_event
+from bench.world import FORM, ISSUER, Credentials, Event, World, answer, http_event
 
 REDIRECT_URI = "https://app.example.com/cb"
 SCOPE = "openid offline_access profile"
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -36,12 +41,30 @@ def _header(response: dict[str, Any], name: str) -> list[str]:
     return values + [value for key, listed in multi.items() if key.lower() == name for value in listed]
 
 
-def _redirect_query(response: dict[str, Any], expected: str) -> dict[str, str]:
+def _location(response: dict[str, Any], expected: str) -> str:
+    """Where a redirect sends the browser, checked to carry the ``expected`` query parameter."""
     locations = _header(response, "location")
-    query = {k: v[0] for k, v in parse_qs(urlsplit(locations[0]).query).items()} if locations else {}
-    if expected not in query:
+    if not locations or expected not in parse_qs(urlsplit(locations[0]).query):
         raise RuntimeError(f"the sign-in expected a redirect carrying {expected}, got {answer(response)} {locations}")
-    return query
+    return locations[0]
+
+
+class _HiddenInputs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "input" and found.get("type") == "hidden" and found.get("name"):
+            self.fields[str(found["name"])] = found.get("value") or ""
+
+
+def hidden_inputs(response: dict[str, Any]) -> dict[str, str]:
+    """A page's hidden form fields (challenge, CSRF token), as a browser would submit them."""
+    parser = _HiddenInputs()
+    parser.feed(str(response.get("body") or ""))
+    return parser.fields
 
 
 @dataclass
@@ -51,62 +74,57 @@ class Browser:
     world: World
     cookies: dict[str, str] = field(default_factory=dict)
 
+    def _headers(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+
     def event(self, url: str) -> Event:
         """The GET of ``url`` with this browser's cookies, as API Gateway hands it over."""
         parts = urlsplit(url)
-        query = parse_qs(parts.query, keep_blank_values=True)
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
-        return http_event("GET", parts.path, headers=headers, query=query)
+        return http_event("GET", parts.path, headers=self._headers(), query=parse_qs(parts.query))
 
-    def get(self, url: str) -> dict[str, Any]:
-        response = self.world.handle(self.event(url))
+    def form_event(self, path: str, fields: dict[str, str]) -> Event:
+        """A form submitted from one of the pages."""
+        return http_event("POST", path, headers={**self._headers(), "Content-Type": FORM}, body=urlencode(fields))
+
+    def send(self, event: Event) -> dict[str, Any]:
+        response = self.world.handle(event)
         for line in _header(response, "set-cookie"):
             name, _, value = line.split(";", 1)[0].partition("=")
             self.cookies[name.strip()] = value
         return response
 
+    def get(self, url: str) -> dict[str, Any]:
+        return self.send(self.event(url))
 
-def web_client(world: World) -> Credentials:
-    """A confidential web app: authorization code with PKCE, refresh tokens."""
 
-    def register() -> Credentials:
+@dataclass(frozen=True)
+class Person:
+    sub: str
+    username: str
+    password: str
+
+
+def person(world: World) -> Person:
+    """A user of the built-in store: the login page checks the password, userinfo reads the claims."""
+
+    def create() -> Person:
         from chalicelib.admin import handle
 
-        metadata = {
-            "client_name": "bench-web",
-            "grant_types": ["authorization_code", "refresh_token"],
-            "redirect_uris": [REDIRECT_URI],
-            "scope": SCOPE,
-        }
-        result = handle({"operation": "clients.create", "params": metadata})["result"]
-        return Credentials(result["client_id"], result["client_secret"])
-
-    return world.once("web client", register)
-
-
-def person(world: World) -> str:
-    """A user of the built-in store (userinfo reads it); their ``sub``."""
-
-    def create() -> str:
-        from chalicelib.admin import handle
-
-        params = {"username": "bench", "password": secrets.token_urlsafe(16), "name": "Bench Person"}
-        return str(handle({"operation": "users.create", "params": params})["result"]["user_id"])
+        password = secrets.token_urlsafe(16)
+        params = {"username": "bench", "password": password, "name": "Bench Person"}
+        created = handle({"operation": "users.create", "params": params})["result"]
+        return Person(str(created["user_id"]), "bench", password)
 
     return world.once("person", create)
 
 
 @dataclass
 class SignIn:
-    """One person signing in to one client, a step at a time, headless (DESIGN §4).
-
-    Each method plays the steps before it and answers the URL the browser is
-    sent to next, so a scenario can time any single step of a sign-in.
-    """
+    """One person signing in to one client through the default pages, a step at a time."""
 
     world: World
     client: Credentials
-    subject: str
+    person: Person
     browser: Browser = field(init=False)
     verifier: str = field(init=False)
 
@@ -127,35 +145,95 @@ class SignIn:
         """Where the client sends the browser first."""
         return f"{ISSUER}/oauth2/auth?{urlencode(self._query)}"
 
+    def login_page_url(self) -> str:
+        return _location(self.browser.get(self.authorize_url()), "login_challenge")
+
+    def login_submit(self) -> Event:
+        fields = hidden_inputs(self.browser.get(self.login_page_url()))
+        credentials = {"username": self.person.username, "password": self.person.password}
+        return self.browser.form_event("/ui/login", {**fields, **credentials})
+
     def after_login_url(self) -> str:
-        """The authorization request, then login accepted: back to ``/oauth2/auth`` with a login verifier."""
+        """What the login form answers, got the way the form gets it, minus the password check.
+
+        scrypt costs a quarter of a second by design: only the "login submit" row pays it.
+        """
         from chalicelib import services
 
-        login = _redirect_query(self.browser.get(self.authorize_url()), "login_challenge")["login_challenge"]
-        return services.flows().accept_login(login, subject=self.subject, amr=["pwd"])
+        challenge = parse_qs(urlsplit(self.login_page_url()).query)["login_challenge"][0]
+        return services.flows().accept_login(challenge, subject=self.person.sub, remember=True, amr=["pwd"])
+
+    def consent_page_url(self) -> str:
+        return _location(self.browser.get(self.after_login_url()), "consent_challenge")
+
+    def consent_submit(self) -> Event:
+        fields = hidden_inputs(self.browser.get(self.consent_page_url()))
+        return self.browser.form_event("/ui/consent", {**fields, "decision": "allow"})
 
     def after_consent_url(self) -> str:
-        """... then consent accepted: back to ``/oauth2/auth`` with a consent verifier."""
+        """What the consent form's Allow answers, got the way the form gets it."""
         from chalicelib import services
 
         flows = services.flows()
-        after_login = self.browser.get(self.after_login_url())
-        challenge = _redirect_query(after_login, "consent_challenge")["consent_challenge"]
-        request = flows.consent_request(challenge)
+        request = flows.consent_request(parse_qs(urlsplit(self.consent_page_url()).query)["consent_challenge"][0])
         return flows.accept_consent(
-            challenge,
+            request.challenge,
             grant_scope=request.requested_scope,
             grant_access_token_audience=request.requested_access_token_audience,
         )
 
     def code(self) -> str:
-        """... and the authorization code the client's redirect URI receives."""
-        return _redirect_query(self.browser.get(self.after_consent_url()), "code")["code"]
+        """The authorization code the client's redirect URI receives."""
+        location = _location(self.browser.get(self.after_consent_url()), "code")
+        return parse_qs(urlsplit(location).query)["code"][0]
 
 
-def sign_in(world: World, client: Credentials, subject: str) -> tuple[str, str]:
+def web_client(world: World) -> Credentials:
+    """A confidential web app: authorization code with PKCE, refresh tokens."""
+
+    def register() -> Credentials:
+        from chalicelib.admin import handle
+
+        metadata = {
+            "client_name": "bench-web",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "redirect_uris": [REDIRECT_URI],
+            "scope": SCOPE,
+        }
+        result = handle({"operation": "clients.create", "params": metadata})["result"]
+        return Credentials(result["client_id"], result["client_secret"])
+
+    return world.once("web client", register)
+
+
+def device_client(world: World) -> Credentials:
+    """A public client on a device without a browser (RFC 8628): no secret, ``client_id`` in the body."""
+
+    def register() -> Credentials:
+        from chalicelib.admin import handle
+
+        metadata = {
+            "client_name": "bench-tv",
+            "grant_types": [DEVICE_CODE_GRANT],
+            "token_endpoint_auth_method": "none",
+            "scope": SCOPE,
+        }
+        return Credentials(handle({"operation": "clients.create", "params": metadata})["result"]["client_id"], "")
+
+    return world.once("device client", register)
+
+
+def device_code(world: World, client: Credentials) -> str:
+    """RFC 8628 §3.1-3.2: a fresh device code, nobody has answered yet."""
+    issued = world.call(world.post("/oauth2/device/auth", {"scope": SCOPE}, client))
+    if issued.status != 200:
+        raise RuntimeError(f"the bench could not start a device authorization: {issued}")
+    return str(issued.body["device_code"])
+
+
+def sign_in(world: World, client: Credentials, someone: Person) -> tuple[str, str]:
     """A whole sign-in: an authorization code and its PKCE verifier."""
-    flow = SignIn(world, client, subject)
+    flow = SignIn(world, client, someone)
     return flow.code(), flow.verifier
 
 
@@ -163,9 +241,9 @@ def code_exchange_params(code: str, verifier: str) -> dict[str, str]:
     return {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier}
 
 
-def signed_in_tokens(world: World, client: Credentials, subject: str) -> dict[str, Any]:
+def signed_in_tokens(world: World, client: Credentials, someone: Person) -> dict[str, Any]:
     """What a code exchange answers: access, refresh and ID tokens."""
-    code, verifier = sign_in(world, client, subject)
+    code, verifier = sign_in(world, client, someone)
     issued = world.call(world.post("/oauth2/token", code_exchange_params(code, verifier), client))
     if issued.status != 200:
         raise RuntimeError(f"the bench could not exchange a code: {issued}")

@@ -43,7 +43,7 @@ from typing import Any
 
 # US East (N. Virginia) list prices, USD.
 PRICES: dict[str, float] = {
-    "lambda_gb_second": 0.0000133334,  # Lambda arm64 (Graviton), first 7.5 billion GB-s a month
+    "lambda_gb_second": 0.0000133334,  # Lambda arm64 (Graviton), first 7.5 billion GB-s a month (x86: 0.0000166667)
     "lambda_per_million_requests": 0.20,
     "api_gateway_per_million": 3.50,  # REST API, first 333 million a month (HTTP API: 1.00)
     "dynamodb_per_million_rru": 0.125,  # on-demand, read request units
@@ -85,6 +85,7 @@ SIGN_IN_STEPS: tuple[str, ...] = (
 )
 
 MILLION = 1_000_000
+X86_GB_SECOND = 0.0000166667
 DEFAULT_RESULTS = Path(__file__).resolve().parent.parent / ".local" / "bench" / "results.json"
 
 
@@ -236,6 +237,12 @@ def cost_table(results: Mapping[str, Any], prices: Mapping[str, float], assumpti
             f"| **{_money(cost.total)}** | {cost.billed_ms} |"
         )
     lines += ["", *_comparison(rows, prices, assumptions, cold_ms)]
+    architecture = results.get("package", {}).get("architecture")
+    if architecture and architecture != "arm64":
+        lines.append(
+            f"- priced as arm64, but the package is built for {architecture} (`lambda_architecture` in "
+            f".chalice/config.json); {architecture} prices: `--lambda-gb-second {X86_GB_SECOND:.10f}`"
+        )
     return lines
 
 

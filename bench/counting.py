@@ -134,7 +134,12 @@ class Recorder:
             yield self
         finally:
             botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
-            self._dynamodb = None
+            self.forget_clients()
+
+    def forget_clients(self) -> None:
+        """A new embedded AWS: the snapshot client and the tables it knew belong to the old one."""
+        self._dynamodb = None
+        self._key_names.clear()
 
     @contextmanager
     def recording(self) -> Iterator[list[Call]]:

@@ -65,6 +65,10 @@ def _ops(operations: Mapping[str, int]) -> str:
     )
 
 
+def _most_samples(results: Mapping[str, Any]) -> int:
+    return max((row["samples"] for row in results["scenarios"]), default=0)
+
+
 def requests_table(
     results: Mapping[str, Any], prices: Mapping[str, float], assumptions: Mapping[str, float]
 ) -> list[str]:
@@ -79,11 +83,17 @@ def requests_table(
         if row["calls_max"] != row["calls"]:
             calls += f" up to {row['calls_max']}"
         ratio = row["overhead_ratio"]
-        shown_ratio = "— (no AWS call)" if ratio is None else f"{ratio:.2f} {mark(ratio <= GOAL_RATIO)}"
+        if ratio is None:
+            shown_ratio = "— (no AWS call)"
+        elif row.get("slow_by_design"):
+            shown_ratio = f"{ratio:.2f}: {row['slow_by_design']}"
+        else:
+            shown_ratio = f"{ratio:.2f} {mark(ratio <= GOAL_RATIO)}"
         dollars = cost.price(row, prices, assumptions, cold_ms).total
+        fewer = f" (n={row['samples']})" if row["samples"] < _most_samples(results) else ""
         lines.append(
             f"| {row['name']} | {calls} | {_ops(row['operations'])} | {sum(row['cold_operations'].values())} "
-            f"| {_us(row['handler_us'])} | {_us(row['raw_us'])} | {shown_ratio} | ${dollars:.2f} |"
+            f"| {_us(row['handler_us'])}{fewer} | {_us(row['raw_us'])} | {shown_ratio} | ${dollars:.2f} |"
         )
     return lines
 
@@ -161,7 +171,7 @@ def render(results: Mapping[str, Any], prices: Mapping[str, float], assumptions:
         f"load average at start {host['load_average'][0]} ({host['date']}).",
         "",
         "Per request, warm container, embedded AWS in-process (moto); medians of "
-        f"{results['scenarios'][0]['samples'] if results['scenarios'] else 0} requests each, "
+        f"{_most_samples(results)} requests each (n= where fewer), "
         f"{CLOCK_NAMES[results.get('clock', 'wall')]}:",
         "",
         *requests_table(results, prices, assumptions),

@@ -152,7 +152,13 @@ class Credentials:
 
 
 def form_event(path: str, params: Mapping[str, str], client: Credentials) -> Event:
-    """A form POST authenticated with ``client_secret_basic``, as machine clients send them."""
+    """A form POST authenticated with ``client_secret_basic``, as machine clients send them.
+
+    A public client (no secret) identifies itself with ``client_id`` in the body instead (RFC 6749 §2.1).
+    """
+    if not client.client_secret:
+        body = urlencode({**params, "client_id": client.client_id})
+        return http_event("POST", path, headers={"Content-Type": FORM}, body=body)
     headers = {"Content-Type": FORM, "Authorization": client.basic}
     return http_event("POST", path, headers=headers, body=urlencode(params))
 
