@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 AWS_PORT ?= 4566
 
+VENDORED := vendor/.installed
+
 .PHONY: run test lint format bench vendor clean chromium package deploy stage-given
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -22,7 +24,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-test: $(STAMP) lint chromium
+test: $(STAMP) $(VENDORED) lint chromium
 	$(VENV)/bin/pytest -n 2
 
 # Browser tests drive Debian's Chromium through Playwright; Playwright's own browser download is never used.
@@ -33,22 +35,26 @@ chromium:
 
 # AWS calls, latency, cold start, package size and cost per endpoint (issue 6); under 5 minutes.
 # Runs on the embedded AWS in-process, with dummy credentials: nothing reaches real AWS.
-bench: $(STAMP)
+bench: $(STAMP) $(VENDORED)
 	$(PY) -m bench
 
 # PynamoDB for the Lambda package without botocore (the Lambda runtime has it), at requirements-dev.txt's pin.
-vendor: $(STAMP)
-	rm -rf vendor/pynamodb vendor/pynamodb-*.dist-info
+# Built, never committed: vendor/ is what chalice packages as it is.
+vendor: $(VENDORED)
+
+$(VENDORED): $(STAMP) requirements-dev.txt
+	rm -rf vendor
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-compile --target vendor \
 		"$$(grep -i '^pynamodb==' requirements-dev.txt)"
+	touch $(VENDORED)
 
 # Shipping to AWS (README "Deploying to AWS"); STAGE is dev or prod, as in .chalice/config.json.
 # package: one SAM template with the app and infra/resources.yaml for a CI/CD pipeline, in build/$(STAGE)/.
 # deploy: infra/resources.yaml as stack tollgate-$(STAGE), then chalice deploy with its outputs (needs AWS credentials).
-package: stage-given $(STAMP) vendor
+package: stage-given $(STAMP) $(VENDORED)
 	$(PY) -m infra.package --stage $(STAGE) $(if $(ISSUER_URL),--issuer-url $(ISSUER_URL))
 
-deploy: stage-given $(STAMP) vendor
+deploy: stage-given $(STAMP) $(VENDORED)
 	$(PY) -m infra.deploy --stage $(STAGE)
 
 stage-given:
@@ -59,4 +65,4 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .ruff_cache
+	rm -rf $(VENV) vendor .local .pytest_cache .ruff_cache
