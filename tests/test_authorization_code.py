@@ -125,6 +125,28 @@ def test_redirect_uri_may_be_omitted_when_exactly_one_is_registered(browser, web
     assert "login_challenge=" in browser.get(url).headers["Location"]
 
 
+def test_redirect_uri_may_not_be_omitted_when_several_are_registered(browser, register):
+    client = register(
+        grant_types=["authorization_code"],
+        redirect_uris=[REDIRECT_URI, "https://app.example.com/other"],
+        scope="openid",
+    )
+    _, challenge = pkce_pair()
+    url = authorize_url(client["client_id"], code_challenge=challenge, code_challenge_method="S256")
+    response = browser.get(url.replace("&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb", ""))
+    assert response.status_code == 400 and "Location" not in response.headers
+
+
+def test_interaction_required_from_the_login_app_reaches_the_client(browser, web_app):
+    from chalicelib import services
+
+    _, challenge = pkce_pair()
+    login = login_challenge(browser.get(start(web_app, challenge)))
+    redirect_to = services.flows().reject_login(login, error="interaction_required")
+    answer = query_of(browser.get(redirect_to).headers["Location"])
+    assert answer["error"] == "interaction_required" and answer["state"] == "st-1" and answer["iss"] == ISSUER
+
+
 def test_loopback_redirect_uri_may_change_port(register, browser):
     native = register(
         grant_types=["authorization_code"],

@@ -50,10 +50,6 @@ class ConsentRequired(OAuthError):
     error = "consent_required"
 
 
-class InteractionRequired(OAuthError):
-    error = "interaction_required"
-
-
 class RequestNotSupported(OAuthError):
     error = "request_not_supported"
 
