@@ -45,7 +45,7 @@ def test_signed_token_verifies_with_the_published_jwk_and_carries_kid(aws, alg):
 
 
 def test_key_set_is_read_once_and_again_after_the_interval(aws, monkeypatch):
-    import chalicelib.keys.secrets_mode as mode
+    import chalicelib.keys.cached as mode
 
     clock = [1000.0]
     monkeypatch.setattr(mode.time, "monotonic", lambda: clock[0])

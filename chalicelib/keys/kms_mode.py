@@ -29,8 +29,6 @@ per-region quota (about 500/s for RSA, 300/s for ECC).
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +37,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from chalicelib import aws
+from chalicelib.keys.cached import CachedKeySet
 from chalicelib.keys.jwkset import ALGORITHMS, STATUSES
 
 KEYSET_TAG = "tollgate-keyset"
@@ -128,43 +127,21 @@ def published_keys(prefix: str) -> list[PublishedKey]:
     return [key for key in found if key is not None]
 
 
-class KmsKeyProvider:
+class KmsKeyProvider(CachedKeySet[PublishedKey]):
     """Key provider of the ``kms`` mode; public keys cached for ``cache_seconds``."""
 
     def __init__(self, alias_prefix: str, *, cache_seconds: int) -> None:
+        super().__init__(cache_seconds=cache_seconds)
         self._prefix = alias_prefix
-        self._cache_seconds = cache_seconds
-        self._lock = threading.Lock()
-        self._loaded_at = float("-inf")
-        self._by_kid: dict[str, PublishedKey] = {}
-        self._jwks: dict[str, Any] = {"keys": []}
 
-    def _keys(self) -> dict[str, PublishedKey]:
-        if time.monotonic() - self._loaded_at > self._cache_seconds:
-            with self._lock:
-                if time.monotonic() - self._loaded_at > self._cache_seconds:
-                    self._load()
-        return self._by_kid
-
-    def _load(self) -> None:
-        keys = published_keys(self._prefix)
-        self._by_kid = {key.kid: key for key in keys}  # an alias mid-move may name a key twice
-        self._jwks = {"keys": [key.public_jwk for key in self._by_kid.values()]}
-        self._loaded_at = time.monotonic()
+    def fetch(self) -> list[PublishedKey]:
+        return published_keys(self._prefix)
 
     def signing_key(self, alg: str) -> KmsSigningKey:
-        for key in self._keys().values():
-            if key.alg == alg and key.status == "current":
-                return KmsSigningKey(key.kid, key.alg, key.key_id)
-        raise LookupError(f"no current {alg} signing key behind {alias_name(self._prefix, alg, 'current')}")
-
-    def verification_key(self, kid: str) -> tuple[str, Any] | None:
-        key = self._keys().get(kid)
-        return (key.alg, key.public_key) if key else None
-
-    def jwks(self) -> dict[str, Any]:
-        self._keys()
-        return self._jwks
+        key = self.current(alg)
+        if key is None:
+            raise LookupError(f"no current {alg} signing key behind {alias_name(self._prefix, alg, 'current')}")
+        return KmsSigningKey(key.kid, key.alg, key.key_id)
 
 
 # --------------------------------------------------------------------------- rotation

@@ -11,52 +11,28 @@ a full rotation period before they sign, no verifier ever meets an unknown
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
 from typing import Any
 
 from chalicelib import aws
 from chalicelib.keys import jwkset
+from chalicelib.keys.cached import CachedKeySet
 from chalicelib.keys.jwkset import LoadedKey
 
 
-class SecretsManagerKeyProvider:
+class SecretsManagerKeyProvider(CachedKeySet[LoadedKey]):
     def __init__(self, secret_id: str, *, cache_seconds: int) -> None:
+        super().__init__(cache_seconds=cache_seconds)
         self._secret_id = secret_id
-        self._cache_seconds = cache_seconds
-        self._lock = threading.Lock()
-        self._loaded_at = float("-inf")
-        self._by_kid: dict[str, LoadedKey] = {}
-        self._jwks: dict[str, Any] = {"keys": []}
 
-    def _keys(self) -> dict[str, LoadedKey]:
-        if time.monotonic() - self._loaded_at > self._cache_seconds:
-            with self._lock:
-                if time.monotonic() - self._loaded_at > self._cache_seconds:
-                    self._load()
-        return self._by_kid
-
-    def _load(self) -> None:
-        keyset = read_keyset(self._secret_id)
-        loaded = [jwkset.load(jwk) for jwk in keyset["keys"]]
-        self._by_kid = {key.kid: key for key in loaded}
-        self._jwks = {"keys": [key.public_jwk for key in loaded]}
-        self._loaded_at = time.monotonic()
+    def fetch(self) -> list[LoadedKey]:
+        return [jwkset.load(jwk) for jwk in read_keyset(self._secret_id)["keys"]]
 
     def signing_key(self, alg: str) -> LoadedKey:
-        for key in self._keys().values():
-            if key.alg == alg and key.status == "current":
-                return key
-        raise LookupError(f"no current {alg} signing key in {self._secret_id}")
-
-    def verification_key(self, kid: str) -> tuple[str, Any] | None:
-        key = self._keys().get(kid)
-        return (key.alg, key.public_key) if key else None
-
-    def jwks(self) -> dict[str, Any]:
-        self._keys()
-        return self._jwks
+        key = self.current(alg)
+        if key is None:
+            raise LookupError(f"no current {alg} signing key in {self._secret_id}")
+        return key
 
 
 def read_keyset(secret_id: str) -> dict[str, Any]:
