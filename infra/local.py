@@ -1,36 +1,30 @@
 """The embedded local AWS: moto in this process, shaped by ``infra/resources.yaml``.
 
-DESIGN §9 and §10.  moto's own CloudFormation reports a stack complete while
-dropping KMS key specs, secrets, TTL and point-in-time recovery, so this module
-reads the template itself and creates each declared resource with direct API
-calls: the template stays the single source of truth for deployed stages and
-for the local stack alike.
+DESIGN §9 and §10.  ``python -m infra.local`` (``make run``) starts moto on
+``127.0.0.1:$AWS_PORT``, applies the template, restores ``.local/state.json``,
+creates signing keys on the first start, serves ``chalice local`` on
+``127.0.0.1:$PORT`` and saves the declared tables and secrets every few seconds
+and on Ctrl-C / SIGTERM.
 
-``python -m infra.local`` (``make run``) starts moto on ``127.0.0.1:$AWS_PORT``,
-applies the template, restores ``.local/state.json``, creates signing keys on
-the first start, serves ``chalice local`` on ``127.0.0.1:$PORT`` and saves the
-declared tables and secrets every few seconds and on Ctrl-C / SIGTERM.
-
-Tests reuse the same pieces: :func:`apply_template` (any boto3 endpoint,
-including ``moto.mock_aws()``), :func:`local_aws` (moto + template +
+This module runs the processes and threads; the template lives in
+:mod:`infra.template` and the state file in :mod:`infra.persistence`.  Their
+public names are re-exported here, so ``from infra.local import ...`` keeps
+working.  Tests reuse the same pieces: :func:`apply_template` (any boto3
+endpoint, including ``moto.mock_aws()``), :func:`local_aws` (moto + template +
 persistence) and :func:`local_stack` (all of it plus ``chalice local``).
 """
 
 from __future__ import annotations
 
-import base64
 import ctypes
 import functools
 import http.client
-import json
 import logging
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -40,525 +34,36 @@ from pathlib import Path
 from typing import IO, Any
 
 import boto3
-import yaml
-from botocore.exceptions import ClientError
+
+from infra.persistence import STATE_FORMAT, _Persistence, restore_snapshot, take_snapshot
+from infra.template import (
+    ACCOUNT_ID,
+    REGION,
+    SETTINGS_FROM_OUTPUTS,
+    TEMPLATE_PATH,
+    AppliedTemplate,
+    TemplateError,
+    _apply,
+    _Clients,
+    apply_template,
+    load_template,
+)
+
+__all__ = [
+    "ACCOUNT_ID", "DEFAULT_AWS_PORT", "DEFAULT_PORT", "DEFAULT_STATE_DIR", "HOST", "REGION", "REPO_ROOT",
+    "SETTINGS_FROM_OUTPUTS", "STATE_FILE_NAME", "STATE_FORMAT", "TEMPLATE_PATH", "AppliedTemplate", "LocalAws",
+    "Stack", "TemplateError", "apply_template", "aws_environment", "free_port", "load_template", "local_aws",
+    "local_stack", "main", "restore_snapshot", "take_snapshot",
+]  # fmt: skip
 
 log = logging.getLogger("tollgate.local")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_PATH = Path(__file__).resolve().parent / "resources.yaml"
 DEFAULT_STATE_DIR = REPO_ROOT / ".local"
 STATE_FILE_NAME = "state.json"
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_AWS_PORT = 4566
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
-STATE_FORMAT = 1
-
-# The app's settings (chalicelib/config.py) and the template outputs that feed them.
-SETTINGS_FROM_OUTPUTS: dict[str, str] = {
-    "CLIENTS_TABLE": "ClientsTableName",
-    "USERS_TABLE": "UsersTableName",
-    "STATE_TABLE": "StateTableName",
-    "KEYS_SECRET_ID": "SigningKeysSecretName",
-    "PEPPER_SECRET_ID": "PepperSecretName",
-}
-
-
-class TemplateError(ValueError):
-    """The template uses something this module cannot reproduce locally."""
-
-
-# --------------------------------------------------------------------------- template
-
-
-class _TemplateLoader(yaml.SafeLoader):
-    """Safe YAML loader that reads CloudFormation short tags (``!Sub``) as their long form."""
-
-
-def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix in ("Ref", "Condition"):
-        return {suffix: value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_TemplateLoader.add_multi_constructor("!", _construct_intrinsic)
-
-
-def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """The template as plain data, short tags expanded (``!Ref X`` -> ``{"Ref": "X"}``)."""
-    with path.open(encoding="utf-8") as stream:
-        loader = _TemplateLoader(stream)
-        try:
-            return loader.get_single_data()
-        finally:
-            loader.dispose()
-
-
-_NO_VALUE = object()
-_SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
-
-
-class _Resolver:
-    """Evaluates intrinsic functions against parameters and the resources created so far."""
-
-    def __init__(self, parameters: Mapping[str, str]) -> None:
-        self.refs: dict[str, Any] = {
-            **parameters,
-            "AWS::Region": REGION,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NoValue": _NO_VALUE,
-        }
-        self.attributes: dict[str, dict[str, str]] = {}
-        self._functions: dict[str, Callable[[Any], Any]] = {
-            "Ref": self._ref,
-            "Fn::Sub": self._sub,
-            "Fn::GetAtt": lambda arg: self._get_att(*self.resolve(arg)),
-            "Fn::Join": lambda arg: str(arg[0]).join(map(str, self.resolve(arg[1]))),
-            "Fn::Select": lambda arg: self.resolve(arg[1])[int(self.resolve(arg[0]))],
-            "Fn::Split": lambda arg: str(self.resolve(arg[1])).split(arg[0]),
-        }
-
-    def resolve(self, node: Any) -> Any:
-        if isinstance(node, list):
-            return [value for value in map(self.resolve, node) if value is not _NO_VALUE]
-        if not isinstance(node, dict):
-            return node
-        if len(node) == 1:
-            ((key, argument),) = node.items()
-            if key in self._functions:
-                return self._functions[key](argument)
-            if key.startswith("Fn::") or key == "Condition":
-                raise TemplateError(f"{key} is not supported by infra/local.py")
-        resolved = {key: self.resolve(value) for key, value in node.items()}
-        return {key: value for key, value in resolved.items() if value is not _NO_VALUE}
-
-    def _ref(self, name: str) -> Any:
-        if name not in self.refs:
-            raise TemplateError(f"!Ref {name}: unknown, or declared after what refers to it")
-        return self.refs[name]
-
-    def _get_att(self, resource: str, attribute: str) -> str:
-        try:
-            return self.attributes[resource][attribute]
-        except KeyError:
-            raise TemplateError(f"!GetAtt {resource}.{attribute} is not available locally") from None
-
-    def _sub(self, argument: str | list[Any]) -> str:
-        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], self.resolve(argument[1]))
-
-        def substitute(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in variables:
-                return str(variables[name])
-            return str(self._get_att(*name.split(".", 1)) if "." in name else self._ref(name))
-
-        return _SUB_VARIABLE.sub(substitute, text).replace("${!", "${")
-
-
-# --------------------------------------------------------------------------- resources
-
-
-@dataclass(frozen=True)
-class _Clients:
-    dynamodb: Any
-    kms: Any
-    secretsmanager: Any
-
-    @classmethod
-    def create(cls, session: boto3.session.Session, endpoint_url: str | None) -> _Clients:
-        region = session.region_name or REGION
-
-        def make(service: str) -> Any:
-            return session.client(service, endpoint_url=endpoint_url, region_name=region)
-
-        return cls(dynamodb=make("dynamodb"), kms=make("kms"), secretsmanager=make("secretsmanager"))
-
-
-@dataclass(frozen=True)
-class _Created:
-    ref: str  # what !Ref returns
-    name: str  # what the app and the state file know it by
-    attributes: dict[str, str] = field(default_factory=dict)  # what !GetAtt returns
-
-
-@dataclass(frozen=True)
-class _Declared:
-    logical_id: str
-    properties: dict[str, Any]
-    template: dict[str, Any]
-    resolver: _Resolver
-
-
-def _check_properties(resource: _Declared, known: set[str]) -> None:
-    unknown = set(resource.properties) - known
-    if unknown:
-        raise TemplateError(f"{resource.logical_id}: infra/local.py cannot apply {sorted(unknown)}")
-
-
-def _tags(properties: dict[str, Any], key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
-    return [{key: tag["Key"], value: tag["Value"]} for tag in properties.get("Tags", [])]
-
-
-_TABLE_PROPERTIES = {
-    "TableName", "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
-    "LocalSecondaryIndexes", "TimeToLiveSpecification", "PointInTimeRecoverySpecification",
-    "DeletionProtectionEnabled", "Tags",
-}  # fmt: skip
-_TABLE_PASSTHROUGH = (
-    "TableName", "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
-    "LocalSecondaryIndexes", "DeletionProtectionEnabled",
-)  # fmt: skip
-
-
-def _apply_table(clients: _Clients, resource: _Declared) -> _Created:
-    _check_properties(resource, _TABLE_PROPERTIES)
-    properties, dynamodb = resource.properties, clients.dynamodb
-    name = properties["TableName"]
-    try:
-        table = dynamodb.describe_table(TableName=name)["Table"]
-    except dynamodb.exceptions.ResourceNotFoundException:
-        arguments = {key: properties[key] for key in _TABLE_PASSTHROUGH if key in properties}
-        if properties.get("Tags"):
-            arguments["Tags"] = _tags(properties)
-        table = dynamodb.create_table(**arguments)["TableDescription"]
-        dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
-    _ensure_time_to_live(dynamodb, name, properties.get("TimeToLiveSpecification"))
-    _ensure_point_in_time_recovery(dynamodb, name, properties.get("PointInTimeRecoverySpecification"))
-    return _Created(ref=name, name=name, attributes={"Arn": table["TableArn"]})
-
-
-def _ensure_time_to_live(dynamodb: Any, table: str, spec: dict[str, Any] | None) -> None:
-    if not spec or not spec.get("Enabled"):
-        return
-    current = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
-    if current.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-        specification = {"AttributeName": spec["AttributeName"], "Enabled": True}
-        dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=specification)
-
-
-def _ensure_point_in_time_recovery(dynamodb: Any, table: str, spec: dict[str, Any] | None) -> None:
-    """Best effort: nothing local depends on it, so an emulator without it only earns a warning."""
-    if not spec or not spec.get("PointInTimeRecoveryEnabled"):
-        return
-    try:
-        dynamodb.update_continuous_backups(
-            TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-        )
-    except ClientError as error:
-        log.warning("point-in-time recovery not enabled on %s: %s", table, error)
-
-
-_KEY_PROPERTIES = {"Description", "KeySpec", "KeyUsage", "EnableKeyRotation", "KeyPolicy", "MultiRegion", "Tags"}
-
-
-def _alias_of(resource: _Declared) -> str | None:
-    """The alias the template points at this key: a key has no name, so this is its identity across runs."""
-    refs = [{"Ref": resource.logical_id}] + [{"Fn::GetAtt": [resource.logical_id, att]} for att in ("Arn", "KeyId")]
-    for declared in resource.template["Resources"].values():
-        properties = declared.get("Properties", {})
-        if declared["Type"] == "AWS::KMS::Alias" and properties.get("TargetKeyId") in refs:
-            return resource.resolver.resolve(properties["AliasName"])
-    return None
-
-
-def _existing_key(kms: Any, alias: str | None) -> dict[str, Any] | None:
-    if alias is None:
-        return None
-    try:
-        return kms.describe_key(KeyId=alias)["KeyMetadata"]
-    except kms.exceptions.NotFoundException:
-        return None
-
-
-def _create_key(kms: Any, properties: dict[str, Any]) -> dict[str, Any]:
-    policy = properties.get("KeyPolicy")
-    arguments: dict[str, Any] = {
-        "Description": properties.get("Description", ""),
-        "KeySpec": properties.get("KeySpec", "SYMMETRIC_DEFAULT"),
-        "KeyUsage": properties.get("KeyUsage", "ENCRYPT_DECRYPT"),
-        "MultiRegion": bool(properties.get("MultiRegion", False)),
-        "Tags": _tags(properties, "TagKey", "TagValue"),
-    }
-    if policy is not None:
-        arguments["Policy"] = policy if isinstance(policy, str) else json.dumps(policy)
-    return kms.create_key(**arguments)["KeyMetadata"]
-
-
-def _apply_kms_key(clients: _Clients, resource: _Declared) -> _Created:
-    _check_properties(resource, _KEY_PROPERTIES)
-    properties, kms = resource.properties, clients.kms
-    key = _existing_key(kms, _alias_of(resource)) or _create_key(kms, properties)
-    key_id = key["KeyId"]
-    if properties.get("EnableKeyRotation") and not kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]:
-        kms.enable_key_rotation(KeyId=key_id)
-    return _Created(ref=key_id, name=key["Arn"], attributes={"Arn": key["Arn"], "KeyId": key_id})
-
-
-def _apply_kms_alias(clients: _Clients, resource: _Declared) -> _Created:
-    _check_properties(resource, {"AliasName", "TargetKeyId"})
-    name, target, kms = resource.properties["AliasName"], resource.properties["TargetKeyId"], clients.kms
-    try:
-        current = kms.describe_key(KeyId=name)["KeyMetadata"]
-    except kms.exceptions.NotFoundException:
-        kms.create_alias(AliasName=name, TargetKeyId=target)
-    else:
-        if target not in (current["KeyId"], current["Arn"]):
-            kms.update_alias(AliasName=name, TargetKeyId=target)
-    return _Created(ref=name, name=name)
-
-
-def _generated_secret_string(spec: dict[str, Any]) -> str:
-    """CloudFormation generates this value from ``GenerateSecretString``; locally the
-    app's own pepper generator stands in (256 random bits, URL-safe)."""
-    if "SecretStringTemplate" in spec or "GenerateStringKey" in spec:
-        raise TemplateError("GenerateSecretString with a JSON template is not supported locally")
-    from chalicelib.keys.pepper import new_pepper
-
-    return new_pepper()
-
-
-def _apply_secret(clients: _Clients, resource: _Declared) -> _Created:
-    _check_properties(resource, {"Name", "Description", "KmsKeyId", "SecretString", "GenerateSecretString", "Tags"})
-    properties, secrets = resource.properties, clients.secretsmanager
-    name = properties["Name"]
-    try:
-        arn = secrets.describe_secret(SecretId=name)["ARN"]
-    except secrets.exceptions.ResourceNotFoundException:
-        arguments = {key: properties[key] for key in ("Name", "Description", "KmsKeyId") if key in properties}
-        if properties.get("Tags"):
-            arguments["Tags"] = _tags(properties)
-        value = properties.get("SecretString")
-        arguments["SecretString"] = (
-            value if value is not None else _generated_secret_string(properties.get("GenerateSecretString", {}))
-        )
-        arn = secrets.create_secret(**arguments)["ARN"]
-    return _Created(ref=arn, name=name, attributes={"Id": arn})
-
-
-# Creation order: what a later type refers to (a key, for aliases and secrets) exists first.
-_APPLIERS: dict[str, Callable[[_Clients, _Declared], _Created]] = {
-    "AWS::KMS::Key": _apply_kms_key,
-    "AWS::KMS::Alias": _apply_kms_alias,
-    "AWS::DynamoDB::Table": _apply_table,
-    "AWS::SecretsManager::Secret": _apply_secret,
-}
-
-
-@dataclass(frozen=True)
-class AppliedTemplate:
-    """What :func:`apply_template` created, by logical id, and the template's resolved outputs."""
-
-    outputs: dict[str, str]
-    tables: dict[str, str]  # logical id -> table name
-    secrets: dict[str, str]  # logical id -> secret name
-    kms_keys: dict[str, str]  # logical id -> key ARN
-
-    def settings_env(self) -> dict[str, str]:
-        """The app's environment variables naming these tables and secrets (``CLIENTS_TABLE``...)."""
-        return {name: self.outputs[output] for name, output in SETTINGS_FROM_OUTPUTS.items() if output in self.outputs}
-
-
-def apply_template(
-    *,
-    template_path: Path = TEMPLATE_PATH,
-    parameters: Mapping[str, str] | None = None,
-    session: boto3.session.Session | None = None,
-    endpoint_url: str | None = None,
-) -> AppliedTemplate:
-    """Create every resource ``resources.yaml`` declares; skip what already exists.
-
-    Works against any boto3 endpoint: inside ``moto.mock_aws()`` call it with no
-    arguments; against the embedded server pass ``endpoint_url``.  With neither,
-    the clients go wherever boto3 would, so only call it that way under a mock.
-    ``parameters`` override the template's parameter defaults.
-    """
-    clients = _Clients.create(session or boto3.session.Session(), endpoint_url)
-    return _apply(load_template(template_path), clients, parameters or {})
-
-
-def _parameter_values(template: dict[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
-    values = {name: overrides.get(name, spec.get("Default")) for name, spec in template.get("Parameters", {}).items()}
-    missing = sorted(name for name, value in values.items() if value is None)
-    if missing:
-        raise TemplateError(f"parameters without a default need a value: {missing}")
-    return {name: str(value) for name, value in values.items()}
-
-
-def _apply(template: dict[str, Any], clients: _Clients, overrides: Mapping[str, str]) -> AppliedTemplate:
-    resolver = _Resolver(_parameter_values(template, overrides))
-    resources = template["Resources"]
-    for logical_id, resource in resources.items():
-        if resource["Type"] not in _APPLIERS:
-            raise TemplateError(f"{logical_id}: infra/local.py cannot create {resource['Type']}")
-        if "Condition" in resource:
-            raise TemplateError(f"{logical_id}: conditions are not supported by infra/local.py")
-    names: dict[str, dict[str, str]] = {kind: {} for kind in _APPLIERS}  # type -> logical id -> name
-    for kind, applier in _APPLIERS.items():
-        for logical_id, resource in resources.items():
-            if resource["Type"] == kind:
-                properties = resolver.resolve(resource.get("Properties", {}))
-                created = applier(clients, _Declared(logical_id, properties, template, resolver))
-                resolver.refs[logical_id] = created.ref
-                resolver.attributes[logical_id] = created.attributes
-                names[kind][logical_id] = created.name
-    outputs = {name: str(resolver.resolve(spec["Value"])) for name, spec in template.get("Outputs", {}).items()}
-    return AppliedTemplate(
-        outputs=outputs,
-        tables=names["AWS::DynamoDB::Table"],
-        secrets=names["AWS::SecretsManager::Secret"],
-        kms_keys=names["AWS::KMS::Key"],
-    )
-
-
-# --------------------------------------------------------------------------- persistence
-
-
-def _encode_bytes(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return {"$b64": base64.b64encode(value).decode("ascii")}
-    raise TypeError(f"cannot save {type(value).__name__}")
-
-
-def _decode_bytes(value: dict[str, Any]) -> Any:
-    return base64.b64decode(value["$b64"]) if value.keys() == {"$b64"} else value
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, indent=1, default=_encode_bytes)
-
-
-def _scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
-    items = [item for page in dynamodb.get_paginator("scan").paginate(TableName=table) for item in page["Items"]]
-    return sorted(items, key=_dumps)  # stable order: an unchanged table serialises identically
-
-
-def _secret_value(secrets: Any, name: str) -> dict[str, Any]:
-    answer = secrets.get_secret_value(SecretId=name)
-    return {key: answer[key] for key in ("SecretString", "SecretBinary") if key in answer}
-
-
-def take_snapshot(clients: _Clients, applied: AppliedTemplate) -> dict[str, Any]:
-    """Every item of every declared table and the current value of every declared secret."""
-    return {
-        "format": STATE_FORMAT,
-        "tables": {name: _scan(clients.dynamodb, name) for name in applied.tables.values()},
-        "secrets": {name: _secret_value(clients.secretsmanager, name) for name in applied.secrets.values()},
-    }
-
-
-def restore_snapshot(clients: _Clients, applied: AppliedTemplate, snapshot: dict[str, Any]) -> None:
-    """Put saved items back and give each declared secret its saved value (newly created KMS key or not)."""
-    if snapshot.get("format") != STATE_FORMAT:
-        raise ValueError(f"state format {snapshot.get('format')!r} is not {STATE_FORMAT}")
-    dropped = (set(snapshot["tables"]) - set(applied.tables.values())) | (
-        set(snapshot["secrets"]) - set(applied.secrets.values())
-    )
-    if dropped:
-        log.warning("not restoring %s: no longer declared in the template", sorted(dropped))
-    for table in applied.tables.values():
-        _put_items(clients.dynamodb, table, snapshot["tables"].get(table, []))
-    for name in applied.secrets.values():
-        saved = snapshot["secrets"].get(name)
-        if saved and saved != _secret_value(clients.secretsmanager, name):
-            clients.secretsmanager.put_secret_value(SecretId=name, **saved)
-
-
-def _put_items(dynamodb: Any, table: str, items: list[dict[str, Any]]) -> None:
-    for start in range(0, len(items), 25):  # BatchWriteItem takes at most 25 requests
-        requests = {table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
-        while requests:
-            requests = dynamodb.batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Temp file + rename: a crash leaves the old state or the new one, never half of one."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-class _Persistence:
-    """Saves the declared tables and secrets to one JSON file (it holds secrets: mode 0600).
-
-    A background thread saves every ``interval`` seconds, but only scans when the
-    server saw a request that may write since the last save; the file is
-    rewritten only when its content changed.  ``stop`` saves one last time.
-    """
-
-    def __init__(self, path: Path, clients: _Clients, applied: AppliedTemplate, writes: Callable[[], int]) -> None:
-        self.path, self._clients, self._applied, self._writes = path, clients, applied, writes
-        self._lock = threading.Lock()
-        self._saved_text: str | None = None
-        self._saved_at_writes: int | None = None
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def restore(self) -> bool:
-        if not self.path.exists():
-            return False
-        text = self.path.read_text(encoding="utf-8")
-        try:
-            snapshot = json.loads(text, object_hook=_decode_bytes)
-        except ValueError as error:  # never silently start empty over someone's clients and users
-            raise RuntimeError(f"{self.path} is unreadable ({error}); move it away to start empty") from error
-        restore_snapshot(self._clients, self._applied, snapshot)
-        self._saved_text = text
-        return True
-
-    def save(self) -> bool:
-        """Write the file if anything changed; True when it did."""
-        with self._lock:
-            writes = self._writes()
-            if writes == self._saved_at_writes:
-                return False
-            text = _dumps(take_snapshot(self._clients, self._applied))
-            changed = text != self._saved_text
-            if changed:
-                _write_atomically(self.path, text)
-                self._saved_text = text
-            self._saved_at_writes = writes  # only once the file holds everything up to `writes`
-            return changed
-
-    def start(self, interval: float) -> None:
-        self._thread = threading.Thread(target=self._run, args=(interval,), name="local-state-saver", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.save()
-
-    def _run(self, interval: float) -> None:
-        wait = interval
-        while not self._stopping.wait(wait):
-            started = time.monotonic()
-            try:
-                self.save()
-            except Exception:  # keep saving later; a failed save must not end persistence
-                log.exception("saving %s failed", self.path)
-            wait = max(interval, 5 * (time.monotonic() - started))  # scanning never takes over 1/6 of the time
 
 
 # --------------------------------------------------------------------------- moto server
