@@ -47,9 +47,20 @@ class Settings:
     login_max_failures: int
     login_lockout_seconds: int
 
+    # False when ISSUER_URL was not set and the local default stands in.
+    issuer_configured: bool = True
+
     @property
     def is_local(self) -> bool:
         return self.stage == "local"
+
+    def issuer(self) -> str:
+        """The issuer; a deployed stage without ``ISSUER_URL`` refuses rather than name the local one in tokens."""
+        if not self.is_local and not self.issuer_configured:
+            raise RuntimeError(
+                f"ISSUER_URL is not set for stage {self.stage!r}: refusing to issue with {self.issuer_url}"
+            )
+        return self.issuer_url
 
 
 # (environment variable, default, what it means) — the README table mirrors this.
@@ -94,6 +105,7 @@ def settings() -> Settings:
     return Settings(
         stage=env["STAGE"],
         issuer_url=env["ISSUER_URL"].rstrip("/"),
+        issuer_configured=bool(os.environ.get("ISSUER_URL")),
         clients_table=env["CLIENTS_TABLE"],
         users_table=env["USERS_TABLE"],
         state_table=env["STATE_TABLE"],

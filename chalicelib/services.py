@@ -100,7 +100,7 @@ def access_tokens() -> AccessTokens:
     return AccessTokens(
         key_provider(),
         state_store(),
-        issuer=config.issuer_url,
+        issuer=config.issuer(),
         alg=config.access_token_signing_alg,
         ttl=config.access_token_ttl,
         grant_ttl=config.refresh_token_ttl,
@@ -129,7 +129,7 @@ def grant_dependencies() -> GrantDependencies:
     from chalicelib.oauth.oidc.id_token import IdTokens
 
     config = settings()
-    id_tokens = IdTokens(key_provider(), issuer=config.issuer_url, ttl=config.id_token_ttl)
+    id_tokens = IdTokens(key_provider(), issuer=config.issuer(), ttl=config.id_token_ttl)
     issuer = GrantIssuer(access_tokens(), id_tokens, state_store(), refresh_idle_ttl=config.refresh_token_idle_ttl)
     return GrantDependencies(
         access_tokens=access_tokens(), store=state_store(), issuer=issuer, grant_ttl=config.refresh_token_ttl
@@ -153,7 +153,7 @@ def logout_endpoint() -> LogoutEndpoint:
         key_provider(),
         sessions(),
         csrf_guard(),
-        issuer=config.issuer_url,
+        issuer=config.issuer(),
         secure_cookies=not config.is_local,
     )
 
@@ -163,7 +163,7 @@ def device_authorization_endpoint() -> DeviceAuthorizationEndpoint:
     from chalicelib.oauth.endpoints.device_authorization import DeviceAuthorizationEndpoint, DeviceSettings
 
     config = settings()
-    device = DeviceSettings(issuer=config.issuer_url, ttl=config.device_code_ttl, interval=config.device_poll_interval)
+    device = DeviceSettings(issuer=config.issuer(), ttl=config.device_code_ttl, interval=config.device_poll_interval)
     return DeviceAuthorizationEndpoint(authenticator(), state_store(), device)
 
 
@@ -181,7 +181,7 @@ def authorization_endpoint() -> AuthorizationEndpoint:
 
     config = settings()
     endpoint_settings = AuthorizationSettings(
-        issuer=config.issuer_url,
+        issuer=config.issuer(),
         login_url=config.login_url,
         consent_url=config.consent_url,
         code_ttl=config.authorization_code_ttl,
@@ -194,7 +194,7 @@ def authorization_endpoint() -> AuthorizationEndpoint:
 def introspection_endpoint() -> IntrospectionEndpoint:
     from chalicelib.oauth.endpoints.introspection import IntrospectionEndpoint
 
-    return IntrospectionEndpoint(authenticator(), access_tokens(), state_store(), issuer=settings().issuer_url)
+    return IntrospectionEndpoint(authenticator(), access_tokens(), state_store(), issuer=settings().issuer())
 
 
 @lru_cache(maxsize=1)
@@ -208,7 +208,7 @@ def revocation_endpoint() -> RevocationEndpoint:
 def discovery_endpoint() -> DiscoveryEndpoint:
     from chalicelib.oauth.endpoints.discovery import DiscoveryEndpoint
 
-    return DiscoveryEndpoint(settings().issuer_url)
+    return DiscoveryEndpoint(settings().issuer())
 
 
 @lru_cache(maxsize=1)
@@ -223,7 +223,7 @@ def flows() -> Flows:
     from chalicelib.oauth.flows import Flows
 
     config = settings()
-    return Flows(state_store(), client_repository(), issuer=config.issuer_url, challenge_ttl=config.challenge_ttl)
+    return Flows(state_store(), client_repository(), issuer=config.issuer(), challenge_ttl=config.challenge_ttl)
 
 
 def reset() -> None:

@@ -44,3 +44,24 @@ def test_security_headers_on_every_response(http):
     response = http.get("/.well-known/jwks.json")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_deployed_stage_without_issuer_url_refuses_instead_of_naming_the_local_issuer(aws, monkeypatch):
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import services
+
+    monkeypatch.delenv("ISSUER_URL")
+    services.reset()
+    with Client(app, stage_name="dev") as client:  # the dev stage's settings, as deployed before its first issuer
+        response = client.http.get("/.well-known/openid-configuration")
+    assert response.status_code == 500 and json.loads(response.body)["error"] == "server_error"
+    assert "127.0.0.1" not in response.body.decode()
+    monkeypatch.setenv("ISSUER_URL", "https://auth.example.com")
+    services.reset()
+    with Client(app, stage_name="dev") as client:
+        assert (
+            json.loads(client.http.get("/.well-known/openid-configuration").body)["issuer"]
+            == "https://auth.example.com"
+        )
