@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from unittest import mock
 from urllib.parse import urlencode
 
 ISSUER = "http://127.0.0.1:8000"
@@ -58,18 +59,12 @@ def settings_env(values: Mapping[str, str]) -> Iterator[None]:
     """Run with extra app settings (e.g. ``ACCESS_TOKEN_SIGNING_ALG``), as a fresh container would read them."""
     from chalicelib import services
 
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    services.reset()
     try:
-        yield
+        with mock.patch.dict(os.environ, values):
+            services.reset()
+            yield
     finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        services.reset()
+        services.reset()  # after the environment is back: the next request reads the old settings
 
 
 @contextmanager
