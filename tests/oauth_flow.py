@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from tests.conftest import ISSUER
+from tests.conftest import FORM, ISSUER, basic
 
 REDIRECT_URI = "https://app.example.com/cb"
 
@@ -104,11 +105,16 @@ def exchange(http: Any, client: dict, code: str, verifier: str | None, **extra: 
     return token_call(http, client, body)
 
 
+def introspect(http: Any, client: dict, token: str) -> dict:
+    """RFC 7662 as the client itself asks (client_secret_basic)."""
+    headers = {**FORM, "Authorization": basic(client["client_id"], client["client_secret"])}
+    return json.loads(http.post("/oauth2/introspect", headers=headers, body=urlencode({"token": token})).body)
+
+
 def token_call(http: Any, client: dict, body: dict) -> Any:
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    headers = dict(FORM)
     if "client_secret" in client:
-        raw = f"{client['client_id']}:{client['client_secret']}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        headers["Authorization"] = basic(client["client_id"], client["client_secret"])
     else:
         body = {**body, "client_id": client["client_id"]}
     return http.post("/oauth2/token", headers=headers, body=urlencode(body))

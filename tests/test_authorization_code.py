@@ -16,6 +16,7 @@ from tests.oauth_flow import (
     authorize_url,
     consent_challenge,
     exchange,
+    introspect,
     login_challenge,
     pkce_pair,
     query_of,
@@ -220,23 +221,6 @@ def test_wrong_or_missing_code_verifier_is_invalid_grant(http, browser, web_app,
     _, challenge = pkce_pair()
     answer = sign_in(browser, start(web_app, challenge))
     assert json.loads(exchange(http, web_app, answer["code"], verifier).body)["error"] == "invalid_grant"
-
-
-def introspect(http, client, token):
-    from tests.oauth_flow import token_call
-
-    headers_client = client
-    response = token_call(http, headers_client, {})  # warm nothing; keeps helper symmetric
-    del response
-    import base64
-    from urllib.parse import urlencode
-
-    raw = f"{client['client_id']}:{client['client_secret']}".encode()
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "Authorization": "Basic " + base64.b64encode(raw).decode(),
-    }
-    return json.loads(http.post("/oauth2/introspect", headers=headers, body=urlencode({"token": token})).body)
 
 
 def test_code_reuse_is_refused_and_revokes_tokens_from_first_redemption(http, browser, web_app):

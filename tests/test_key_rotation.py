@@ -16,6 +16,7 @@ from chalicelib.config import settings
 from chalicelib.keys import rotation
 from chalicelib.keys.secrets_mode import read_keyset, write_keyset
 from tests.conftest import FORM, basic
+from tests.oauth_flow import introspect
 
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
 
@@ -41,11 +42,6 @@ def issue(http, client: dict[str, Any]) -> str:
     answer = http.post("/oauth2/token", headers=headers, body=urlencode({"grant_type": "client_credentials"}))
     assert answer.status_code == 200, answer.body
     return json.loads(answer.body)["access_token"]
-
-
-def introspect(http, client: dict[str, Any], token: str) -> dict[str, Any]:
-    headers = {**FORM, "Authorization": basic(client["client_id"], client["client_secret"])}
-    return json.loads(http.post("/oauth2/introspect", headers=headers, body=urlencode({"token": token})).body)
 
 
 def published(http) -> dict[str, dict[str, Any]]:

@@ -9,7 +9,17 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import FORM, ISSUER, basic
-from tests.oauth_flow import REDIRECT_URI, Browser, authorize_url, exchange, pkce_pair, query_of, sign_in, token_call
+from tests.oauth_flow import (
+    REDIRECT_URI,
+    Browser,
+    authorize_url,
+    exchange,
+    introspect,
+    pkce_pair,
+    query_of,
+    sign_in,
+    token_call,
+)
 
 SCOPE = "openid offline_access profile email"
 LOGOUT_URI = "https://app.example.com/bye"
@@ -60,11 +70,6 @@ def tokens(http, browser, client, subject="user-1", scope=SCOPE):
 
 def refresh(http, client, refresh_token, **extra):
     return token_call(http, client, {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra})
-
-
-def introspect(http, client, token):
-    headers = {**FORM, "Authorization": basic(client["client_id"], client["client_secret"])}
-    return json.loads(http.post("/oauth2/introspect", headers=headers, body=urlencode({"token": token})).body)
 
 
 def error_of(response):
