@@ -390,10 +390,10 @@ class Flows:
         """
         code = device.normalize(user_code)
         record = self._store.find_by_user_code(code) if code else None
-        if record is None or device.DeviceRequest.from_payload(record.payload).status != device.PENDING:
+        request = device.DeviceRequest.from_payload(record.payload) if record else None
+        if record is None or request is None or request.status != device.PENDING:
             raise InvalidRequest("the code is not valid or has expired")
         started = self._take(DEVICE_CHALLENGE, challenge, raw=True)
-        request = device.DeviceRequest.from_payload(record.payload)
         authorization = AuthorizationRequest(
             client_id=request.client_id,
             redirect_uri=f"{self._issuer}/oauth2/device/verify",
