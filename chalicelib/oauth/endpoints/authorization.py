@@ -222,7 +222,9 @@ class AuthorizationEndpoint:
         authorization, authentication = flow.request, flow.authentication
         assert authentication is not None
         consent = None
-        if "consent" not in authorization.prompt:
+        # A device is always confirmed on a page naming the client (RFC 8628 §5.4):
+        # a phished user code must not connect silently through SSO and standing consent.
+        if "consent" not in authorization.prompt and authorization.device_code_id is None:
             consent = self._standing_consent(client, authentication.subject, authorization)
         if consent is not None:
             return self._issue_code(replace(flow, consent=consent), cookies)
