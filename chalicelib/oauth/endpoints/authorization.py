@@ -255,7 +255,7 @@ class AuthorizationEndpoint:
     # -- the device flow (RFC 8628 §3.3) ------------------------------------------------
 
     def resume_device(self, request: Request, verifier: str) -> Response | Page:
-        """Back from the device app with a ``device_verifier``: sign in and consent like a browser client."""
+        """Back from the device app with a ``device_verifier``: sign in like a browser client, then always consent."""
         try:
             flow = self._flows.redeem_device_verifier(verifier)
         except NotFound:
