@@ -90,7 +90,9 @@ def sign_in(
         redirect_to = flows.accept_consent(
             challenge,
             grant_scope=consent.pop("grant_scope", request.requested_scope),
-            grant_access_token_audience=request.requested_access_token_audience,
+            grant_access_token_audience=consent.pop(
+                "grant_access_token_audience", request.requested_access_token_audience
+            ),
             **consent,
         )
         response = browser.get(redirect_to)

@@ -21,6 +21,7 @@ from tests.oauth_flow import (
     pkce_pair,
     query_of,
     sign_in,
+    token_call,
 )
 
 SCOPE = "openid offline_access profile email"
@@ -353,3 +354,56 @@ def test_consent_cannot_grant_more_than_requested(browser, web_app):
     consent = consent_challenge(browser.get(redirect_to))
     with pytest.raises(InvalidRequest):
         services.flows().accept_consent(consent, grant_scope=["openid", "email"])
+
+
+def access_claims(body: dict) -> dict:
+    return jwt.decode(body["access_token"], options={"verify_signature": False})
+
+
+def test_without_an_audience_parameter_the_token_is_for_the_registered_audience(http, browser, web_app):
+    verifier, challenge = pkce_pair()
+    code = sign_in(browser, start(web_app, challenge))["code"]
+    assert access_claims(json.loads(exchange(http, web_app, code, verifier).body))["aud"] == "https://api.example.com"
+
+
+def test_refresh_never_widens_a_grant_of_no_audience(http, browser, web_app):
+    verifier, challenge = pkce_pair()
+    code = sign_in(browser, start(web_app, challenge), grant_access_token_audience=[])["code"]
+    first = json.loads(exchange(http, web_app, code, verifier).body)
+    assert access_claims(first)["aud"] == web_app["client_id"]
+    body = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    refreshed = json.loads(token_call(http, web_app, body).body)
+    assert access_claims(refreshed)["aud"] == web_app["client_id"]
+    assert introspect(http, web_app, refreshed["access_token"])["aud"] == web_app["client_id"]
+
+
+def test_remembered_consent_to_no_audience_does_not_cover_the_registered_audience(http, browser, web_app):
+    _, challenge = pkce_pair()
+    sign_in(browser, start(web_app, challenge), remember=True, grant_access_token_audience=[])
+    assert "consent_challenge=" in browser.get(start(web_app, challenge)).headers["Location"]
+
+
+@pytest.mark.parametrize(
+    ("requested", "aud"),
+    [
+        ({}, ["https://a.example.com", "https://b.example.com"]),
+        ({"audience": "https://b.example.com"}, "https://b.example.com"),
+    ],
+)
+def test_skip_consent_grants_the_requested_audience_else_the_registered_one(http, browser, register, requested, aud):
+    from chalicelib import services
+
+    first_party = register(
+        grant_types=["authorization_code"],
+        redirect_uris=[REDIRECT_URI],
+        scope="openid",
+        audience=["https://a.example.com", "https://b.example.com"],
+        skip_consent=True,
+    )
+    verifier, challenge = pkce_pair()
+    url = authorize_url(
+        first_party["client_id"], scope="openid", code_challenge=challenge, code_challenge_method="S256", **requested
+    )
+    redirect_to = services.flows().accept_login(login_challenge(browser.get(url)), subject="u")
+    code = query_of(browser.get(redirect_to).headers["Location"])["code"]
+    assert access_claims(json.loads(exchange(http, first_party, code, verifier).body))["aud"] == aud

@@ -2,7 +2,8 @@
 
 Covers what a person does: sign in for a confidential web app and for a public
 single-page app, come back signed in (SSO) with consent remembered, sign out,
-and connect a TV with the device flow while the TV polls in a thread.  The
+connect a TV with the device flow while the TV polls in a thread, and confirm
+every further device even when signed in with consent remembered.  The
 client's side (code exchange, polling) is plain HTTP, as an app would do it.
 """
 
@@ -206,3 +207,37 @@ def test_tv_connects_with_the_device_flow_while_it_polls(browser_stack, tv, bob,
     assert {"authorization_pending"} >= {a.get("error") for a in answers[:-1]}
     assert verify_id_token(browser_stack, answers[-1]["id_token"], tv)["sub"] == bob["user_id"]
     assert json.dumps(answers[-1]).count("refresh_token") == 1
+
+
+def start_device(stack, client) -> dict:
+    with e2e_http.without_keep_alive(requests.Session()) as session:
+        return session.post(
+            f"{stack.issuer}/oauth2/device/auth",
+            data={"client_id": client["client_id"], "scope": "openid offline_access"},
+            timeout=10,
+        ).json()
+
+
+def test_a_signed_in_person_who_remembered_consent_still_confirms_each_device(browser_stack, tv, bob, page):
+    """RFC 8628 §5.4: a phished user code must never connect a device without a page naming the client."""
+    page.goto(start_device(browser_stack, tv)["verification_uri_complete"])
+    page.get_by_role("button", name="Continue").click()
+    sign_in(page, "bob", PASSWORD)
+    page.get_by_label("Remember this decision").check()
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(re.compile(r".*/oauth2/device/verify\?device=connected"))
+
+    # Signed in (SSO) and consent remembered: no login page, but the confirmation still comes.
+    second = start_device(browser_stack, tv)
+    page.goto(second["verification_uri_complete"])
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(re.compile(r".*/ui/consent\?"))
+    assert page.get_by_role("heading", name="Allow Living Room TV access?").is_visible()
+    assert page.get_by_role("button", name="Allow").is_visible()
+    page.get_by_role("button", name="Deny").click()
+    page.wait_for_url(re.compile(r".*/oauth2/device/verify\?"))
+    assert page.get_by_text("Access was denied").is_visible()
+    with e2e_http.without_keep_alive(requests.Session()) as session:
+        body = {"grant_type": DEVICE_GRANT, "device_code": second["device_code"], "client_id": tv["client_id"]}
+        answer = session.post(f"{browser_stack.issuer}/oauth2/token", data=body, timeout=10).json()
+    assert answer["error"] == "access_denied"

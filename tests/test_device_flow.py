@@ -226,3 +226,76 @@ def test_verification_page_sends_security_headers(http):
         and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     )
     assert urlsplit(ISSUER).netloc
+
+
+def consent_step(browser, user_code):
+    """Enter the code in a browser that is already signed in: where the device flow goes next."""
+    response = enter_code(browser, user_code)
+    assert response.status_code == 303, response.body
+    return browser.get(response.headers["Location"]).headers["Location"]
+
+
+def signed_in_browser(http, client, *, remember_consent):
+    """A browser with a login session that has connected ``client`` once (and maybe remembered consent)."""
+    from chalicelib import services
+
+    browser = Browser(http)
+    flows = services.flows()
+    user_code = json.loads(device_auth(http, client).body)["user_code"]
+    location = consent_step(browser, user_code)
+    redirect_to = flows.accept_login(query_of(location)["login_challenge"], subject="viewer-1", remember=True)
+    consent = query_of(browser.get(redirect_to).headers["Location"])["consent_challenge"]
+    request = flows.consent_request(consent)
+    done = browser.get(
+        flows.accept_consent(
+            consent,
+            grant_scope=request.requested_scope,
+            grant_access_token_audience=request.requested_access_token_audience,
+            remember=remember_consent,
+        )
+    )
+    assert query_of(done.headers["Location"]) == {"device": "connected"}
+    return browser
+
+
+def test_remembered_consent_never_skips_the_device_confirmation(http, tv):
+    from chalicelib.admin import handle
+
+    browser = signed_in_browser(http, tv, remember_consent=True)
+    location = consent_step(browser, json.loads(device_auth(http, tv).body)["user_code"])
+    assert "consent_challenge=" in location  # SSO skipped the login, not the confirmation (RFC 8628 §5.4)
+    answer = handle(
+        {"operation": "consent.get", "params": {"consent_challenge": query_of(location)["consent_challenge"]}}
+    )
+    consent = answer["result"]
+    assert consent["skip"] is False and consent["client"]["client_name"] == "Living room TV"
+    assert consent["requested_scope"] == ["openid", "offline_access"]
+
+
+def test_skip_consent_never_skips_the_device_confirmation(http, register):
+    first_party = register(
+        client_name="Lobby screen",
+        grant_types=[GRANT],
+        scope="openid offline_access",
+        token_endpoint_auth_method="none",
+        skip_consent=True,
+    )
+    browser = signed_in_browser(http, first_party, remember_consent=False)
+    location = consent_step(browser, json.loads(device_auth(http, first_party).body)["user_code"])
+    assert "consent_challenge=" in location
+
+
+def test_device_consent_shows_the_registered_audience_when_none_was_requested(http, register):
+    from chalicelib import services
+
+    tv = register(
+        grant_types=[GRANT],
+        scope="openid",
+        audience=["https://media.example.com"],
+        token_endpoint_auth_method="none",
+    )
+    browser = Browser(http)
+    location = consent_step(browser, json.loads(device_auth(http, tv, scope="openid").body)["user_code"])
+    redirect_to = services.flows().accept_login(query_of(location)["login_challenge"], subject="viewer-1")
+    consent = query_of(browser.get(redirect_to).headers["Location"])["consent_challenge"]
+    assert services.flows().consent_request(consent).requested_access_token_audience == ["https://media.example.com"]

@@ -134,3 +134,34 @@ def test_custom_device_app_accepts_the_typed_user_code(http, register, monkeypat
     assert wrong["error"] == "invalid_request"
     accepted = admin("device.accept", device_challenge=device_challenge, user_code=body["user_code"].lower())
     assert "login_challenge=" in browser.get(accepted["redirect_to"]).headers["Location"]
+
+
+def consent_for(http, browser, client, **params):
+    """Authorize (no audience unless given), sign in as ``crm-42``: the consent request the app receives."""
+    verifier, challenge = pkce_pair()
+    url = authorize_url(
+        client["client_id"], scope="openid", code_challenge=challenge, code_challenge_method="S256", **params
+    )
+    login_challenge = query_of(browser.get(url).headers["Location"])["login_challenge"]
+    accepted = admin("login.accept", login_challenge=login_challenge, subject="crm-42")
+    consent_challenge = query_of(browser.get(accepted["redirect_to"]).headers["Location"])["consent_challenge"]
+    return verifier, admin("consent.get", consent_challenge=consent_challenge)
+
+
+def test_consent_app_is_shown_the_registered_audience_when_none_was_requested(http, client):
+    _, consent = consent_for(http, Browser(http), client)
+    assert consent["requested_access_token_audience"] == ["https://api.example.com"]
+
+
+def test_consent_granting_no_audience_gives_a_token_only_for_the_client_itself(http, client):
+    from tests.oauth_flow import introspect
+
+    browser = Browser(http)
+    verifier, consent = consent_for(http, browser, client)
+    allowed = admin(
+        "consent.accept", consent_challenge=consent["challenge"], grant_scope=["openid"], grant_access_token_audience=[]
+    )
+    code = query_of(browser.get(allowed["redirect_to"]).headers["Location"])["code"]
+    access_token = json.loads(exchange(http, client, code, verifier).body)["access_token"]
+    assert jwt.decode(access_token, options={"verify_signature": False})["aud"] == client["client_id"]
+    assert introspect(http, client, access_token)["aud"] == client["client_id"]

@@ -67,3 +67,8 @@ def test_error_detail_is_never_sent():
     response = InvalidRequest("shown", detail="secret internal detail").to_response()
     assert "secret internal detail" not in response.body
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_no_audience_requested_means_the_registered_audience():
+    assert resolve_audience([], ("https://a", "https://b")) == ("https://a", "https://b")
+    assert resolve_audience([], ()) == ()

@@ -88,6 +88,14 @@ def test_several_audience_parameters_are_all_granted(http, machine):
     assert jwt.decode(token, options={"verify_signature": False})["aud"] == [API, "https://other.example.com"]
 
 
+def test_without_audience_the_token_is_for_the_registered_audience_else_the_client(http, machine, register):
+    token = json.loads(post_token(http, {"grant_type": "client_credentials"}, client=machine).body)["access_token"]
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == [API, "https://other.example.com"]
+    bare = register(grant_types=["client_credentials"], scope="a")
+    token = json.loads(post_token(http, {"grant_type": "client_credentials"}, client=bare).body)["access_token"]
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == bare["client_id"]
+
+
 def test_es256_signed_access_tokens_verify(http, machine, monkeypatch):
     from chalicelib import services
 

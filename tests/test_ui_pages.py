@@ -312,6 +312,19 @@ def test_consent_post_without_csrf_token_is_refused(http, client):
     assert services.flows().consent_request(challenge)
 
 
+def test_consent_page_lists_the_registered_audience_when_the_client_asked_for_none(http, client):
+    from tests.oauth_flow import Browser, authorize_url, query_of
+
+    browser = Browser(http)
+    url = authorize_url(client["client_id"], scope="openid", code_challenge="c" * 43, code_challenge_method="S256")
+    login = query_of(browser.get(url).headers["Location"])["login_challenge"]
+    redirect_to = services.flows().accept_login(login, subject="u-1")
+    consent_url = browser.get(redirect_to).headers["Location"]
+    assert consent_url.startswith(f"{ISSUER}/ui/consent?")
+    page = Page(http, consent_url.removeprefix(ISSUER))
+    assert "It would use this access at:" in page.body and "<code>https://api.example.com</code>" in page.body
+
+
 def test_consent_without_scopes_says_so(http, client):
     page, _ = consent_page(http, client, scope=(), audience=())
     assert "asks for no particular permission" in page.body

@@ -30,7 +30,15 @@ def resolve_scope(requested: str | None, allowed: frozenset[str], default: Itera
 
 
 def resolve_audience(requested: list[str], allowed: tuple[str, ...]) -> tuple[str, ...]:
-    """The audience to grant: each requested value must be registered for the client."""
+    """The audience to ask for: what was requested, each registered for the client, else all it registered.
+
+    Decided once, at request time (RFC 8707 §2 lets a server use "a predefined
+    default resource value" when none is requested), so the person's consent
+    names it and the token carries no audience that was not shown.  Empty when
+    the client registered none: the token is then for the client itself.
+    """
+    if not requested:
+        return allowed
     refused = [audience for audience in requested if audience not in allowed]
     if refused:
         raise InvalidTarget(f"audience not allowed for this client: {' '.join(refused)}")

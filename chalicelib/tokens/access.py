@@ -54,9 +54,10 @@ class AccessTokens:
         self._grant_ttl = grant_ttl
 
     def _claims(self, request: AccessTokenRequest, now: int) -> dict[str, Any]:
-        # RFC 9068 §2.2 requires `aud`; with none asked for and none
-        # registered, the client itself is the only honest audience.
-        audience = list(request.audience) or list(request.client.audience) or [request.client.client_id]
+        # RFC 9068 §2.2 requires `aud`; with no audience granted, the client
+        # itself is the only honest one (never its registered list: that
+        # would widen what the person or the grant allowed).
+        audience = list(request.audience) or [request.client.client_id]
         claims = {
             **request.extra_claims,
             "iss": self._issuer,

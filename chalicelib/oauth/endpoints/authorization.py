@@ -222,7 +222,9 @@ class AuthorizationEndpoint:
         authorization, authentication = flow.request, flow.authentication
         assert authentication is not None
         consent = None
-        if "consent" not in authorization.prompt:
+        # A device is always confirmed on a page naming the client (RFC 8628 §5.4):
+        # a phished user code must not connect silently through SSO and standing consent.
+        if "consent" not in authorization.prompt and authorization.device_code_id is None:
             consent = self._standing_consent(client, authentication.subject, authorization)
         if consent is not None:
             return self._issue_code(replace(flow, consent=consent), cookies)
@@ -253,7 +255,7 @@ class AuthorizationEndpoint:
     # -- the device flow (RFC 8628 §3.3) ------------------------------------------------
 
     def resume_device(self, request: Request, verifier: str) -> Response | Page:
-        """Back from the device app with a ``device_verifier``: sign in and consent like a browser client."""
+        """Back from the device app with a ``device_verifier``: sign in like a browser client, then always consent."""
         try:
             flow = self._flows.redeem_device_verifier(verifier)
         except NotFound:
