@@ -93,6 +93,31 @@ def test_expired_token_is_inactive(http, caller, monkeypatch):
     assert introspect(http, caller, token) == {"active": False}
 
 
+@pytest.mark.parametrize("strategy", ["jwt", "opaque"])
+def test_another_clients_token_introspects_exactly_as_an_invalid_one(http, register, caller, strategy):
+    """RFC 7662 §2.2, §4: a confidential client that is neither the token's client nor its audience learns nothing."""
+    owner = register(grant_types=["client_credentials"], scope="a", access_token_strategy=strategy)
+    token = issue(http, owner)
+    assert introspect(http, caller, token) == {"active": False}
+    assert introspect(http, owner, token)["active"] is True
+
+
+@pytest.mark.parametrize("strategy", ["jwt", "opaque"])
+def test_the_api_named_as_the_tokens_audience_may_introspect_it(http, register, strategy):
+    api = register(grant_types=["client_credentials"], scope="a")
+    app = register(
+        grant_types=["client_credentials"],
+        scope="a",
+        audience=[api["client_id"], "https://other.example.com"],
+        access_token_strategy=strategy,
+    )
+    for_api = issue(http, app, audience=api["client_id"])
+    answer = introspect(http, api, for_api)
+    assert answer["active"] is True and answer["client_id"] == app["client_id"] and answer["aud"] == api["client_id"]
+    for_other = issue(http, app, audience="https://other.example.com")
+    assert introspect(http, api, for_other) == {"active": False}
+
+
 def test_introspection_requires_a_confidential_client(http, register, caller):
     token = issue(http, caller)
     public = register(
