@@ -100,7 +100,8 @@ def test_code_exchange_costs_at_most_two_calls(http, web_app, aws):
     _signed_in_tokens(http, web_app, aws)  # warms client, pepper and keys
     _signed_in_tokens(http, web_app, aws)
     assert aws.count <= 2, aws.calls
-    assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.PutItem": 1}
+    # Consume the code + store the refresh token in one transaction that checks the grant is not revoked.
+    assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.TransactWriteItems": 1}
 
 
 def test_refresh_costs_at_most_two_calls(http, web_app, aws):
@@ -110,7 +111,7 @@ def test_refresh_costs_at_most_two_calls(http, web_app, aws):
     aws.reset()
     response = token_call(http, web_app, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
     assert response.status_code == 200
-    assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.PutItem": 1}
+    assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.TransactWriteItems": 1}
 
 
 def test_userinfo_with_a_jwt_access_token_costs_at_most_two_calls(http, web_app, aws):
