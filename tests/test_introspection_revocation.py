@@ -83,6 +83,23 @@ def test_anything_but_a_live_token_is_exactly_inactive(http, caller):
         assert introspect(http, caller, token) == {"active": False}, token
 
 
+def test_values_naming_a_grant_oddly_are_inactive_never_a_server_error(http, caller):
+    grant = "g" * 22
+    candidates = [
+        f"tg_at_{'g' * 5000}.x",  # too long to be a table key
+        f"tg_rt_{'g' * 65}.x",
+        f"tg_at_{grant}.",
+        f"tg_rt_{grant}.x",
+        "tg_at_.x",
+        "tg_rt_é.x",
+        "tg_at_a.b.c",
+        "tg_rt_\\.x",
+    ]
+    for token in candidates:
+        assert introspect(http, caller, token) == {"active": False}, token
+        assert revoke(http, caller, token).status_code == 200, token
+
+
 def test_expired_token_is_inactive(http, caller, monkeypatch):
     from chalicelib import services
 

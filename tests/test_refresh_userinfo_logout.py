@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import secrets
 from urllib.parse import urlencode
 
 import pytest
@@ -188,6 +190,31 @@ def test_refresh_token_reuse_revokes_the_new_tokens_the_grant_index_has_not_seen
     assert introspect(http, client, second["access_token"]) == {"active": False}
     assert userinfo(http, second["access_token"]).status_code == 401
     assert error_of(refresh(http, client, second["refresh_token"])) == "invalid_grant"
+
+
+def test_a_refresh_token_from_before_values_named_their_grant_works_until_its_grant_is_revoked(
+    http, browser, web_app, lagging_grant_index
+):
+    from chalicelib import services
+    from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND
+    from chalicelib.tokens import opaque
+
+    store = services.state_store()
+    first = tokens(http, browser, web_app)
+    record = store.find(REFRESH_TOKEN_KIND, opaque.digest(first["refresh_token"]))
+
+    def older_value():  # the same grant's record, under a value of the earlier form tg_rt_<random>
+        value = "tg_rt_" + secrets.token_urlsafe(32)
+        store.upsert(dataclasses.replace(record, id=opaque.digest(value)))
+        return value
+
+    assert introspect(http, web_app, older_value())["active"] is True
+    older = older_value()
+    assert refresh(http, web_app, older).status_code == 200
+    assert error_of(refresh(http, web_app, older)) == "invalid_grant"  # reuse: the grant is revoked
+    assert introspect(http, web_app, first["refresh_token"]) == {"active": False}
+    assert introspect(http, web_app, older_value()) == {"active": False}
+    assert error_of(refresh(http, web_app, older_value())) == "invalid_grant"
 
 
 def test_an_exchange_still_writing_when_its_code_is_replayed_hands_out_nothing(http, browser, register, monkeypatch):
