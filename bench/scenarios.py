@@ -193,9 +193,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("consent submit", CONSENT, 3, sign_in_step("consent_submit"), check=status(303)),
     # Consume the consent verifier + store the code.
     Scenario("authorize (after consent)", AUTHORIZE, 2, sign_in_step("after_consent_url"), check=status(302)),
-    # Consume the code (conditional UpdateItem) + store the refresh token.
+    # Consume the code (conditional UpdateItem) + store the refresh token in one transaction
+    # that checks the grant is not revoked.
     Scenario("authorization_code exchange", TOKEN, 2, code_exchange),
-    # Consume the old refresh token (conditional UpdateItem) + store the new one.
+    # Consume the old refresh token (conditional UpdateItem) + store the new one, as above.
     Scenario("refresh_token", TOKEN, 2, refresh),
     # Is the token revoked (jti and grant, one BatchGetItem) + read the user.
     Scenario("userinfo", "GET /userinfo", 2, userinfo),
@@ -203,11 +204,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("device poll (pending)", TOKEN, 1, device_poll, check=oauth_error("authorization_pending")),
     # One BatchGetItem: has this jti, or its grant, been revoked?
     Scenario("introspection, JWT", INTROSPECT, 1, introspection("jwt"), check=active_token),
-    # GetItem of the token's hash.
+    # One BatchGetItem: the token's hash (and its grant's revocation, if it names one).
     Scenario("introspection, opaque", INTROSPECT, 1, introspection("opaque"), check=active_token),
     # PutItem of the revoked jti (the signature proves whose token it is).
     Scenario("revocation, JWT", REVOKE, 1, revocation("jwt")),
-    # GetItem (whose token is it? RFC 7009 §2.1) + DeleteItem: the owner lives inside the
+    # BatchGetItem (whose token is it? RFC 7009 §2.1) + DeleteItem: the owner lives inside the
     # stored payload, so one conditional delete cannot check it.
     Scenario("revocation, opaque", REVOKE, 2, revocation("opaque")),
     Scenario("JWKS", "GET /.well-known/jwks.json", 0, get("/.well-known/jwks.json")),

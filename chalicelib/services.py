@@ -130,7 +130,7 @@ def grant_dependencies() -> GrantDependencies:
 
     config = settings()
     id_tokens = IdTokens(key_provider(), issuer=config.issuer(), ttl=config.id_token_ttl)
-    issuer = GrantIssuer(access_tokens(), id_tokens, state_store(), refresh_idle_ttl=config.refresh_token_idle_ttl)
+    issuer = GrantIssuer(access_tokens(), id_tokens, refresh_idle_ttl=config.refresh_token_idle_ttl)
     return GrantDependencies(
         access_tokens=access_tokens(), store=state_store(), issuer=issuer, grant_ttl=config.refresh_token_ttl
     )
@@ -194,14 +194,14 @@ def authorization_endpoint() -> AuthorizationEndpoint:
 def introspection_endpoint() -> IntrospectionEndpoint:
     from chalicelib.oauth.endpoints.introspection import IntrospectionEndpoint
 
-    return IntrospectionEndpoint(authenticator(), access_tokens(), state_store(), issuer=settings().issuer())
+    return IntrospectionEndpoint(authenticator(), access_tokens(), issuer=settings().issuer())
 
 
 @lru_cache(maxsize=1)
 def revocation_endpoint() -> RevocationEndpoint:
     from chalicelib.oauth.endpoints.revocation import RevocationEndpoint
 
-    return RevocationEndpoint(authenticator(), access_tokens(), state_store())
+    return RevocationEndpoint(authenticator(), access_tokens())
 
 
 @lru_cache(maxsize=1)

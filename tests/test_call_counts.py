@@ -100,7 +100,8 @@ def test_code_exchange_costs_at_most_two_calls(http, web_app, aws):
     _signed_in_tokens(http, web_app, aws)  # warms client, pepper and keys
     _signed_in_tokens(http, web_app, aws)
     assert aws.count <= 2, aws.calls
-    assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.PutItem": 1}
+    # Consume the code + store the refresh token in one transaction that checks the grant is not revoked.
+    assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.TransactWriteItems": 1}
 
 
 def test_refresh_costs_at_most_two_calls(http, web_app, aws):
@@ -110,7 +111,7 @@ def test_refresh_costs_at_most_two_calls(http, web_app, aws):
     aws.reset()
     response = token_call(http, web_app, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
     assert response.status_code == 200
-    assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.PutItem": 1}
+    assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.TransactWriteItems": 1}
 
 
 def test_userinfo_with_a_jwt_access_token_costs_at_most_two_calls(http, web_app, aws):
@@ -118,3 +119,46 @@ def test_userinfo_with_a_jwt_access_token_costs_at_most_two_calls(http, web_app,
     aws.reset()
     assert http.get("/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"}).status_code == 200
     assert aws.by_operation() == {"dynamodb.BatchGetItem": 1, "dynamodb.GetItem": 1}
+
+
+@pytest.fixture
+def opaque_web_app(register):
+    from tests.oauth_flow import REDIRECT_URI
+
+    return register(
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=[REDIRECT_URI],
+        scope="openid offline_access profile",
+        access_token_strategy="opaque",
+    )
+
+
+def test_opaque_code_exchange_and_refresh_cost_two_calls_each(http, opaque_web_app, aws):
+    from tests.oauth_flow import token_call
+
+    _signed_in_tokens(http, opaque_web_app, aws)  # warms client, pepper and keys
+    body = _signed_in_tokens(http, opaque_web_app, aws)
+    # Consume the code + store both tokens in one transaction that checks the grant is not revoked.
+    assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.TransactWriteItems": 1}, aws.calls
+    aws.reset()
+    response = token_call(http, opaque_web_app, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
+    assert response.status_code == 200
+    assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.TransactWriteItems": 1}, aws.calls
+
+
+def test_userinfo_with_an_opaque_access_token_costs_two_calls(http, opaque_web_app, aws):
+    body = _signed_in_tokens(http, opaque_web_app, aws)
+    aws.reset()
+    assert http.get("/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"}).status_code == 200
+    # The token and its grant's revocation marker in one BatchGetItem + read the user.
+    assert aws.by_operation() == {"dynamodb.BatchGetItem": 1, "dynamodb.GetItem": 1}, aws.calls
+
+
+def test_introspecting_a_refresh_token_or_an_opaque_access_token_costs_one_call(http, opaque_web_app, aws):
+    from tests.oauth_flow import introspect
+
+    body = _signed_in_tokens(http, opaque_web_app, aws)
+    for token in (body["refresh_token"], body["access_token"]):
+        aws.reset()
+        assert introspect(http, opaque_web_app, token)["active"] is True
+        assert aws.by_operation() == {"dynamodb.BatchGetItem": 1}, aws.calls

@@ -83,6 +83,23 @@ def test_anything_but_a_live_token_is_exactly_inactive(http, caller):
         assert introspect(http, caller, token) == {"active": False}, token
 
 
+def test_values_naming_a_grant_oddly_are_inactive_never_a_server_error(http, caller):
+    grant = "g" * 22
+    candidates = [
+        f"tg_at_{'g' * 5000}.x",  # too long to be a table key
+        f"tg_rt_{'g' * 65}.x",
+        f"tg_at_{grant}.",
+        f"tg_rt_{grant}.x",
+        "tg_at_.x",
+        "tg_rt_é.x",
+        "tg_at_a.b.c",
+        "tg_rt_\\.x",
+    ]
+    for token in candidates:
+        assert introspect(http, caller, token) == {"active": False}, token
+        assert revoke(http, caller, token).status_code == 200, token
+
+
 def test_expired_token_is_inactive(http, caller, monkeypatch):
     from chalicelib import services
 
@@ -91,6 +108,31 @@ def test_expired_token_is_inactive(http, caller, monkeypatch):
     token = issue(http, caller)
     time.sleep(2.1)
     assert introspect(http, caller, token) == {"active": False}
+
+
+@pytest.mark.parametrize("strategy", ["jwt", "opaque"])
+def test_another_clients_token_introspects_exactly_as_an_invalid_one(http, register, caller, strategy):
+    """RFC 7662 §2.2, §4: a confidential client that is neither the token's client nor its audience learns nothing."""
+    owner = register(grant_types=["client_credentials"], scope="a", access_token_strategy=strategy)
+    token = issue(http, owner)
+    assert introspect(http, caller, token) == {"active": False}
+    assert introspect(http, owner, token)["active"] is True
+
+
+@pytest.mark.parametrize("strategy", ["jwt", "opaque"])
+def test_the_api_named_as_the_tokens_audience_may_introspect_it(http, register, strategy):
+    api = register(grant_types=["client_credentials"], scope="a")
+    app = register(
+        grant_types=["client_credentials"],
+        scope="a",
+        audience=[api["client_id"], "https://other.example.com"],
+        access_token_strategy=strategy,
+    )
+    for_api = issue(http, app, audience=api["client_id"])
+    answer = introspect(http, api, for_api)
+    assert answer["active"] is True and answer["client_id"] == app["client_id"] and answer["aud"] == api["client_id"]
+    for_other = issue(http, app, audience="https://other.example.com")
+    assert introspect(http, api, for_other) == {"active": False}
 
 
 def test_introspection_requires_a_confidential_client(http, register, caller):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import secrets
 from urllib.parse import urlencode
 
 import pytest
@@ -129,6 +131,117 @@ def test_refresh_token_introspects_active_until_rotated(http, browser, web_app):
     assert answer["active"] is True and answer["client_id"] == web_app["client_id"] and answer["sub"] == "user-1"
     refresh(http, web_app, first["refresh_token"])
     assert introspect(http, web_app, first["refresh_token"]) == {"active": False}
+
+
+@pytest.fixture
+def lagging_grant_index(aws, monkeypatch):
+    """DynamoDB's grant_id index is eventually consistent: an item written a few hundred ms
+    before the query may be missing from it.  Here the index misses everything."""
+    from chalicelib.config import settings
+    from chalicelib.storage.state import state_model
+
+    index = state_model(settings().state_table).by_grant
+    monkeypatch.setattr(index, "query", lambda *args, **kwargs: iter(()))
+
+
+def opaque_app(register):
+    return register(
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=[REDIRECT_URI],
+        scope=SCOPE,
+        access_token_strategy="opaque",
+    )
+
+
+def code_for(browser, client, subject="user-1"):
+    verifier, challenge = pkce_pair()
+    url = authorize_url(client["client_id"], scope=SCOPE, code_challenge=challenge, code_challenge_method="S256")
+    return sign_in(browser, url, subject)["code"], verifier
+
+
+@pytest.mark.parametrize("strategy", ["jwt", "opaque"])
+def test_code_replay_revokes_the_tokens_the_grant_index_has_not_seen_yet(
+    http, browser, register, person, lagging_grant_index, strategy
+):
+    client = register(
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=[REDIRECT_URI],
+        scope=SCOPE,
+        access_token_strategy=strategy,
+    )
+    code, verifier = code_for(browser, client, person["user_id"])
+    first = json.loads(exchange(http, client, code, verifier).body)
+    assert userinfo(http, first["access_token"]).status_code == 200
+    assert error_of(exchange(http, client, code, verifier)) == "invalid_grant"  # the replay
+    assert introspect(http, client, first["access_token"]) == {"active": False}
+    assert introspect(http, client, first["refresh_token"]) == {"active": False}
+    assert userinfo(http, first["access_token"]).status_code == 401
+    assert error_of(refresh(http, client, first["refresh_token"])) == "invalid_grant"
+
+
+def test_refresh_token_reuse_revokes_the_new_tokens_the_grant_index_has_not_seen_yet(
+    http, browser, register, person, lagging_grant_index
+):
+    client = opaque_app(register)
+    code, verifier = code_for(browser, client, person["user_id"])
+    first = json.loads(exchange(http, client, code, verifier).body)
+    second = json.loads(refresh(http, client, first["refresh_token"]).body)
+    assert error_of(refresh(http, client, first["refresh_token"])) == "invalid_grant"  # reuse: theft
+    assert introspect(http, client, second["access_token"]) == {"active": False}
+    assert userinfo(http, second["access_token"]).status_code == 401
+    assert error_of(refresh(http, client, second["refresh_token"])) == "invalid_grant"
+
+
+def test_a_refresh_token_from_before_values_named_their_grant_works_until_its_grant_is_revoked(
+    http, browser, web_app, lagging_grant_index
+):
+    from chalicelib import services
+    from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND
+    from chalicelib.tokens import opaque
+
+    store = services.state_store()
+    first = tokens(http, browser, web_app)
+    record = store.find(REFRESH_TOKEN_KIND, opaque.digest(first["refresh_token"]))
+
+    def older_value():  # the same grant's record, under a value of the earlier form tg_rt_<random>
+        value = "tg_rt_" + secrets.token_urlsafe(32)
+        store.upsert(dataclasses.replace(record, id=opaque.digest(value)))
+        return value
+
+    assert introspect(http, web_app, older_value())["active"] is True
+    older = older_value()
+    assert refresh(http, web_app, older).status_code == 200
+    assert error_of(refresh(http, web_app, older)) == "invalid_grant"  # reuse: the grant is revoked
+    assert introspect(http, web_app, first["refresh_token"]) == {"active": False}
+    assert introspect(http, web_app, older_value()) == {"active": False}
+    assert error_of(refresh(http, web_app, older_value())) == "invalid_grant"
+
+
+def test_an_exchange_still_writing_when_its_code_is_replayed_hands_out_nothing(http, browser, register, monkeypatch):
+    """The first exchange consumed the code; before it stores its tokens, a replay revokes the grant."""
+    from chalicelib.tokens import jws
+
+    client = opaque_app(register)
+    code, verifier = code_for(browser, client)
+    sign, replays = jws.sign, []
+
+    def sign_then_replay(*args, **kwargs):
+        if not replays:  # the replay lands while the first exchange is between consume and store
+            replays.append(exchange(http, client, code, verifier))
+        return sign(*args, **kwargs)
+
+    monkeypatch.setattr(jws, "sign", sign_then_replay)
+    first = exchange(http, client, code, verifier)
+    assert error_of(replays[0]) == "invalid_grant"
+    assert first.status_code == 400 and error_of(first) == "invalid_grant"
+
+
+def test_a_refresh_token_introspects_only_to_its_own_client(http, browser, web_app, register):
+    """RFC 7662 §4: a refresh token is for its client alone, even an audience of its access tokens learns nothing."""
+    api = register(grant_types=["client_credentials"], scope="a")
+    first = tokens(http, browser, web_app)
+    assert introspect(http, api, first["refresh_token"]) == {"active": False}
+    assert introspect(http, web_app, first["refresh_token"])["active"] is True
 
 
 def userinfo(http, token, method="GET"):

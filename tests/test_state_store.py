@@ -100,6 +100,15 @@ def test_insert_all_is_all_or_nothing_and_refuses_live_keys(store):
     assert store.insert_all([item("old")])  # an expired item counts as absent
 
 
+def test_insert_all_unless_stores_nothing_while_the_named_item_is_live(store):
+    store.upsert(item("marker", kind="revoked_grant"))
+    assert not store.insert_all([item("t1"), item("t2")], unless=[("revoked_grant", "marker")])
+    assert store.find("code", "t1") is None and store.find("code", "t2") is None
+    store.upsert(item("gone", kind="revoked_grant", ttl=-1))  # expired: counts as absent
+    assert store.insert_all([item("t1")], unless=[("revoked_grant", "gone"), ("revoked_grant", "never")])
+    assert store.find("code", "t1") is not None
+
+
 def test_record_poll_returns_the_previous_stamp(store):
     store.upsert(item("d"))
     first = store.record_poll("code", "d", 1000)

@@ -6,6 +6,7 @@ so it reads without knowing about DynamoDB, Secrets Manager or KMS.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -82,8 +83,11 @@ class StateStore(Protocol):
     def is_expired(self, kind: str, id: str) -> bool:
         """True if the item exists, unconsumed, but past its expiry (to answer "expired" rather than "unknown")."""
 
-    def insert_all(self, items: list[StateItem]) -> bool:
-        """Store all of ``items`` in one transaction, only if none of them is live; False if one was."""
+    def insert_all(self, items: list[StateItem], *, unless: Sequence[tuple[str, str]] = ()) -> bool:
+        """Store all of ``items`` in one transaction, only if none of them, nor any ``unless`` key, is live.
+
+        False if one was: nothing is then stored.
+        """
 
     def record_poll(self, kind: str, id: str, polled_at: int) -> StateItem | None:
         """Stamp ``polled_at`` in one write; the item as it was before, or None if absent, expired or consumed."""

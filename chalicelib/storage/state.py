@@ -10,6 +10,7 @@ every read and every conditional write treats an expired item as absent.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -165,15 +166,19 @@ class DynamoStateStore:
             return False
         return record.consumed_at is None and not _live(record, time.time())
 
-    def insert_all(self, items: list[StateItem]) -> bool:
-        """One TransactWriteItems: each put conditioned on its key being absent or expired."""
+    def insert_all(self, items: list[StateItem], *, unless: Sequence[tuple[str, str]] = ()) -> bool:
+        """One TransactWriteItems: each put conditioned on its key being absent or expired.
+
+        Each ``unless`` key adds a ConditionCheck that it is absent or expired too.
+        """
         model, now = self._model, int(time.time())
+        absent = model.pk.does_not_exist() | (model.expires_at <= now)
         try:
             with TransactWrite(connection=model._get_connection().connection) as transaction:
                 for item in items:
-                    transaction.save(
-                        self._record(item), condition=model.pk.does_not_exist() | (model.expires_at <= now)
-                    )
+                    transaction.save(self._record(item), condition=absent)
+                for kind, id in unless:
+                    transaction.condition_check(model, _key(kind, id), condition=absent)
         except TransactWriteError as exc:
             if getattr(exc, "cause_response_code", None) == "TransactionCanceledException":
                 return False

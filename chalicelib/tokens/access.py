@@ -4,6 +4,14 @@ Both strategies carry the same claims (``iss sub aud exp iat jti client_id
 scope``), so introspection answers the same for either.  A JWT costs no
 storage at issue time; revoking one records its ``jti`` until it would have
 expired.  An opaque token is stored under its hash.
+
+Revoking a grant (RFC 7009 §2.1, RFC 9700 §4.5 and §4.14.2) first writes a
+``revoked_grant`` marker, then deletes what the ``grant_id`` index finds.
+The index is eventually consistent and may miss a token stored a moment
+before, so the marker is what counts: every token of a grant is refused
+while it exists (read side), and nothing of a grant is stored once it exists
+(write side, one transaction), so a first exchange still writing when its
+code is replayed hands nothing out.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ class IssuedToken:
     value: str
     expires_in: int
     claims: dict[str, Any]
+    record: StateItem | None = None  # an opaque token's record: stored before the value is handed out
 
 
 class AccessTokens:
@@ -74,21 +83,47 @@ class AccessTokens:
             claims["grant_id"] = request.grant_id
         return claims
 
-    def issue(self, request: AccessTokenRequest) -> IssuedToken:
+    def mint(self, request: AccessTokenRequest) -> IssuedToken:
+        """A new token; an opaque one comes with the record the caller must store first."""
         claims = self._claims(request, int(time.time()))
-        if request.client.access_token_strategy == "opaque":
-            value = opaque.new(opaque.ACCESS_TOKEN)
-            self._store.upsert(
-                StateItem(OPAQUE_KIND, opaque.digest(value), claims, claims["exp"], grant_id=request.grant_id)
-            )
-        else:
-            value = jws.sign(self._keys.signing_key(self._alg), claims, typ=JWT_TYP)
-        return IssuedToken(value, self._ttl, claims)
+        if request.client.access_token_strategy != "opaque":
+            return IssuedToken(jws.sign(self._keys.signing_key(self._alg), claims, typ=JWT_TYP), self._ttl, claims)
+        value = opaque.new(opaque.ACCESS_TOKEN, request.grant_id)
+        record = StateItem(OPAQUE_KIND, opaque.digest(value), claims, claims["exp"], grant_id=request.grant_id)
+        return IssuedToken(value, self._ttl, claims, record)
+
+    def issue(self, request: AccessTokenRequest) -> IssuedToken:
+        """A token outside any person's grant (client credentials): stored at once, if opaque."""
+        token = self.mint(request)
+        if token.record is not None:
+            self._store.upsert(token.record)
+        return token
+
+    def store_for_grant(self, grant_id: str, records: list[StateItem]) -> bool:
+        """Store a grant's new tokens in one transaction, only while the grant is not revoked."""
+        return self._store.insert_all(records, unless=[(REVOKED_GRANT_KIND, grant_id)])
+
+    def find_stored(self, kind: str, value: str) -> StateItem | None:
+        """The live record of an opaque token (access or refresh); None as well if its grant is revoked.
+
+        A value that names its grant costs one BatchGetItem: the record and
+        the grant's marker.  One issued before values named their grant costs
+        a second read of the marker.
+        """
+        named = opaque.grant_of(value)
+        keys = [(kind, opaque.digest(value))] + ([(REVOKED_GRANT_KIND, named)] if named else [])
+        found = {item.kind: item for item in self._store.find_many(keys)}
+        record = found.get(kind)
+        if record is None or REVOKED_GRANT_KIND in found:
+            return None
+        if record.grant_id and record.grant_id != named and self._store.find(REVOKED_GRANT_KIND, record.grant_id):
+            return None
+        return record
 
     def active_claims(self, token: str) -> dict[str, Any] | None:
         """The claims of a live, unrevoked access token; None for anything else."""
         if token.startswith(opaque.ACCESS_TOKEN):
-            item = self._store.find(OPAQUE_KIND, opaque.digest(token))
+            item = self.find_stored(OPAQUE_KIND, token)
             return item.payload if item else None
         try:
             claims = jws.verify(self._keys, token, typ=JWT_TYP, issuer=self._issuer)
@@ -124,8 +159,9 @@ class AccessTokens:
             self._store.upsert(StateItem(REVOKED_JTI_KIND, str(claims["jti"]), {}, int(claims["exp"])))
 
     def revoke_grant(self, grant_id: str) -> None:
-        """Everything issued under ``grant_id`` stops working: stored tokens go, JWTs are marked."""
-        self._store.revoke_by_grant(grant_id)
+        """Everything issued under ``grant_id`` stops working: the marker first, then what the index finds."""
         # Outlives every token the grant could have issued.
         expires_at = int(time.time()) + self._grant_ttl + self._ttl
         self._store.upsert(StateItem(REVOKED_GRANT_KIND, grant_id, {}, expires_at))
+        # Best effort (the index lags): a missed token is refused by the marker until it expires.
+        self._store.revoke_by_grant(grant_id)

@@ -2,9 +2,13 @@
 
 The caller authenticates as a confidential client (§2.1: the endpoint MUST
 require authorization, and anonymous probing would let anyone test stolen
-tokens).  Anything that is not a live token of ours — expired, revoked,
-malformed, signed by someone else, ``alg: none`` — answers exactly
-``{"active": false}`` (§2.2), with no hint of why.
+tokens).  It learns about a token only if it is entitled to (§2.2, §4): the
+token's own client, or, for an access token, one of its audiences (an API
+registers as a confidential client and is named as the token's audience).
+A refresh token answers only its own client.  Anything else — another
+client's token, expired, revoked, malformed, signed by someone else,
+``alg: none`` — answers exactly ``{"active": false}`` after the same lookup,
+with no hint of why.
 """
 
 from __future__ import annotations
@@ -12,23 +16,21 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.oauth.client_auth import ClientAuthenticator
+from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidClient, OAuthError
 from chalicelib.oauth.grants.issuance import live_refresh_token
 from chalicelib.oauth.http import Response, json_response, no_store
-from chalicelib.oauth.ports import StateStore
 from chalicelib.oauth.request import Request
 from chalicelib.tokens.access import AccessTokens
 
 INTROSPECTION_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti")
+INACTIVE = {"active": False}
 
 
 class IntrospectionEndpoint:
-    def __init__(
-        self, authenticator: ClientAuthenticator, access_tokens: AccessTokens, store: StateStore, *, issuer: str
-    ) -> None:
+    def __init__(self, authenticator: ClientAuthenticator, access_tokens: AccessTokens, *, issuer: str) -> None:
         self._authenticator = authenticator
         self._access_tokens = access_tokens
-        self._store = store
         self._issuer = issuer
 
     def handle(self, request: Request) -> Response:
@@ -40,12 +42,14 @@ class IntrospectionEndpoint:
             token = params.require("token")
         except OAuthError as error:
             return error.to_response()
-        return json_response(self._answer(token), headers=no_store())
+        return json_response(self._answer(caller, token), headers=no_store())
 
-    def _answer(self, token: str) -> dict[str, Any]:
-        refresh = live_refresh_token(self._store, token)
+    def _answer(self, caller: Client, token: str) -> dict[str, Any]:
+        refresh = live_refresh_token(self._access_tokens, token)
         if refresh is not None:
             grant = refresh.payload
+            if grant["client_id"] != caller.client_id:
+                return INACTIVE
             return {
                 "active": True,
                 "scope": " ".join(grant["scope"]),
@@ -55,7 +59,14 @@ class IntrospectionEndpoint:
                 "exp": refresh.expires_at,
             }
         claims = self._access_tokens.active_claims(token)
-        if claims is None:
-            return {"active": False}
+        if claims is None or not _entitled(caller, claims):
+            return INACTIVE
         answer = {name: claims[name] for name in INTROSPECTION_CLAIMS if name in claims}
         return {"active": True, **answer, "token_type": "Bearer"}
+
+
+def _entitled(caller: Client, claims: dict[str, Any]) -> bool:
+    """The access token's client, or one of its audiences (RFC 7662 §4: the resource server it is meant for)."""
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    return caller.client_id == claims.get("client_id") or caller.client_id in audiences

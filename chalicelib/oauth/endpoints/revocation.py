@@ -15,16 +15,14 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import OAuthError, UnauthorizedClient
 from chalicelib.oauth.grants.issuance import live_refresh_token
 from chalicelib.oauth.http import Response, no_store
-from chalicelib.oauth.ports import StateStore
 from chalicelib.oauth.request import Request
 from chalicelib.tokens.access import AccessTokens
 
 
 class RevocationEndpoint:
-    def __init__(self, authenticator: ClientAuthenticator, access_tokens: AccessTokens, store: StateStore) -> None:
+    def __init__(self, authenticator: ClientAuthenticator, access_tokens: AccessTokens) -> None:
         self._authenticator = authenticator
         self._access_tokens = access_tokens
-        self._store = store
 
     def handle(self, request: Request) -> Response:
         try:
@@ -39,7 +37,7 @@ class RevocationEndpoint:
         return Response(200, "", no_store())
 
     def _revoke(self, client: Client, token: str) -> None:
-        refresh = live_refresh_token(self._store, token)
+        refresh = live_refresh_token(self._access_tokens, token)
         if refresh is not None:
             _check_owner(client, refresh.payload.get("client_id"))
             if refresh.grant_id:

@@ -17,7 +17,7 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant
 from chalicelib.oauth.grants.base import GrantDependencies, bearer_response
 from chalicelib.oauth.oidc.id_token import IdTokenRequest, IdTokens
-from chalicelib.oauth.ports import AlreadyConsumed, StateItem, StateStore
+from chalicelib.oauth.ports import AlreadyConsumed, StateItem
 from chalicelib.tokens import opaque
 from chalicelib.tokens.access import AccessTokenRequest, AccessTokens
 
@@ -54,21 +54,24 @@ def new_grant_id() -> str:
 
 
 class GrantIssuer:
-    def __init__(
-        self, access_tokens: AccessTokens, id_tokens: IdTokens, store: StateStore, *, refresh_idle_ttl: int
-    ) -> None:
+    def __init__(self, access_tokens: AccessTokens, id_tokens: IdTokens, *, refresh_idle_ttl: int) -> None:
         self._access_tokens = access_tokens
         self._id_tokens = id_tokens
-        self._store = store
         self._refresh_idle_ttl = refresh_idle_ttl
 
     def respond(self, client: Client, grant: UserGrant, *, scope: tuple[str, ...], nonce: str | None) -> dict[str, Any]:
-        """Access token for ``scope``; ID token with ``openid``; refresh token with ``offline_access``."""
-        access = self._access_tokens.issue(
+        """Access token for ``scope``; ID token with ``openid``; refresh token with ``offline_access``.
+
+        Whatever must be stored goes in one transaction that also checks the
+        grant is not revoked: a replay that revoked it while this request was
+        on its way leaves nothing behind, and this request gets nothing.
+        """
+        access = self._access_tokens.mint(
             AccessTokenRequest(
                 client, grant.subject, scope, grant.audience, grant.grant_id, dict(grant.access_token_claims)
             )
         )
+        records = [access.record] if access.record else []
         body = bearer_response(access, scope)
         if "openid" in scope:
             body["id_token"] = self._id_tokens.issue(
@@ -85,16 +88,19 @@ class GrantIssuer:
                 )
             )
         if "offline_access" in grant.scope and "refresh_token" in client.grant_types:
-            body["refresh_token"] = self._refresh_token(grant)
+            body["refresh_token"], record = self._refresh_token(grant)
+            records.append(record)
+        if records and not self._access_tokens.store_for_grant(grant.grant_id, records):
+            raise InvalidGrant("the grant was revoked")
         return body
 
-    def _refresh_token(self, grant: UserGrant) -> str:
-        value = opaque.new(opaque.REFRESH_TOKEN)
+    def _refresh_token(self, grant: UserGrant) -> tuple[str, StateItem]:
+        value = opaque.new(opaque.REFRESH_TOKEN, grant.grant_id)
         expires_at = min(int(time.time()) + self._refresh_idle_ttl, grant.grant_expires_at)
-        self._store.upsert(
-            StateItem(REFRESH_TOKEN_KIND, opaque.digest(value), grant.to_payload(), expires_at, grant_id=grant.grant_id)
+        record = StateItem(
+            REFRESH_TOKEN_KIND, opaque.digest(value), grant.to_payload(), expires_at, grant_id=grant.grant_id
         )
-        return value
+        return value, record
 
 
 def redeem_once(deps: GrantDependencies, kind: str, value: str, what: str) -> StateItem:
@@ -109,8 +115,8 @@ def redeem_once(deps: GrantDependencies, kind: str, value: str, what: str) -> St
         raise InvalidGrant(f"the {what} was already used; tokens issued from it are revoked") from None
 
 
-def live_refresh_token(store: StateStore, token: str) -> StateItem | None:
-    """The stored record of a live, not yet rotated refresh token."""
+def live_refresh_token(access_tokens: AccessTokens, token: str) -> StateItem | None:
+    """The stored record of a live, not yet rotated refresh token of an unrevoked grant."""
     if not token.startswith(opaque.REFRESH_TOKEN):
         return None
-    return store.find(REFRESH_TOKEN_KIND, opaque.digest(token))
+    return access_tokens.find_stored(REFRESH_TOKEN_KIND, token)
