@@ -16,9 +16,12 @@ Who may do what:
 - ``api_handler`` reads ``Clients`` and ``Users``, reads and writes the state
   table, reads the pepper and (``secrets`` mode) the signing-key secret, or
   (``kms`` mode) signs with and reads public keys of the stage's signing keys;
-- ``admin`` alone writes ``Clients`` and ``Users``; it answers login/consent
-  challenges (state table), reads the pepper to hash client secrets, and asks
-  ``rotate_keys`` to rotate or list keys instead of touching them itself;
+- ``admin`` alone writes ``Clients`` and ``Users``; it reads the pepper to
+  hash client secrets, and asks ``rotate_keys`` to rotate or list keys
+  instead of touching them itself; it answers no login/consent challenge;
+- ``interactions`` (what a team's login app may invoke) answers login,
+  consent and device challenges: it reads ``Clients`` and reads and writes the
+  state table, and nothing else (no ``Users``, secret, key or function);
 - ``rotate_keys`` alone writes the signing keys (the secret, or KMS keys and
   their aliases) and touches no table.
 
@@ -34,7 +37,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from infra.stages import ADMIN, API_HANDLER, FUNCTIONS, ROTATE_KEYS, Stage
+from infra.stages import ADMIN, API_HANDLER, FUNCTIONS, INTERACTIONS, ROTATE_KEYS, Stage
 
 Statement = dict[str, Any]
 
@@ -124,10 +127,17 @@ def _admin(stage: Stage) -> list[Statement]:
     return [
         _statement("ReadWriteClientsAndUsers", (*READ_ITEMS, "dynamodb:Scan", *WRITE_ITEMS), [CLIENTS, USERS]),
         _statement("QueryUsersByUsername", ("dynamodb:Query",), [USERS_INDEXES]),
-        _statement("AnswerLoginAndConsentChallenges", READ_ITEMS + WRITE_ITEMS, [STATE, STATE_INDEXES]),
         _statement("ReadPepper", ("secretsmanager:GetSecretValue",), [PEPPER_SECRET]),
         _via_secrets_manager("kms:Decrypt"),
         _statement("AskKeyRotationToRotateOrList", ("lambda:InvokeFunction",), [rotate_keys]),
+    ]
+
+
+def _interactions(stage: Stage) -> list[Statement]:
+    """Only what the challenge operations call: the client a challenge names, and the challenges themselves."""
+    return [
+        _statement("ReadClientsOfChallenges", READ_ITEMS, [CLIENTS]),
+        _statement("AnswerLoginConsentAndDeviceChallenges", READ_ITEMS + WRITE_ITEMS, [STATE, STATE_INDEXES]),
     ]
 
 
@@ -158,7 +168,7 @@ def _rotate_keys(stage: Stage) -> list[Statement]:
     ]
 
 
-_DATA_STATEMENTS = {API_HANDLER: _api_handler, ADMIN: _admin, ROTATE_KEYS: _rotate_keys}
+_DATA_STATEMENTS = {API_HANDLER: _api_handler, ADMIN: _admin, INTERACTIONS: _interactions, ROTATE_KEYS: _rotate_keys}
 
 
 def data_statements(stage: Stage, function: str) -> list[Statement]:

@@ -8,7 +8,6 @@ else; the admin function no longer answers them.
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterator
 from typing import Any
 
@@ -123,15 +122,15 @@ def test_bad_challenge_input_is_an_error_object_never_an_exception(handle, param
     assert answer["error"] in {"not_found", "invalid_request"}
 
 
-def test_cli_answers_challenges(http, client, handle, capsys):
-    from chalicelib import cli
+def test_cli_answers_challenges(http, client, capsys):
+    from chalicelib import cli, headless
 
     browser = Browser(http)
     _, challenge = pkce_pair()
     url = authorize_url(client["client_id"], scope="openid", code_challenge=challenge, code_challenge_method="S256")
     login_challenge = query_of(browser.get(url).headers["Location"])["login_challenge"]
     capsys.readouterr()  # the server's own log lines so far
-    status = cli.main(["login", "accept", login_challenge, "--json", '{"subject": "u-1"}'], invoke=handle)
+    status = cli.main(["login", "accept", login_challenge, "--json", '{"subject": "u-1"}'], invoke=headless.handle)
     assert status == 0
     assert json.loads(capsys.readouterr().out)["redirect_to"].startswith("http://127.0.0.1:8000/oauth2/auth?")
 

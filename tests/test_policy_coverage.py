@@ -173,7 +173,10 @@ def _headless_flows(call_log: CallLog, http, client: dict[str, Any], tv: dict[st
     monkeypatch.setenv("DEVICE_URL", "https://devices.example.com/link")
     services.reset()
     started = json.loads(device_auth(http, tv).body)
-    device_challenge = query_of(browser.get("http://127.0.0.1:8000/oauth2/device/verify").headers["Location"])["device_challenge"]
+    browser = Browser(http)  # another person, on another browser: no login session yet
+    device_challenge = query_of(browser.get("http://127.0.0.1:8000/oauth2/device/verify").headers["Location"])[
+        "device_challenge"
+    ]
     _answer(call_log, "device.get", device_challenge=device_challenge)
     accepted = _answer(call_log, "device.accept", device_challenge=device_challenge, user_code=started["user_code"])
     _login_and_consent_through_own_app(call_log, browser, accepted["redirect_to"])
