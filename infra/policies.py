@@ -29,6 +29,9 @@ KMS signing keys are created by rotation, so their ARNs cannot be named in
 advance: statements on them name ``key/*`` of the stage's account and region
 and carry a condition on the ``tollgate-keyset`` tag that rotation puts on
 every key it creates (and that ``kms:CreateKey`` is only allowed with).
+``kms:TagResource`` exists only for that tag-on-create: the keyset tag alone,
+with the stage's value, never on a key already tagged for another stage or
+already named by an alias.
 """
 
 from __future__ import annotations
@@ -151,18 +154,25 @@ def _rotate_keys(stage: Stage) -> list[Statement]:
             ),
             _via_secrets_manager("kms:Decrypt", "kms:GenerateDataKey"),
         ]
-    create_condition = {
-        "StringEquals": {
-            f"aws:RequestTag/{KEYSET_TAG}": stage.kms_alias_prefix,
-            "kms:KeyUsage": "SIGN_VERIFY",
-            "kms:KeySpec": ["RSA_2048", "ECC_NIST_P256"],
-        },
-        "ForAllValues:StringEquals": {"aws:TagKeys": [KEYSET_TAG]},
+    requested = {
+        f"aws:RequestTag/{KEYSET_TAG}": stage.kms_alias_prefix,
+        "kms:KeyUsage": "SIGN_VERIFY",
+        "kms:KeySpec": ["RSA_2048", "ECC_NIST_P256"],
+    }
+    create = {"StringEquals": requested, "ForAllValues:StringEquals": {"aws:TagKeys": [KEYSET_TAG]}}
+    # Tag-on-create is authorised as kms:TagResource on the new key, which must be allowed for key/* (the key
+    # has no ARN yet). KMS has no condition telling creation from tagging an existing key, so this refuses
+    # every key that shows it already exists in use: one tagged for another stage, or one named by an alias.
+    tag_on_create = {
+        **create,
+        "StringEqualsIfExists": {f"aws:ResourceTag/{KEYSET_TAG}": stage.kms_alias_prefix},
+        "Null": {"kms:ResourceAliases": "true"},
     }
     manage = ("kms:DescribeKey", "kms:GetPublicKey", "kms:CreateAlias", "kms:UpdateAlias", "kms:ScheduleKeyDeletion")
     return [
         # CreateKey names no resource (the key does not exist yet): the conditions bound it instead.
-        _statement("CreateTaggedSigningKeys", ("kms:CreateKey", "kms:TagResource"), ["*"], **create_condition),
+        _statement("CreateTaggedSigningKeys", ("kms:CreateKey",), ["*"], **create),
+        _statement("TagSigningKeysAsTheyAreCreated", ("kms:TagResource",), [SIGNING_KEYS], **tag_on_create),
         _statement("ManageOwnSigningKeys", manage, [SIGNING_KEYS], **_tagged(stage)),
         _statement("MoveOwnSigningAliases", ("kms:CreateAlias", "kms:UpdateAlias"), [_alias_pattern(stage)]),
     ]

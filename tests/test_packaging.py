@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from infra.local import TEMPLATE_PATH, load_template
-from infra.package import MERGE_NAME, TEMPLATE_NAME, package
-from infra.stages import StageError
+from infra.package import MERGE_NAME, TEMPLATE_NAME, data_policy_resource, merge_template, package
+from infra.stages import Stage, StageError, load_stage
 from tests.iam_policies import grants, may
 
 DEV_ISSUER = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/api"
@@ -239,6 +239,21 @@ def test_no_function_may_invoke_the_admin_or_the_interactions_function(prod: Pac
     for function in FUNCTIONS:
         for target in ("admin", "interactions"):
             assert not may(prod.statements(function), "lambda:InvokeFunction", PROD_FUNCTION + target), function
+
+
+def test_kms_mode_template_lets_rotation_tag_only_the_keys_it_creates():
+    prod_stage = load_stage("prod")
+    kms = Stage("prod", {**prod_stage.config, "environment_variables": {**prod_stage.environment, "KEY_MODE": "kms"}})
+    resource = merge_template(kms)["Resources"][data_policy_resource("rotate_keys")]
+    rotation = resource["Properties"]["PolicyDocument"]["Statement"]
+    key = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    tag = "aws:RequestTag/tollgate-keyset"
+    creating = {tag: "alias/tollgate-prod-signing", "aws:TagKeys": ["tollgate-keyset"]}
+    creating |= {"kms:KeyUsage": "SIGN_VERIFY", "kms:KeySpec": "ECC_NIST_P256"}
+    assert may(rotation, "kms:CreateKey", "*", creating) and may(rotation, "kms:TagResource", key, creating)
+    assert not may(rotation, "kms:TagResource", key, {**creating, "kms:ResourceAliases": ["alias/someone-elses"]})
+    assert not may(rotation, "kms:TagResource", key, {**creating, tag: "alias/tollgate-dev-signing"})
+    assert [grant.resource for grant in grants(rotation) if grant.resource == "*"] == ["*"]  # CreateKey's alone
 
 
 def test_rotation_function_touches_no_table(prod: Packaged):
