@@ -8,6 +8,7 @@ Importing it creates no AWS client and loads no key.
 from chalice import Chalice
 
 from chalicelib.config import settings
+from chalicelib.functions import ADMIN, INTERACTIONS, ROTATE_KEYS
 from chalicelib.web import adapter, observability
 from chalicelib.web.routes import (
     authorize,
@@ -25,7 +26,7 @@ from chalicelib.web.routes import (
 # Logs are Powertools JSON lines (chalicelib/web/observability.py), not Chalice's plain-text handler.
 app = Chalice(app_name="tollgate", configure_logs=False)
 app.register_middleware(adapter.security_headers, "http")
-# One log line and the metrics of every request, admin operation and key rotation; never a secret.
+# One log line and the metrics of every request, admin or login-app operation and key rotation; never a secret.
 app.register_middleware(observability.http_middleware, "http")
 app.register_middleware(observability.admin_middleware, "pure_lambda")
 app.register_middleware(observability.schedule_middleware, "scheduled")
@@ -51,15 +52,23 @@ app.register_blueprint(ui_login.bp)
 app.register_blueprint(ui_consent.bp)
 
 
-@app.lambda_function(name="admin")
+@app.lambda_function(name=ADMIN)
 def admin(event, context):  # type: ignore[no-untyped-def]
-    """Client (and later user, key, login/consent) administration; invoked with IAM only."""
+    """Client, user and key administration; invoked with IAM only, by operators."""
     from chalicelib.admin import handle
 
     return handle(event)
 
 
-@app.schedule(settings().key_rotation_schedule, name="rotate_keys")
+@app.lambda_function(name=INTERACTIONS)
+def interactions(event, context):  # type: ignore[no-untyped-def]
+    """Login, consent and device challenges answered by a team's own login app (DESIGN §4); invoked with IAM only."""
+    from chalicelib.headless import handle
+
+    return handle(event)
+
+
+@app.schedule(settings().key_rotation_schedule, name=ROTATE_KEYS)
 def rotate_keys(event):  # type: ignore[no-untyped-def]
     """Signing-key rotation on KEY_ROTATION_SCHEDULE (default 30 days); the only writer of keys (DESIGN §8)."""
     from chalicelib.keys.rotation import handle

@@ -2,9 +2,8 @@
 
 One entry point, :func:`handle`, takes an event
 ``{"operation": "clients.create", "params": {...}}`` and answers
-``{"result": ...}`` or ``{"error": code, "error_description": ...}``.  Bad
-input never raises; a failure of AWS itself does, so the Lambda runtime
-records it and the caller sees a function error.
+``{"result": ...}`` or ``{"error": code, "error_description": ...}``
+(:mod:`chalicelib.operations`).
 
 Params of the ``clients.*`` operations:
 
@@ -22,8 +21,11 @@ out by the ``rotate_keys`` function (see :mod:`chalicelib.keys.rotation`).
 
 Operations live in :data:`OPERATIONS` (name -> function of the params).  The
 ``clients.*`` operations are RFC 7591 §3 registration and RFC 7592 §2
-read / update / delete, plus secret rotation; later groups (``users.*``,
-``keys.*``, ``login.*``, ``consent.*``) register in the same table.
+read / update / delete, plus secret rotation; ``users.*`` and ``keys.*``
+register in the same table.  The login, consent and device challenge
+operations are not here: they run in their own function, ``interactions``
+(:mod:`chalicelib.headless`), so a team's login app, which may invoke that
+function, can never register a client or touch a user or key.
 
 A client secret is returned only by ``clients.create``, ``clients.rotate_secret``
 and an update that turns a public client confidential; it is stored as an
@@ -32,48 +34,24 @@ HMAC under the pepper and can never be read back.
 
 from __future__ import annotations
 
-import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from chalicelib import headless, services
+from chalicelib import services
 from chalicelib.keys import rotation
 from chalicelib.oauth.client_metadata import new_client, replaced_client
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.credentials import hash_client_secret, new_client_secret
-from chalicelib.oauth.errors import InvalidRequest, NotFound, OAuthError
+from chalicelib.oauth.errors import InvalidRequest, NotFound
 from chalicelib.oauth.users import UsernameTaken, new_user
-
-logger = logging.getLogger(__name__)
-
-Params = Mapping[str, Any]
-Operation = Callable[[Params], Any]
+from chalicelib.operations import Operation, Params, dispatch
 
 
 def handle(event: Any) -> dict[str, Any]:
-    """Run one admin operation; an RFC-style error object for any bad input."""
-    try:
-        operation, params = _parse_event(event)
-        logger.info("admin operation %s", operation)
-        return {"result": OPERATIONS[operation](params)}
-    except OAuthError as error:
-        return error.body()
-
-
-def _parse_event(event: Any) -> tuple[str, Params]:
-    if not isinstance(event, Mapping):
-        raise InvalidRequest("the event must be an object with 'operation' and 'params'")
-    operation = event.get("operation")
-    params = event.get("params")
-    params = {} if params is None else params
-    if not isinstance(operation, str) or operation not in OPERATIONS:
-        raise InvalidRequest(f"unknown operation {operation!r}; known: {', '.join(sorted(OPERATIONS))}")
-    if not isinstance(params, Mapping):
-        raise InvalidRequest("'params' must be an object")
-    return operation, params
+    """The admin function: one of :data:`OPERATIONS` (never a login/consent answer: see :mod:`chalicelib.headless`)."""
+    return dispatch(event, OPERATIONS)
 
 
 # --- reading params ---------------------------------------------------------------
@@ -239,5 +217,4 @@ OPERATIONS: dict[str, Operation] = {
     "users.create": create_user,
     "keys.rotate": rotate_keys,
     "keys.list": list_keys,
-    **headless.OPERATIONS,
 }

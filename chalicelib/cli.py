@@ -1,10 +1,13 @@
 """The command line (DESIGN §5): ``python -m chalicelib.cli [--stage STAGE] GROUP ACTION ...``.
 
-Each command becomes one admin event (see :mod:`chalicelib.admin`).  With
-``--stage local`` (the default) the event runs in this process against the
-embedded AWS of ``make run``; any other stage invokes that stage's deployed
-admin Lambda, ``tollgate-{stage}-admin``, through IAM.  Both paths take the
-same event and give the same answer, so the CLI behaves the same everywhere.
+Each command becomes one event (see :mod:`chalicelib.operations`) for one
+function: ``login|consent|device`` commands for the interactions function
+(:mod:`chalicelib.headless`), every other command for the admin function
+(:mod:`chalicelib.admin`).  With ``--stage local`` (the default) the event
+runs in this process against the embedded AWS of ``make run``; any other
+stage invokes that stage's deployed Lambda, ``tollgate-{stage}-admin`` or
+``tollgate-{stage}-interactions``, through IAM.  Both paths take the same
+event and give the same answer, so the CLI behaves the same everywhere.
 
 The result is printed as JSON on stdout.  An error is one line on stderr,
 ``error: <code>: <description>``, and exit status 2.
@@ -25,7 +28,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib import admin, aws
+from chalicelib import admin, aws, headless
+from chalicelib.functions import ADMIN, INTERACTIONS, deployed_name
 
 EXIT_ERROR = 2
 LOCAL_STAGE = "local"
@@ -33,6 +37,9 @@ LOCAL_STAGE = "local"
 Event = dict[str, Any]
 Invoke = Callable[[Event], dict[str, Any]]
 ParamsOf = Callable[[argparse.Namespace], dict[str, Any]]
+
+# What answers each function's events in this process (the local stage).
+HANDLERS: dict[str, Invoke] = {ADMIN: admin.handle, INTERACTIONS: headless.handle}
 
 
 class CliError(Exception):
@@ -49,7 +56,7 @@ def main(argv: Sequence[str] | None = None, *, invoke: Invoke | None = None) -> 
     args = build_parser().parse_args(argv)
     try:
         event = {"operation": args.operation, "params": args.params(args)}
-        answer = (invoke or transport(args.stage))(event)
+        answer = (invoke or transport(args.stage, args.function))(event)
     except CliError as error:
         return _fail(error.error, error.description)
     if "error" in answer:
@@ -71,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stage",
         default=LOCAL_STAGE,
-        help="'local' (default) uses the running `make run` stack; any other stage invokes its admin Lambda",
+        help="'local' (default) uses the running `make run` stack; any other stage invokes its Lambda functions",
     )
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     for add_group in GROUPS:
@@ -80,11 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command(
-    actions: argparse._SubParsersAction, name: str, operation: str, params: ParamsOf, summary: str
+    actions: argparse._SubParsersAction,
+    name: str,
+    operation: str,
+    params: ParamsOf,
+    summary: str,
+    function: str = ADMIN,
 ) -> argparse.ArgumentParser:
-    """Declare ``name`` as the admin ``operation`` whose params ``params`` builds from the arguments."""
+    """Declare ``name`` as ``function``'s ``operation`` whose params ``params`` builds from the arguments."""
     parser = actions.add_parser(name, help=summary, description=summary)
-    parser.set_defaults(operation=operation, params=params)
+    parser.set_defaults(operation=operation, params=params, function=function)
     return parser
 
 
@@ -134,7 +146,10 @@ def _keys(groups: argparse._SubParsersAction) -> None:
 
 
 def _challenges(groups: argparse._SubParsersAction) -> None:
-    """``login|consent|device get|accept|reject CHALLENGE [--json BODY]``: the headless contract (Hydra's names)."""
+    """``login|consent|device get|accept|reject CHALLENGE [--json BODY]``: the headless contract (Hydra's names).
+
+    These run in the interactions function, as a team's login app calls them; never in the admin function.
+    """
     groups_of_challenges = (
         ("login", "answer login challenges"),
         ("consent", "answer consent challenges"),
@@ -143,9 +158,8 @@ def _challenges(groups: argparse._SubParsersAction) -> None:
     for group, summary in groups_of_challenges:
         actions = groups.add_parser(group, help=summary).add_subparsers(dest="action", required=True, metavar="ACTION")
         for action in ("get", "accept", "reject"):
-            command = _command(
-                actions, action, f"{group}.{action}", _challenge_params(group), f"{action} a {group} challenge"
-            )
+            summary = f"{action} a {group} challenge"
+            command = _command(actions, action, f"{group}.{action}", _challenge_params(group), summary, INTERACTIONS)
             command.add_argument("challenge", metavar="CHALLENGE")
             if action != "get":
                 command.add_argument("--json", dest="body", default="{}", metavar="BODY", help="Hydra's request body")
@@ -196,16 +210,19 @@ def _json_object(text: str) -> dict[str, Any]:
 # --- transports ----------------------------------------------------------------------
 
 
-def transport(stage: str) -> Invoke:
-    return run_locally if stage == LOCAL_STAGE else _lambda_invoker(stage)
+def transport(stage: str, function: str = ADMIN) -> Invoke:
+    """How an event reaches ``function``: its handler in this process on ``local``, else the deployed Lambda."""
+    if stage == LOCAL_STAGE:
+        return lambda event: run_locally(event, HANDLERS[function])
+    return _lambda_invoker(deployed_name(stage, function))
 
 
-def run_locally(event: Event) -> dict[str, Any]:
-    """The admin operation in this process, against the embedded AWS of ``make run``."""
+def run_locally(event: Event, handler: Invoke) -> dict[str, Any]:
+    """The operation in this process, against the embedded AWS of ``make run``."""
     endpoint = use_local_stack()
     _require_listening(endpoint)
     try:
-        return admin.handle(event)
+        return handler(event)
     except BotoConnectionError:
         raise _not_running(endpoint) from None
     except (BotoCoreError, ClientError, PynamoDBException) as error:
@@ -240,9 +257,7 @@ def _not_running(endpoint: str) -> CliError:
     return CliError("server_error", f"cannot reach the local AWS at {endpoint}: is `make run` running?")
 
 
-def _lambda_invoker(stage: str) -> Invoke:
-    function_name = f"tollgate-{stage}-admin"
-
+def _lambda_invoker(function_name: str) -> Invoke:
     def invoke(event: Event) -> dict[str, Any]:
         try:
             answer = aws.client("lambda").invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
@@ -254,7 +269,7 @@ def _lambda_invoker(stage: str) -> Invoke:
 
 
 def _lambda_answer(function_name: str, answer: dict[str, Any]) -> dict[str, Any]:
-    """The admin result from a ``lambda.invoke`` response, or the function's failure as a ``CliError``."""
+    """The operation's result from a ``lambda.invoke`` response, or the function's failure as a ``CliError``."""
     try:
         payload = json.loads(answer["Payload"].read() or b"null")
     except ValueError:

@@ -1,4 +1,11 @@
-"""The headless contract: admin operations a team's own login and consent app calls.
+"""The headless contract: the operations a team's own login and consent app calls.
+
+They run in their own Lambda function, ``interactions`` (``tollgate-STAGE-interactions``),
+never in the admin function: the login app is granted ``lambda:InvokeFunction``
+on this function alone, whose role may read clients and read and write the
+state table's challenges, and nothing else (``infra/policies.py``).  A
+compromised login app can therefore answer challenges, which it owns anyway,
+but not register a client with its own redirect URIs, nor touch users or keys.
 
 Same names and fields as Hydra's ``/admin/oauth2/auth/requests/{login,consent}``
 get / accept / reject, so a login app written for Hydra ports with a change of
@@ -19,13 +26,16 @@ and reject, ``{"redirect_to": ...}``: where the app sends the browser next.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib import services
 from chalicelib.oauth.errors import InvalidRequest
+from chalicelib.operations import Operation, Params, dispatch
 
-Params = Mapping[str, Any]
+
+def handle(event: Any) -> dict[str, Any]:
+    """The interactions function: one of :data:`OPERATIONS`, the same event and answer as the admin function."""
+    return dispatch(event, OPERATIONS)
 
 
 def _typed(params: Params, name: str, kind: type | tuple[type, ...], default: Any) -> Any:
@@ -129,7 +139,7 @@ def reject_device(params: Params) -> dict[str, Any]:
     return {"redirect_to": services.flows().reject_device(_challenge(params, "device_challenge"))}
 
 
-OPERATIONS: dict[str, Callable[[Params], Any]] = {
+OPERATIONS: dict[str, Operation] = {
     "device.get": get_device,
     "device.accept": accept_device,
     "device.reject": reject_device,

@@ -16,9 +16,12 @@ Who may do what:
 - ``api_handler`` reads ``Clients`` and ``Users``, reads and writes the state
   table, reads the pepper and (``secrets`` mode) the signing-key secret, or
   (``kms`` mode) signs with and reads public keys of the stage's signing keys;
-- ``admin`` alone writes ``Clients`` and ``Users``; it answers login/consent
-  challenges (state table), reads the pepper to hash client secrets, and asks
-  ``rotate_keys`` to rotate or list keys instead of touching them itself;
+- ``admin`` alone writes ``Clients`` and ``Users``; it reads the pepper to
+  hash client secrets, and asks ``rotate_keys`` to rotate or list keys
+  instead of touching them itself; it answers no login/consent challenge;
+- ``interactions`` (what a team's login app may invoke) answers login,
+  consent and device challenges: it reads ``Clients`` and reads and writes the
+  state table, and nothing else (no ``Users``, secret, key or function);
 - ``rotate_keys`` alone writes the signing keys (the secret, or KMS keys and
   their aliases) and touches no table.
 
@@ -26,6 +29,9 @@ KMS signing keys are created by rotation, so their ARNs cannot be named in
 advance: statements on them name ``key/*`` of the stage's account and region
 and carry a condition on the ``tollgate-keyset`` tag that rotation puts on
 every key it creates (and that ``kms:CreateKey`` is only allowed with).
+``kms:TagResource`` exists only for that tag-on-create: the keyset tag alone,
+with the stage's value, never on a key already tagged for another stage or
+already named by an alias.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from infra.stages import ADMIN, API_HANDLER, FUNCTIONS, ROTATE_KEYS, Stage
+from infra.stages import ADMIN, API_HANDLER, FUNCTIONS, INTERACTIONS, ROTATE_KEYS, Stage
 
 Statement = dict[str, Any]
 
@@ -124,10 +130,17 @@ def _admin(stage: Stage) -> list[Statement]:
     return [
         _statement("ReadWriteClientsAndUsers", (*READ_ITEMS, "dynamodb:Scan", *WRITE_ITEMS), [CLIENTS, USERS]),
         _statement("QueryUsersByUsername", ("dynamodb:Query",), [USERS_INDEXES]),
-        _statement("AnswerLoginAndConsentChallenges", READ_ITEMS + WRITE_ITEMS, [STATE, STATE_INDEXES]),
         _statement("ReadPepper", ("secretsmanager:GetSecretValue",), [PEPPER_SECRET]),
         _via_secrets_manager("kms:Decrypt"),
         _statement("AskKeyRotationToRotateOrList", ("lambda:InvokeFunction",), [rotate_keys]),
+    ]
+
+
+def _interactions(stage: Stage) -> list[Statement]:
+    """Only what the challenge operations call: the client a challenge names, and the challenges themselves."""
+    return [
+        _statement("ReadClientsOfChallenges", READ_ITEMS, [CLIENTS]),
+        _statement("AnswerLoginConsentAndDeviceChallenges", READ_ITEMS + WRITE_ITEMS, [STATE, STATE_INDEXES]),
     ]
 
 
@@ -141,24 +154,31 @@ def _rotate_keys(stage: Stage) -> list[Statement]:
             ),
             _via_secrets_manager("kms:Decrypt", "kms:GenerateDataKey"),
         ]
-    create_condition = {
-        "StringEquals": {
-            f"aws:RequestTag/{KEYSET_TAG}": stage.kms_alias_prefix,
-            "kms:KeyUsage": "SIGN_VERIFY",
-            "kms:KeySpec": ["RSA_2048", "ECC_NIST_P256"],
-        },
-        "ForAllValues:StringEquals": {"aws:TagKeys": [KEYSET_TAG]},
+    requested = {
+        f"aws:RequestTag/{KEYSET_TAG}": stage.kms_alias_prefix,
+        "kms:KeyUsage": "SIGN_VERIFY",
+        "kms:KeySpec": ["RSA_2048", "ECC_NIST_P256"],
+    }
+    create = {"StringEquals": requested, "ForAllValues:StringEquals": {"aws:TagKeys": [KEYSET_TAG]}}
+    # Tag-on-create is authorised as kms:TagResource on the new key, which must be allowed for key/* (the key
+    # has no ARN yet). KMS has no condition telling creation from tagging an existing key, so this refuses
+    # every key that shows it already exists in use: one tagged for another stage, or one named by an alias.
+    tag_on_create = {
+        **create,
+        "StringEqualsIfExists": {f"aws:ResourceTag/{KEYSET_TAG}": stage.kms_alias_prefix},
+        "Null": {"kms:ResourceAliases": "true"},
     }
     manage = ("kms:DescribeKey", "kms:GetPublicKey", "kms:CreateAlias", "kms:UpdateAlias", "kms:ScheduleKeyDeletion")
     return [
         # CreateKey names no resource (the key does not exist yet): the conditions bound it instead.
-        _statement("CreateTaggedSigningKeys", ("kms:CreateKey", "kms:TagResource"), ["*"], **create_condition),
+        _statement("CreateTaggedSigningKeys", ("kms:CreateKey",), ["*"], **create),
+        _statement("TagSigningKeysAsTheyAreCreated", ("kms:TagResource",), [SIGNING_KEYS], **tag_on_create),
         _statement("ManageOwnSigningKeys", manage, [SIGNING_KEYS], **_tagged(stage)),
         _statement("MoveOwnSigningAliases", ("kms:CreateAlias", "kms:UpdateAlias"), [_alias_pattern(stage)]),
     ]
 
 
-_DATA_STATEMENTS = {API_HANDLER: _api_handler, ADMIN: _admin, ROTATE_KEYS: _rotate_keys}
+_DATA_STATEMENTS = {API_HANDLER: _api_handler, ADMIN: _admin, INTERACTIONS: _interactions, ROTATE_KEYS: _rotate_keys}
 
 
 def data_statements(stage: Stage, function: str) -> list[Statement]:

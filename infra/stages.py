@@ -18,17 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Every Lambda function of the app, by Chalice's name for it (re-exported: infra code imports them from here).
+from chalicelib.functions import ADMIN, API_HANDLER, APP_NAME, FUNCTIONS, INTERACTIONS, ROTATE_KEYS, deployed_name
+
+__all__ = ["ADMIN", "API_HANDLER", "APP_NAME", "FUNCTIONS", "INTERACTIONS", "ROTATE_KEYS"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHALICE_DIR = REPO_ROOT / ".chalice"
 CONFIG_PATH = CHALICE_DIR / "config.json"
-APP_NAME = "tollgate"
 LOCAL_STAGE = "local"
-
-# Every Lambda function of the app, by Chalice's name for it.
-API_HANDLER = "api_handler"
-ADMIN = "admin"
-ROTATE_KEYS = "rotate_keys"
-FUNCTIONS = (API_HANDLER, ADMIN, ROTATE_KEYS)
 
 # Chalice ignores keys it does not know; this one is ours (applied by package.py and deploy.py).
 THROTTLING_KEY = "api_gateway_throttling"
@@ -94,7 +92,7 @@ class Stage:
 
     def function_name(self, function: str) -> str:
         """The deployed Lambda's name, as ``chalice deploy`` gives it."""
-        return f"{APP_NAME}-{self.name}-{function}"
+        return deployed_name(self.name, function)
 
     def policy_file(self, function: str) -> Path:
         """Where Chalice reads ``function``'s IAM policy for this stage (``iam_policy_file``)."""

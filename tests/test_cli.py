@@ -199,9 +199,9 @@ def test_each_command_is_one_admin_event(argv, event, capsys):
 # --- stages and transports --------------------------------------------------------------------
 
 
-def test_local_stage_runs_in_process_and_other_stages_invoke_lambda():
-    assert cli.transport("local") is cli.run_locally
-    assert cli.transport("dev") is not cli.run_locally
+def test_challenge_commands_answer_locally_through_the_interactions_handler(local_stack):
+    process = run_cli("login", "get", "no-such-challenge", aws_port=local_stack)
+    assert_one_line_error(process, "error: not_found:")
 
 
 def test_local_stack_defaults_fill_only_what_is_unset(monkeypatch):
@@ -242,6 +242,24 @@ def test_other_stages_invoke_the_stage_admin_lambda_with_the_same_event(monkeypa
     assert json.loads(capsys.readouterr().out) == [{"client_id": "c1"}]
     assert [call["FunctionName"] for call in fake.calls] == ["tollgate-dev-admin"]
     assert json.loads(fake.calls[0]["Payload"]) == {"operation": "clients.list", "params": {}}
+
+
+@pytest.mark.parametrize(
+    ("argv", "function"),
+    [
+        (["login", "accept", "ch1", "--json", '{"subject": "u-1"}'], "tollgate-dev-interactions"),
+        (["consent", "reject", "ch1"], "tollgate-dev-interactions"),
+        (["device", "get", "ch1"], "tollgate-dev-interactions"),
+        (["clients", "create", "--json", '{"scope": "a"}'], "tollgate-dev-admin"),
+        (["users", "create", "--username", "u", "--password", "p"], "tollgate-dev-admin"),
+        (["keys", "list"], "tollgate-dev-admin"),
+    ],
+)
+def test_challenge_commands_invoke_the_interactions_lambda_and_the_rest_the_admin_lambda(monkeypatch, argv, function):
+    fake = FakeLambda(json.dumps({"result": {}}).encode())
+    use_fake_lambda(monkeypatch, fake)
+    assert cli.main(["--stage", "dev", *argv]) == 0
+    assert [call["FunctionName"] for call in fake.calls] == [function]
 
 
 def test_lambda_admin_errors_read_like_local_ones(monkeypatch, capsys):

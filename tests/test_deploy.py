@@ -130,9 +130,11 @@ def test_deploy_writes_least_privilege_policy_files_with_the_stacks_arns(project
     deploy("dev", tools, config_path=project, say=lambda _: None)
     policies = {
         name: json.loads((project.parent / "policies" / f"dev-{name}.json").read_text())["Statement"]
-        for name in ("api_handler", "admin", "rotate_keys")
+        for name in ("api_handler", "admin", "interactions", "rotate_keys")
     }
     clients, keys = OUTPUTS["ClientsTableArn"], OUTPUTS["SigningKeysSecretArn"]
+    assert may(policies["interactions"], "dynamodb:PutItem", OUTPUTS["StateTableArn"])
+    assert not may(policies["interactions"], "dynamodb:PutItem", clients)
     assert may(policies["api_handler"], "dynamodb:GetItem", clients)
     assert not may(policies["api_handler"], "dynamodb:PutItem", clients)
     assert may(policies["admin"], "dynamodb:PutItem", clients)

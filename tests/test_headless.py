@@ -1,13 +1,19 @@
-"""The headless contract: a team's own login/consent app answers challenges through the admin function."""
+"""The headless contract: a team's own login/consent app answers challenges through the interactions function.
+
+Each test invokes the deployed shape: the app's ``interactions`` Lambda (its
+handler and middleware), which offers the challenge operations and nothing
+else; the admin function no longer answers them.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import jwt
 import pytest
 
-from chalicelib.admin import handle
 from tests.oauth_flow import REDIRECT_URI, Browser, authorize_url, exchange, pkce_pair, query_of
 
 
@@ -21,13 +27,36 @@ def client(register):
     )
 
 
-def admin(operation, **params):
-    answer = handle({"operation": operation, "params": params})
-    assert "result" in answer, answer
-    return answer["result"]
+@pytest.fixture
+def lambdas(aws) -> Iterator[Any]:
+    """The app's pure Lambda functions, invoked as AWS would (``lambda_.invoke(name, event)``)."""
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app, stage_name="local") as client:
+        yield client.lambda_
 
 
-def test_custom_login_app_signs_a_person_in_with_hydras_operations(http, client):
+@pytest.fixture
+def handle(lambdas):
+    """One event to the interactions function; its answer."""
+    return lambda event: lambdas.invoke("interactions", event).payload
+
+
+@pytest.fixture
+def admin(handle):
+    """A challenge operation the login app calls; its result (asserting it succeeded)."""
+
+    def call(operation, **params):
+        answer = handle({"operation": operation, "params": params})
+        assert "result" in answer, answer
+        return answer["result"]
+
+    return call
+
+
+def test_custom_login_app_signs_a_person_in_with_hydras_operations(http, client, admin):
     browser = Browser(http)
     verifier, challenge = pkce_pair()
     url = authorize_url(
@@ -70,7 +99,7 @@ def test_custom_login_app_signs_a_person_in_with_hydras_operations(http, client)
     assert access["tier"] == "gold" and access["aud"] == "https://api.example.com"
 
 
-def test_reject_through_the_admin_function_redirects_access_denied(http, client):
+def test_reject_through_the_interactions_function_redirects_access_denied(http, client, admin):
     browser = Browser(http)
     _, challenge = pkce_pair()
     url = authorize_url(client["client_id"], scope="openid", code_challenge=challenge, code_challenge_method="S256")
@@ -88,25 +117,25 @@ def test_reject_through_the_admin_function_redirects_access_denied(http, client)
         {"login_challenge": "x", "subject": "u", "unexpected": 1},
     ],
 )
-def test_bad_admin_input_is_an_error_object_never_an_exception(aws, params):
+def test_bad_challenge_input_is_an_error_object_never_an_exception(handle, params):
     answer = handle({"operation": "login.accept", "params": params})
     assert answer["error"] in {"not_found", "invalid_request"}
 
 
 def test_cli_answers_challenges(http, client, capsys):
-    from chalicelib import cli
+    from chalicelib import cli, headless
 
     browser = Browser(http)
     _, challenge = pkce_pair()
     url = authorize_url(client["client_id"], scope="openid", code_challenge=challenge, code_challenge_method="S256")
     login_challenge = query_of(browser.get(url).headers["Location"])["login_challenge"]
     capsys.readouterr()  # the server's own log lines so far
-    status = cli.main(["login", "accept", login_challenge, "--json", '{"subject": "u-1"}'], invoke=handle)
+    status = cli.main(["login", "accept", login_challenge, "--json", '{"subject": "u-1"}'], invoke=headless.handle)
     assert status == 0
     assert json.loads(capsys.readouterr().out)["redirect_to"].startswith("http://127.0.0.1:8000/oauth2/auth?")
 
 
-def test_custom_device_app_accepts_the_typed_user_code(http, register, monkeypatch):
+def test_custom_device_app_accepts_the_typed_user_code(http, register, monkeypatch, handle, admin):
     from chalicelib import services
 
     monkeypatch.setenv("DEVICE_URL", "https://devices.example.com/link")
@@ -136,7 +165,7 @@ def test_custom_device_app_accepts_the_typed_user_code(http, register, monkeypat
     assert "login_challenge=" in browser.get(accepted["redirect_to"]).headers["Location"]
 
 
-def consent_for(http, browser, client, **params):
+def consent_for(admin, browser, client, **params):
     """Authorize (no audience unless given), sign in as ``crm-42``: the consent request the app receives."""
     verifier, challenge = pkce_pair()
     url = authorize_url(
@@ -148,16 +177,16 @@ def consent_for(http, browser, client, **params):
     return verifier, admin("consent.get", consent_challenge=consent_challenge)
 
 
-def test_consent_app_is_shown_the_registered_audience_when_none_was_requested(http, client):
-    _, consent = consent_for(http, Browser(http), client)
+def test_consent_app_is_shown_the_registered_audience_when_none_was_requested(http, client, admin):
+    _, consent = consent_for(admin, Browser(http), client)
     assert consent["requested_access_token_audience"] == ["https://api.example.com"]
 
 
-def test_consent_granting_no_audience_gives_a_token_only_for_the_client_itself(http, client):
+def test_consent_granting_no_audience_gives_a_token_only_for_the_client_itself(http, client, admin):
     from tests.oauth_flow import introspect
 
     browser = Browser(http)
-    verifier, consent = consent_for(http, browser, client)
+    verifier, consent = consent_for(admin, browser, client)
     allowed = admin(
         "consent.accept", consent_challenge=consent["challenge"], grant_scope=["openid"], grant_access_token_audience=[]
     )
@@ -165,3 +194,34 @@ def test_consent_granting_no_audience_gives_a_token_only_for_the_client_itself(h
     access_token = json.loads(exchange(http, client, code, verifier).body)["access_token"]
     assert jwt.decode(access_token, options={"verify_signature": False})["aud"] == client["client_id"]
     assert introspect(http, client, access_token)["aud"] == client["client_id"]
+
+
+# --------------------------------------------------------------------------- one function per job
+
+
+def test_admin_function_no_longer_answers_challenges(http, client, lambdas):
+    browser = Browser(http)
+    _, challenge = pkce_pair()
+    url = authorize_url(client["client_id"], scope="openid", code_challenge=challenge, code_challenge_method="S256")
+    login_challenge = query_of(browser.get(url).headers["Location"])["login_challenge"]
+    event = {"operation": "login.accept", "params": {"login_challenge": login_challenge, "subject": "u-1"}}
+    answer = lambdas.invoke("admin", event).payload
+    assert answer["error"] == "invalid_request" and "unknown operation 'login.accept'" in answer["error_description"]
+    assert "result" in lambdas.invoke("interactions", event).payload  # the challenge was still open
+
+
+@pytest.mark.parametrize(
+    "operation, params",
+    [
+        ("clients.create", {"redirect_uris": ["https://attacker.example/cb"]}),
+        ("clients.update", {"client_id": "c1", "redirect_uris": ["https://attacker.example/cb"]}),
+        ("clients.list", {}),
+        ("users.create", {"username": "eve", "password": "pw-0123456789abc"}),
+        ("keys.rotate", {}),
+    ],
+)
+def test_interactions_function_refuses_every_administrative_operation(lambdas, operation, params):
+    answer = lambdas.invoke("interactions", {"operation": operation, "params": params}).payload
+    assert answer["error"] == "invalid_request" and f"unknown operation '{operation}'" in answer["error_description"]
+    listed = lambdas.invoke("admin", {"operation": "clients.list"}).payload["result"]
+    assert listed == []  # nothing was registered through the login app's function

@@ -181,5 +181,53 @@ def test_kms_mode_only_rotation_creates_keys_and_moves_aliases(kms_stage):
     for function in ("api_handler", "admin"):
         assert not may(data_statements(kms_stage, function), "kms:CreateKey", "*")
     for grant in grants(rotation_statements):
-        assert grant.resource != "*" or grant.action in ("kms:CreateKey", "kms:TagResource")
+        assert grant.resource != "*" or grant.action == "kms:CreateKey"  # never a standing TagResource on *
         assert grant.resource.endswith(":key/*") <= grant.conditioned
+
+
+def creating(prefix: str = "alias/tollgate-prod-signing", **context: Any) -> dict[str, Any]:
+    """The request context of ``CreateKey`` with the keyset tag, as rotation sends it (and its tag-on-create check)."""
+    tagged = {f"aws:RequestTag/{KEYSET_TAG}": prefix, "aws:TagKeys": [KEYSET_TAG]}
+    return {**tagged, "kms:KeyUsage": "SIGN_VERIFY", "kms:KeySpec": "RSA_2048", **context}
+
+
+def test_kms_rotation_may_tag_only_the_key_it_is_creating(kms_stage):
+    rotation_statements = data_statements(kms_stage, "rotate_keys")
+    assert may(rotation_statements, "kms:CreateKey", "*", creating())
+    assert may(rotation_statements, "kms:TagResource", SIGNING_KEY, creating())  # tag-on-create: a new key
+    # An existing key of another stage, or a key in use under any alias, is never tagged into this stage...
+    other_stage = creating(**{f"aws:ResourceTag/{KEYSET_TAG}": "alias/tollgate-dev-signing"})
+    assert not may(rotation_statements, "kms:TagResource", SIGNING_KEY, other_stage)
+    in_use = creating(**{"kms:ResourceAliases": ["alias/payments-signing"]})
+    assert not may(rotation_statements, "kms:TagResource", SIGNING_KEY, in_use)
+    # ...nor given another tag or another stage's value, nor any key outside the stage's account and region.
+    assert not may(rotation_statements, "kms:TagResource", SIGNING_KEY, creating(**{"aws:TagKeys": [KEYSET_TAG, "x"]}))
+    assert not may(rotation_statements, "kms:TagResource", SIGNING_KEY, creating("alias/tollgate-dev-signing"))
+    assert not may(rotation_statements, "kms:TagResource", "arn:aws:kms:us-west-2:999999999999:key/k", creating())
+    assert not may(rotation_statements, "kms:CreateKey", "*", creating(**{"kms:KeyUsage": "ENCRYPT_DECRYPT"}))
+    assert not may(rotation_statements, "kms:UntagResource", SIGNING_KEY)
+
+
+def test_every_key_rotation_creates_is_allowed_with_the_tags_it_sends(aws, monkeypatch, kms_stage):
+    """The real ``CreateKey`` requests of a first run and a rotation, checked against the policy's conditions."""
+    from chalicelib import aws as aws_clients
+
+    monkeypatch.setenv("KEY_MODE", "kms")
+    monkeypatch.setenv("KMS_KEY_ALIAS_PREFIX", kms_stage.kms_alias_prefix)
+    services.reset()
+    sent: list[dict[str, Any]] = []
+    aws_clients.client("kms").meta.events.register(
+        "provide-client-params.kms.CreateKey", lambda params, **_: sent.append(params)
+    )
+    rotation.ensure_keys()
+    rotation.rotate()
+    assert len(sent) == 6  # two per algorithm on the first run, one more each on rotation
+    rotation_statements = data_statements(kms_stage, "rotate_keys")
+    for params in sent:
+        tags = {tag["TagKey"]: tag["TagValue"] for tag in params.get("Tags", [])}
+        context = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
+        context.update(
+            {"aws:TagKeys": list(tags), "kms:KeyUsage": params["KeyUsage"], "kms:KeySpec": params["KeySpec"]}
+        )
+        assert may(rotation_statements, "kms:CreateKey", "*", context), params
+        assert may(rotation_statements, "kms:TagResource", SIGNING_KEY, context), params

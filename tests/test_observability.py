@@ -174,6 +174,18 @@ def test_admin_operations_are_logged_by_name_without_params(app_client, captured
     assert not any("secret-project" in line for line in lines)
 
 
+def test_login_app_operations_are_logged_with_the_function_that_ran_them(app_client, captured):
+    event = {"operation": "login.get", "params": {"login_challenge": "nope"}}
+    assert app_client.lambda_.invoke("interactions", event).payload["error"] == "not_found"
+    admin(app_client, "clients.get", client_id="nope")
+    _, documents = captured()
+    logged = [doc for doc in documents if doc.get("message") == "admin operation"]
+    assert [(doc["function"], doc["operation"], doc["error"]) for doc in logged] == [
+        ("interactions", "login.get", "not_found"),
+        ("admin", "clients.get", "not_found"),
+    ]
+
+
 def test_logins_and_consents_are_counted_from_pages_and_admin_answers(monkeypatch):
     emitted: list[tuple[str, dict[str, str]]] = []
     monkeypatch.setattr(observability, "emit_metric", lambda name, **dims: emitted.append((name, dims)))

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from infra.local import TEMPLATE_PATH, load_template
-from infra.package import MERGE_NAME, TEMPLATE_NAME, package
-from infra.stages import StageError
+from infra.package import MERGE_NAME, TEMPLATE_NAME, data_policy_resource, merge_template, package
+from infra.stages import Stage, StageError, load_stage
 from tests.iam_policies import grants, may
 
 DEV_ISSUER = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/api"
@@ -35,6 +35,8 @@ KEYS_SECRET, PEPPER = "${SigningKeysSecret}", "${PepperSecret}"
 TABLE_WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # direct upload limit of a zipped Lambda package
 WAF_TEMPLATE = TEMPLATE_PATH.with_name("waf.yaml")  # optional, documented in the README
+FUNCTIONS = ("api_handler", "admin", "interactions", "rotate_keys")
+PROD_FUNCTION = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:tollgate-prod-"
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,8 @@ def test_one_template_carries_the_app_and_every_infrastructure_resource(prod: Pa
     assert set(infrastructure["Resources"]) <= set(prod.resources)
     assert set(infrastructure["Outputs"]) <= set(prod.template["Outputs"])
     assert prod.template["Parameters"]["NamePrefix"]["Default"] == "tollgate-prod"
-    names = {prod.function(name)["Properties"]["FunctionName"] for name in ("api_handler", "admin", "rotate_keys")}
-    assert names == {"tollgate-prod-api_handler", "tollgate-prod-admin", "tollgate-prod-rotate_keys"}
+    names = {prod.function(name)["Properties"]["FunctionName"] for name in FUNCTIONS}
+    assert names == {f"tollgate-prod-{name}" for name in FUNCTIONS}
 
 
 def test_merge_template_is_plain_json_without_yaml_tags_or_aliases(prod: Packaged):
@@ -143,8 +145,8 @@ def test_merge_template_is_plain_json_without_yaml_tags_or_aliases(prod: Package
 
 
 def test_each_function_has_its_own_role(prod: Packaged):
-    roles = {prod.role_of(name) for name in ("api_handler", "admin", "rotate_keys")}
-    assert len(roles) == 3
+    roles = {prod.role_of(name) for name in FUNCTIONS}
+    assert len(roles) == len(FUNCTIONS)
     assert "DefaultRole" not in prod.resources  # autogen_policy: false, one iam_policy_file each
 
 
@@ -163,7 +165,7 @@ def test_stage_without_issuer_cannot_be_packaged_without_one():
 
 
 def test_dev_issuer_given_at_packaging_reaches_every_function(dev: Packaged):
-    for name in ("api_handler", "admin", "rotate_keys"):
+    for name in FUNCTIONS:
         assert dev.function(name)["Properties"]["Environment"]["Variables"]["ISSUER_URL"] == DEV_ISSUER
 
 
@@ -201,14 +203,14 @@ def test_only_the_admin_function_writes_clients_and_users(prod: Packaged):
     admin = prod.statements("admin")
     for table in (CLIENTS, USERS):
         assert may(admin, "dynamodb:PutItem", table) and may(admin, "dynamodb:DeleteItem", table)
-    for function in ("api_handler", "rotate_keys"):
+    for function in ("api_handler", "interactions", "rotate_keys"):
         for table in (CLIENTS, USERS):
             assert not any(may(prod.statements(function), action, table) for action in TABLE_WRITES), function
 
 
 def test_only_the_rotation_function_writes_the_signing_key_secret(prod: Packaged):
     assert may(prod.statements("rotate_keys"), "secretsmanager:PutSecretValue", KEYS_SECRET)
-    for function in ("api_handler", "admin"):
+    for function in ("api_handler", "admin", "interactions"):
         assert not may(prod.statements(function), "secretsmanager:PutSecretValue", KEYS_SECRET), function
     assert not may(prod.statements("admin"), "secretsmanager:GetSecretValue", KEYS_SECRET)
 
@@ -220,6 +222,40 @@ def test_admin_asks_the_rotation_function_instead_of_holding_keys(prod: Packaged
     assert not may(admin, "lambda:InvokeFunction", rotate.replace("rotate_keys", "api_handler"))
 
 
+def test_login_app_function_answers_challenges_and_can_do_nothing_else(prod: Packaged):
+    interactions = prod.statements("interactions")
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+        assert may(interactions, action, STATE)
+    assert may(interactions, "dynamodb:Query", STATE + "/index/user_code-index")  # device.accept
+    assert may(interactions, "dynamodb:GetItem", CLIENTS)  # the client a challenge names
+    for table in (CLIENTS, USERS):
+        for action in (*TABLE_WRITES, "dynamodb:Scan"):
+            assert not may(interactions, action, table), (action, table)
+    data = {grant.resource for grant in grants(interactions) if ":logs:" not in grant.resource}
+    assert data == {CLIENTS, STATE, STATE + "/index/*"}  # no Users, secrets, keys or other functions
+
+
+def test_no_function_may_invoke_the_admin_or_the_interactions_function(prod: Packaged):
+    for function in FUNCTIONS:
+        for target in ("admin", "interactions"):
+            assert not may(prod.statements(function), "lambda:InvokeFunction", PROD_FUNCTION + target), function
+
+
+def test_kms_mode_template_lets_rotation_tag_only_the_keys_it_creates():
+    prod_stage = load_stage("prod")
+    kms = Stage("prod", {**prod_stage.config, "environment_variables": {**prod_stage.environment, "KEY_MODE": "kms"}})
+    resource = merge_template(kms)["Resources"][data_policy_resource("rotate_keys")]
+    rotation = resource["Properties"]["PolicyDocument"]["Statement"]
+    key = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    tag = "aws:RequestTag/tollgate-keyset"
+    creating = {tag: "alias/tollgate-prod-signing", "aws:TagKeys": ["tollgate-keyset"]}
+    creating |= {"kms:KeyUsage": "SIGN_VERIFY", "kms:KeySpec": "ECC_NIST_P256"}
+    assert may(rotation, "kms:CreateKey", "*", creating) and may(rotation, "kms:TagResource", key, creating)
+    assert not may(rotation, "kms:TagResource", key, {**creating, "kms:ResourceAliases": ["alias/someone-elses"]})
+    assert not may(rotation, "kms:TagResource", key, {**creating, tag: "alias/tollgate-dev-signing"})
+    assert [grant.resource for grant in grants(rotation) if grant.resource == "*"] == ["*"]  # CreateKey's alone
+
+
 def test_rotation_function_touches_no_table(prod: Packaged):
     rotation = prod.statements("rotate_keys")
     assert not any(grant.action.startswith("dynamodb:") for grant in grants(rotation))
@@ -227,7 +263,7 @@ def test_rotation_function_touches_no_table(prod: Packaged):
 
 def test_every_statement_names_resource_arns_and_no_action_wildcards(prod: Packaged, dev: Packaged):
     for packaged in (prod, dev):
-        for function in ("api_handler", "admin", "rotate_keys"):
+        for function in FUNCTIONS:
             for grant in grants(packaged.statements(function)):
                 assert grant.resource != "*", (function, grant)
                 assert "*" not in grant.action, (function, grant)
@@ -235,7 +271,7 @@ def test_every_statement_names_resource_arns_and_no_action_wildcards(prod: Packa
 
 
 def test_each_function_writes_only_its_own_log_group(prod: Packaged):
-    for function in ("api_handler", "admin", "rotate_keys"):
+    for function in FUNCTIONS:
         logs = [grant for grant in grants(prod.statements(function)) if grant.action.startswith("logs:")]
         assert logs and all(f"log-group:/aws/lambda/tollgate-prod-{function}" in grant.resource for grant in logs)
 

@@ -18,14 +18,14 @@ from urllib.parse import urlencode
 import botocore.session
 import pytest
 
-from chalicelib import admin
+from chalicelib import admin, headless
 from chalicelib.keys import rotation
 from infra.local import apply_template
 from infra.policies import deploy_documents
 from infra.stages import load_stage
 from tests.conftest import FORM, basic
 from tests.iam_policies import may
-from tests.oauth_flow import REDIRECT_URI
+from tests.oauth_flow import REDIRECT_URI, Browser, authorize_url, exchange, pkce_pair, query_of
 from tests.page_flow import SCOPE, sign_in_through_pages
 
 BROWSER_CLIENT = {
@@ -138,7 +138,52 @@ def _device_flow(http, tv: dict[str, Any]) -> None:
     assert poll(http, tv, started["device_code"]).status_code == 200
 
 
-def test_every_call_of_every_function_is_allowed_by_its_policy(call_log, http):
+def _answer(call_log: CallLog, operation: str, **params: Any) -> dict[str, Any]:
+    """A login app's call: the interactions function's handler, recorded as that function."""
+    with call_log.acting_as("interactions"):
+        answer = headless.handle({"operation": operation, "params": params})
+    assert "result" in answer, answer
+    return answer["result"]
+
+
+def _login_and_consent_through_own_app(call_log: CallLog, browser: Browser, redirect_to: str) -> str:
+    """Hydra-style login and consent answered by a team's app; where the browser goes next."""
+    login = query_of(browser.get(redirect_to).headers["Location"])["login_challenge"]
+    _answer(call_log, "login.get", login_challenge=login)
+    accepted = _answer(call_log, "login.accept", login_challenge=login, subject="crm-42", remember=True)
+    consent = query_of(browser.get(accepted["redirect_to"]).headers["Location"])["consent_challenge"]
+    _answer(call_log, "consent.get", consent_challenge=consent)
+    allowed = _answer(call_log, "consent.accept", consent_challenge=consent, grant_scope=["openid"], remember=True)
+    return browser.get(allowed["redirect_to"]).headers["Location"]
+
+
+def _headless_flows(call_log: CallLog, http, client: dict[str, Any], tv: dict[str, Any], monkeypatch) -> None:
+    """Code flow, a rejected login and the device flow, every challenge answered by the interactions function."""
+    from chalicelib import services
+    from tests.test_device_flow import device_auth, poll
+
+    browser = Browser(http)
+    verifier, challenge = pkce_pair()
+    url = authorize_url(client["client_id"], scope="openid", code_challenge=challenge, code_challenge_method="S256")
+    code = query_of(_login_and_consent_through_own_app(call_log, browser, url))["code"]
+    assert exchange(http, client, code, verifier).status_code == 200
+    refused = query_of(Browser(http).get(url).headers["Location"])["login_challenge"]
+    _answer(call_log, "login.reject", login_challenge=refused)
+
+    monkeypatch.setenv("DEVICE_URL", "https://devices.example.com/link")
+    services.reset()
+    started = json.loads(device_auth(http, tv).body)
+    browser = Browser(http)  # another person, on another browser: no login session yet
+    device_challenge = query_of(browser.get("http://127.0.0.1:8000/oauth2/device/verify").headers["Location"])[
+        "device_challenge"
+    ]
+    _answer(call_log, "device.get", device_challenge=device_challenge)
+    accepted = _answer(call_log, "device.accept", device_challenge=device_challenge, user_code=started["user_code"])
+    _login_and_consent_through_own_app(call_log, browser, accepted["redirect_to"])
+    assert poll(http, tv, started["device_code"]).status_code == 200
+
+
+def test_every_call_of_every_function_is_allowed_by_its_policy(call_log, http, monkeypatch):
     with call_log.acting_as("admin"):
         created = [
             admin.handle({"operation": "clients.create", "params": {"grant_types": ["client_credentials"], **extra}})
@@ -155,6 +200,7 @@ def test_every_call_of_every_function_is_allowed_by_its_policy(call_log, http):
         _token_flows(http, client)
     sign_in_through_pages(http, browser_client, "ada", "pw-0123456789abc")  # login, consent, code, refresh
     _device_flow(http, tv)
+    _headless_flows(call_log, http, browser_client, tv, monkeypatch)
     with call_log.acting_as("rotate_keys"):
         rotation.rotate()
         rotation.list_keys()
@@ -166,7 +212,7 @@ def test_every_call_of_every_function_is_allowed_by_its_policy(call_log, http):
     policies = {name: document["Statement"] for name, document in documents.items()}
     seen = {(call.function, call.action.split(":")[0]) for call in call_log.calls}
     assert {("admin", "dynamodb"), ("api_handler", "dynamodb"), ("api_handler", "secretsmanager")} <= seen
-    assert ("rotate_keys", "secretsmanager") in seen
+    assert ("rotate_keys", "secretsmanager") in seen and ("interactions", "dynamodb") in seen
     users_table = call_log.outputs["UsersTableArn"]
     assert any(c.function == "api_handler" and c.resource.startswith(users_table) for c in call_log.calls)  # sign-in
     denied = sorted({call for call in call_log.calls if not may(policies[call.function], call.action, call.resource)})

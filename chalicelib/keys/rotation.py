@@ -24,9 +24,9 @@ from typing import Any
 
 from chalicelib import aws
 from chalicelib.config import settings
+from chalicelib.functions import ROTATE_KEYS, deployed_name
 from chalicelib.keys import kms_mode, secrets_mode
 
-FUNCTION = "rotate_keys"
 ROTATE = "rotate"
 LIST = "list"
 
@@ -79,7 +79,7 @@ def request(operation: str) -> Any:
     config = settings()
     if config.is_local:
         return OPERATIONS[operation]()
-    return invoke(f"tollgate-{config.stage}-{FUNCTION}", operation)
+    return invoke(deployed_name(config.stage, ROTATE_KEYS), operation)
 
 
 def admin_event(operation: str) -> dict[str, Any]:

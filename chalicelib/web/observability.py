@@ -10,7 +10,7 @@ stdout, which CloudWatch turns into metrics without any API call:
 - ``TokensIssued`` by ``GrantType`` (token endpoint answered 200);
 - ``Failures`` by ``Error`` (the RFC 6749 ``error`` code of any failed answer);
 - ``Logins`` by ``Outcome`` and ``Consents`` by ``Decision`` (the default pages
-  and the admin function's accept / reject operations);
+  and the interactions function's accept / reject operations);
 - ``KeyRotations`` (the rotate_keys function).
 
 What is never logged: tokens, client secrets, passwords, codes, cookies,
@@ -61,7 +61,7 @@ _LOGIN_PAGE = "/ui/login"
 _CONSENT_PAGE = "/ui/consent"
 _CONSENT_DECISIONS = frozenset({"allow", "deny"})
 
-# Admin operations that answer a login or consent challenge: (metric, dimension, value).
+# Operations (of the interactions function) that answer a login or consent challenge: (metric, dimension, value).
 _ADMIN_INTERACTIONS: dict[str, tuple[str, str, str]] = {
     "login.accept": ("Logins", "Outcome", "success"),
     "login.reject": ("Logins", "Outcome", "rejected"),
@@ -244,7 +244,7 @@ def _invocation_id(lambda_context: Any) -> str | None:
 
 
 def admin_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
-    """Chalice ``pure_lambda`` middleware (the admin function): operation and outcome, never params."""
+    """Chalice ``pure_lambda`` middleware (admin, interactions): function, operation and outcome, never params."""
     raw = event.event if isinstance(event.event, Mapping) else {}
     operation = raw.get("operation") if isinstance(raw.get("operation"), str) else None
     answer = get_response(event)
@@ -252,6 +252,7 @@ def admin_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     logger().info(
         "admin operation",
         extra={
+            "function": getattr(event.context, "function_name", None),
             "operation": operation if operation and _ERROR_CODE.fullmatch(operation.replace(".", "_")) else None,
             "outcome": "error" if error else "success",
             "error": error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else None,
