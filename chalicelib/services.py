@@ -140,7 +140,7 @@ def grant_dependencies() -> GrantDependencies:
 def userinfo_endpoint() -> UserInfoEndpoint:
     from chalicelib.oauth.endpoints.userinfo import UserInfoEndpoint
 
-    return UserInfoEndpoint(access_tokens(), users())
+    return UserInfoEndpoint(access_tokens(), users(), client_repository())
 
 
 @lru_cache(maxsize=1)

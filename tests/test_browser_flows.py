@@ -17,6 +17,9 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
@@ -241,3 +244,102 @@ def test_a_signed_in_person_who_remembered_consent_still_confirms_each_device(br
         body = {"grant_type": DEVICE_GRANT, "device_code": second["device_code"], "client_id": tv["client_id"]}
         answer = session.post(f"{browser_stack.issuer}/oauth2/token", data=body, timeout=10).json()
     assert answer["error"] == "access_denied"
+
+
+# --- a single-page app on its own origin calls Tollgate with fetch() (CORS) ---------------------------
+
+SPA_SCRIPT = """async ({issuer, clientId, code, verifier, redirectUri}) => {
+  const post = async (path, data) => {
+    const response = await fetch(issuer + path, {method: "POST", body: new URLSearchParams(data)});
+    return {status: response.status, body: await response.json()};
+  };
+  const tokens = await post("/oauth2/token", {grant_type: "authorization_code", code, code_verifier: verifier,
+                                              redirect_uri: redirectUri, client_id: clientId});
+  // An Authorization header makes this a preflighted request.
+  const userinfo = await fetch(issuer + "/userinfo", {headers: {Authorization: "Bearer " + tokens.body.access_token}});
+  const refreshed = await post("/oauth2/token", {grant_type: "refresh_token", client_id: clientId,
+                                                 refresh_token: tokens.body.refresh_token});
+  const refused = await post("/oauth2/token", {grant_type: "refresh_token", client_id: clientId,
+                                               refresh_token: "tg_rt_forged"});
+  return {tokens, userinfo: {status: userinfo.status, body: await userinfo.json()}, refreshed, refused};
+}"""
+
+FOREIGN_SCRIPT = """async ({issuer, clientId, accessToken, refreshToken}) => {
+  const outcome = async (request) => {
+    try { return "read " + (await request).status; } catch (error) { return error.name; }
+  };
+  return {
+    userinfo: await outcome(fetch(issuer + "/userinfo", {headers: {Authorization: "Bearer " + accessToken}})),
+    refresh: await outcome(fetch(issuer + "/oauth2/token", {method: "POST", body: new URLSearchParams(
+      {grant_type: "refresh_token", client_id: clientId, refresh_token: refreshToken})})),
+  };
+}"""
+
+
+class _StaticPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>Budget SPA</title><p>app</p>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def static_site() -> Iterator[str]:
+    """A site on its own loopback port: its origin, as a browser app would be served from."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StaticPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_single_page_app_exchanges_code_reads_userinfo_and_refreshes_from_its_origin_and_no_other(
+    browser_stack, bob, page
+):
+    with static_site() as spa_origin, static_site() as foreign_origin:
+        redirect_uri = f"{spa_origin}/cb"
+        client = browser_stack.admin.register(
+            client_name="Budget SPA on its own origin",
+            redirect_uris=[redirect_uri],
+            grant_types=["authorization_code", "refresh_token"],
+            scope="openid profile offline_access",
+            token_endpoint_auth_method="none",
+        )
+        verifier, challenge = pkce()
+        query = {
+            "client_id": client["client_id"],
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+            "scope": client["scope"],
+            "state": "s-1",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        page.goto(f"{browser_stack.issuer}/oauth2/auth?{urlencode(query)}")
+        sign_in(page, "bob", PASSWORD)
+        page.get_by_role("button", name="Allow").click()
+        page.wait_for_url(f"{redirect_uri}?**")
+        code = parse_qs(urlsplit(page.url).query)["code"][0]
+
+        # The app's own script, on its own origin, does the whole client side.
+        args = {"issuer": browser_stack.issuer, "clientId": client["client_id"], "code": code, "verifier": verifier}
+        seen = page.evaluate(SPA_SCRIPT, {**args, "redirectUri": redirect_uri})
+        assert seen["tokens"]["status"] == 200, seen
+        assert verify_id_token(browser_stack, seen["tokens"]["body"]["id_token"], client)["sub"] == bob["user_id"]
+        assert seen["userinfo"]["status"] == 200 and seen["userinfo"]["body"]["sub"] == bob["user_id"]
+        assert seen["refreshed"]["status"] == 200 and seen["refreshed"]["body"]["access_token"]
+        assert (seen["refused"]["status"], seen["refused"]["body"]["error"]) == (400, "invalid_grant")
+
+        # A page on an origin that is not the client's holds live tokens, yet can read no answer.
+        page.goto(f"{foreign_origin}/")
+        tokens = seen["refreshed"]["body"]
+        foreign = {**args, "accessToken": tokens["access_token"], "refreshToken": tokens["refresh_token"]}
+        assert page.evaluate(FOREIGN_SCRIPT, foreign) == {"userinfo": "TypeError", "refresh": "TypeError"}

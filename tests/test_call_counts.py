@@ -162,3 +162,24 @@ def test_introspecting_a_refresh_token_or_an_opaque_access_token_costs_one_call(
         aws.reset()
         assert introspect(http, opaque_web_app, token)["active"] is True
         assert aws.by_operation() == {"dynamodb.BatchGetItem": 1}, aws.calls
+
+
+def test_userinfo_from_the_clients_browser_origin_costs_no_extra_call_while_the_client_is_cached(
+    http, web_app, aws, monkeypatch
+):
+    import chalicelib.storage.clients as clients_module
+    from tests.oauth_flow import REDIRECT_URI
+
+    body = _signed_in_tokens(http, web_app, aws)  # the code exchange cached the client
+    headers = {"Authorization": f"Bearer {body['access_token']}", "Origin": REDIRECT_URI.removesuffix("/cb")}
+    aws.reset()
+    response = http.get("/userinfo", headers=headers)
+    assert response.headers["Access-Control-Allow-Origin"] == headers["Origin"]
+    assert aws.by_operation() == {"dynamodb.BatchGetItem": 1, "dynamodb.GetItem": 1}
+
+    # CLIENT_CACHE_SECONDS later the client's origins cost one read, only for requests that carry an Origin.
+    later = clients_module.monotonic() + 61
+    monkeypatch.setattr(clients_module, "monotonic", lambda: later)
+    aws.reset()
+    assert http.get("/userinfo", headers=headers).headers["Access-Control-Allow-Origin"] == headers["Origin"]
+    assert aws.by_operation() == {"dynamodb.BatchGetItem": 1, "dynamodb.GetItem": 2}

@@ -55,6 +55,7 @@ def test_every_accepted_field_is_kept():
         "skip_consent": True,
         "require_pkce": False,
         "id_token_signed_response_alg": "ES256",
+        "allowed_cors_origins": ["https://admin.example.com"],
     }
     values = validate(metadata)
     assert values == {k: tuple(v) if isinstance(v, list) else v for k, v in metadata.items()}
@@ -195,6 +196,44 @@ def test_machine_clients_need_no_redirect_uri():
 @pytest.mark.parametrize("uri", ["javascript:alert(1)", "ftp://example.com", "example.com", "https://"])
 def test_client_uri_must_be_a_web_url(uri):
     assert "client_uri" in refused({**WEB, "client_uri": uri})
+
+
+# --- allowed_cors_origins (Hydra's name): extra origins a browser app calls from ----------------
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["https://admin.example.com", "https://admin.example.com:8443", "http://127.0.0.1:3000", "http://[::1]:5173"],
+)
+def test_allowed_cors_origins_accepted(origin):
+    assert validate({**WEB, "allowed_cors_origins": [origin]})["allowed_cors_origins"] == (origin,)
+
+
+def test_allowed_cors_origins_default_to_none():
+    assert validate(WEB)["allowed_cors_origins"] == ()
+
+
+@pytest.mark.parametrize(
+    ("origin", "why"),
+    [
+        ("https://admin.example.com/", "no path"),
+        ("https://admin.example.com/app", "no path"),
+        ("https://*.example.com", "wildcard"),
+        ("*", "wildcard"),
+        ("null", "scheme://host"),
+        ("admin.example.com", "scheme://host"),
+        ("http://admin.example.com", "https"),
+        ("https://Admin.Example.com", "https://admin.example.com"),
+        ("https://admin.example.com:443", "https://admin.example.com"),
+        ("https://user@admin.example.com", "scheme://host"),
+        ("https://admin.example.com\\@evil.example", "scheme://host"),
+        ("https://admin.example.com?x", "no path"),
+        ("com.example.app://cb", "https"),
+    ],
+)
+def test_allowed_cors_origins_refused(origin, why):
+    description = refused({**WEB, "allowed_cors_origins": [origin]})
+    assert "allowed_cors_origins" in description and why in description
 
 
 # --- grant types and response types (RFC 7591 §2.1) ---------------------------------------

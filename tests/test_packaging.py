@@ -300,3 +300,21 @@ def test_custom_domain_requires_tls_1_2_and_is_the_only_way_in(prod: Packaged, d
     assert domain["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
     assert prod.resources["RestAPI"]["Properties"]["DisableExecuteApiEndpoint"] is True
     assert "DisableExecuteApiEndpoint" not in dev.resources["RestAPI"]["Properties"]  # its issuer is that endpoint
+
+
+def test_cors_preflights_reach_the_api_handler_only_on_the_browser_endpoints(prod: Packaged):
+    """Our OPTIONS routes are Lambda proxy integrations, not Chalice's static mock; other paths have none,
+    so API Gateway refuses a preflight there (DESIGN §4: the authorization endpoint and pages answer no CORS)."""
+    paths = prod.resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    with_preflight = {path for path, methods in paths.items() if "options" in methods}
+    assert with_preflight == {
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/jwks.json",
+        "/oauth2/token",
+        "/oauth2/revoke",
+        "/oauth2/device/auth",
+        "/userinfo",
+    }
+    for path in with_preflight:
+        assert paths[path]["options"]["x-amazon-apigateway-integration"]["type"] == "aws_proxy"

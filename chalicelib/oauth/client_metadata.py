@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.oauth.clients import Client
+from chalicelib.oauth.cors import origin_of
 from chalicelib.oauth.errors import InvalidClientMetadata, InvalidRedirectUri, OAuthError
 
 AUTHORIZATION_CODE = "authorization_code"
@@ -135,6 +136,36 @@ def redirect_uri_problem(uri: str) -> str | None:
     return "must use https, loopback http, or a private-use scheme such as com.example.app"
 
 
+def _cors_origins(name: str, value: Any) -> tuple[str, ...]:
+    origins = _strings(name, value, InvalidClientMetadata)
+    for origin in origins:
+        problem = cors_origin_problem(origin)
+        if problem:
+            raise InvalidClientMetadata(f"{name}: '{origin}' {problem}")
+    return origins
+
+
+def cors_origin_problem(origin: str) -> str | None:
+    """Why ``origin`` cannot be an allowed CORS origin, or None if it can.
+
+    It must be exactly what a browser sends in ``Origin`` (compared as a
+    string, never as a pattern), over https or loopback http like a redirect URI.
+    """
+    if "*" in origin:
+        return "must not contain a wildcard: list each origin"
+    canonical = origin_of(origin)
+    if canonical is None:
+        return "must be an origin: scheme://host[:port] with https, or http for loopback"
+    parts = urlsplit(origin)
+    if parts.path or parts.query or parts.fragment or origin.endswith(("?", "#")):
+        return "must have no path, query or fragment"
+    if canonical != origin:
+        return f"must be written as a browser sends it: '{canonical}'"
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        return "must use https (http is allowed only for loopback)"
+    return None
+
+
 # --- other single fields ---------------------------------------------------------
 
 
@@ -196,6 +227,7 @@ READERS: Mapping[str, Reader] = {
     "skip_consent": _boolean,
     "require_pkce": _boolean,
     "id_token_signed_response_alg": _one_of(ID_TOKEN_SIGNING_ALGS),
+    "allowed_cors_origins": _cors_origins,
 }
 
 DEFAULTS: Mapping[str, Any] = {f.name: f.default for f in fields(Client) if f.name in READERS}

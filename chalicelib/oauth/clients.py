@@ -23,6 +23,7 @@ PUBLIC_FIELDS = (
     "id_token_signed_response_alg",
     "client_id_issued_at",
     "client_secret_expires_at",
+    "allowed_cors_origins",
 )
 
 
@@ -45,6 +46,8 @@ class Client:
     client_id_issued_at: int = 0
     # RFC 7591 §3.2.1: 0 means the secret never expires.
     client_secret_expires_at: int = 0
+    # Hydra's name: origins besides the redirect URIs' that may read this client's answers (chalicelib.oauth.cors).
+    allowed_cors_origins: tuple[str, ...] = ()
     # HMAC of the secret under the server's pepper; never the secret itself.
     client_secret_hash: str = field(default="", repr=False)
 

@@ -6,12 +6,13 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from chalicelib.oauth import device
+from chalicelib.oauth import cors, device
 from chalicelib.oauth.client_auth import ClientAuthenticator
+from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import OAuthError, ServerError, UnauthorizedClient
 from chalicelib.oauth.http import Response, json_response, no_store
 from chalicelib.oauth.ports import StateItem, StateStore
-from chalicelib.oauth.request import Request
+from chalicelib.oauth.request import Params, Request
 from chalicelib.oauth.scopes import resolve_audience, resolve_scope
 from chalicelib.tokens import opaque
 
@@ -34,20 +35,25 @@ class DeviceAuthorizationEndpoint:
         self._settings = settings
 
     def handle(self, request: Request) -> Response:
+        client: Client | None = None
         try:
             params = request.form()
             client = self._authenticator.authenticate(request, params)
-            if device.GRANT_TYPE not in client.grant_types:
-                raise UnauthorizedClient("client is not registered for the device authorization grant")
-            device_request = device.DeviceRequest(
-                client_id=client.client_id,
-                scope=resolve_scope(params.get("scope"), client.scopes, ()),
-                audience=resolve_audience(params.get_all("audience"), client.audience),
-                interval=self._settings.interval,
-            )
-            device_code, user_code = self._store_codes(device_request)
+            response = self._authorize_device(client, params)
         except OAuthError as error:
-            return error.to_response()
+            response = error.to_response()
+        return cors.for_client(request, response, client)
+
+    def _authorize_device(self, client: Client, params: Params) -> Response:
+        if device.GRANT_TYPE not in client.grant_types:
+            raise UnauthorizedClient("client is not registered for the device authorization grant")
+        device_request = device.DeviceRequest(
+            client_id=client.client_id,
+            scope=resolve_scope(params.get("scope"), client.scopes, ()),
+            audience=resolve_audience(params.get_all("audience"), client.audience),
+            interval=self._settings.interval,
+        )
+        device_code, user_code = self._store_codes(device_request)
         verification_uri = f"{self._settings.issuer}/oauth2/device/verify"
         shown = device.display(user_code)
         body = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.oauth import cors
 from chalicelib.oauth.endpoints.authorization import PROMPTS
 from chalicelib.oauth.grants import supported_grant_types
 from chalicelib.oauth.http import Response, json_response
@@ -53,7 +54,7 @@ def metadata(issuer: str) -> dict[str, Any]:
 class DiscoveryEndpoint:
     def __init__(self, issuer: str) -> None:
         # Built once per container: it only changes with a deploy.
-        self._response = json_response(metadata(issuer), headers={"Cache-Control": "public, max-age=3600"})
+        self._response = cors.public(json_response(metadata(issuer), headers={"Cache-Control": "public, max-age=3600"}))
 
     def handle(self) -> Response:
         return self._response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chalicelib.oauth import cors
 from chalicelib.oauth.http import Response, json_response
 from chalicelib.oauth.ports import KeyProvider
 
@@ -14,4 +15,6 @@ class JwksEndpoint:
         self._keys = keys
 
     def handle(self) -> Response:
-        return json_response(self._keys.jwks(), headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"})
+        return cors.public(
+            json_response(self._keys.jwks(), headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"})
+        )

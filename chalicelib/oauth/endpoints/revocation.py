@@ -10,6 +10,7 @@ authorization grant").
 
 from __future__ import annotations
 
+from chalicelib.oauth import cors
 from chalicelib.oauth.client_auth import ClientAuthenticator
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import OAuthError, UnauthorizedClient
@@ -25,6 +26,7 @@ class RevocationEndpoint:
         self._access_tokens = access_tokens
 
     def handle(self, request: Request) -> Response:
+        client: Client | None = None
         try:
             params = request.form()
             client = self._authenticator.authenticate(request, params)
@@ -32,9 +34,10 @@ class RevocationEndpoint:
             # §2.1: a token_type_hint only speeds up the search; any value is accepted.
             params.get("token_type_hint")
             self._revoke(client, token)
+            response = Response(200, "", no_store())
         except OAuthError as error:
-            return error.to_response()
-        return Response(200, "", no_store())
+            response = error.to_response()
+        return cors.for_client(request, response, client)
 
     def _revoke(self, client: Client, token: str) -> None:
         refresh = live_refresh_token(self._access_tokens, token)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from chalicelib.oauth import cors
 from chalicelib.oauth.client_auth import ClientAuthenticator
+from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import OAuthError, UnauthorizedClient, UnsupportedGrantType
 from chalicelib.oauth.grants import Grant
 from chalicelib.oauth.http import Response, json_response, no_store
@@ -17,6 +19,7 @@ class TokenEndpoint:
         self._grants = grants
 
     def handle(self, request: Request) -> Response:
+        client: Client | None = None
         try:
             params = request.form()
             grant_type = params.require("grant_type")
@@ -26,6 +29,7 @@ class TokenEndpoint:
                 raise UnsupportedGrantType(f"grant_type '{grant_type}' is not supported")
             if grant_type not in client.grant_types:
                 raise UnauthorizedClient(f"client is not registered for {grant_type}")
-            return json_response(grant.exchange(client, params), headers=no_store())
+            response = json_response(grant.exchange(client, params), headers=no_store())
         except OAuthError as error:
-            return error.to_response()
+            response = error.to_response()
+        return cors.for_client(request, response, client)

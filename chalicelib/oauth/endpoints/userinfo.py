@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.oauth import cors
+from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
 from chalicelib.oauth.http import FORM_CONTENT_TYPE, Response, json_response, no_store
 from chalicelib.oauth.oidc.claims import SCOPE_CLAIMS
-from chalicelib.oauth.ports import UserRepository
+from chalicelib.oauth.ports import ClientLookup, UserRepository
 from chalicelib.oauth.request import Request
 from chalicelib.tokens.access import AccessTokens
 
@@ -34,25 +36,39 @@ def _challenge(error: OAuthError) -> str:
 
 
 class UserInfoEndpoint:
-    def __init__(self, access_tokens: AccessTokens, users: UserRepository) -> None:
+    def __init__(self, access_tokens: AccessTokens, users: UserRepository, clients: ClientLookup) -> None:
         self._access_tokens = access_tokens
         self._users = users
+        self._clients = clients
 
     def handle(self, request: Request) -> Response:
+        claims: dict[str, Any] | None = None
         try:
             claims = self._token_claims(_bearer_token(request))
-            return json_response(self._userinfo(claims), headers=no_store())
+            if "openid" not in str(claims.get("scope", "")).split():
+                raise InsufficientScope("the access token was not granted the openid scope")
+            response = json_response(self._userinfo(claims), headers=no_store())
         except OAuthError as error:
             body = {} if isinstance(error, MissingToken) else error.body()
-            return json_response(body, status=error.status, headers={"WWW-Authenticate": _challenge(error)})
+            response = json_response(body, status=error.status, headers={"WWW-Authenticate": _challenge(error)})
+        return cors.for_client(request, response, self._browser_client(request, claims))
 
     def _token_claims(self, token: str) -> dict[str, Any]:
         claims = self._access_tokens.active_claims(token)
         if claims is None:
             raise InvalidToken("the access token is invalid, expired or revoked")
-        if "openid" not in str(claims.get("scope", "")).split():
-            raise InsufficientScope("the access token was not granted the openid scope")
         return claims
+
+    def _browser_client(self, request: Request, claims: dict[str, Any] | None) -> Client | None:
+        """The token's client, whose origins may read the answer; read only for a browser's request.
+
+        A server's call carries no Origin and costs nothing more; a browser's
+        usually finds the client in the container's cache.
+        """
+        client_id = claims.get("client_id") if claims else None
+        if not isinstance(client_id, str) or not client_id or cors.request_origin(request) is None:
+            return None
+        return self._clients.find(client_id)
 
     def _userinfo(self, claims: dict[str, Any]) -> dict[str, Any]:
         scopes = set(str(claims["scope"]).split())

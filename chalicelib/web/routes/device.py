@@ -1,8 +1,9 @@
-"""RFC 8628: POST /oauth2/device/auth (device authorization) and GET/POST /oauth2/device/verify (the page)."""
+"""RFC 8628: POST /oauth2/device/auth (with its CORS preflight) and GET/POST /oauth2/device/verify (the page)."""
 
 from chalice import Blueprint
 
 from chalicelib import services
+from chalicelib.oauth import cors
 from chalicelib.web.adapter import ANY_CONTENT_TYPE, respond
 from chalicelib.web.ui import device
 
@@ -12,6 +13,11 @@ bp = Blueprint(__name__)
 @bp.route("/oauth2/device/auth", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 def device_authorization():  # type: ignore[no-untyped-def]
     return respond(bp.current_request, services.device_authorization_endpoint().handle)
+
+
+@bp.route("/oauth2/device/auth", methods=["OPTIONS"], content_types=ANY_CONTENT_TYPE)
+def device_authorization_preflight():  # type: ignore[no-untyped-def]
+    return respond(bp.current_request, cors.preflight(["POST"]))
 
 
 @bp.route("/oauth2/device/verify", methods=["GET"], content_types=ANY_CONTENT_TYPE)
