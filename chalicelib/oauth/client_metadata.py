@@ -132,7 +132,9 @@ def _http_problem(uri: str, host: str | None) -> str | None:
         return None
     if host == "localhost":
         # RFC 8252 §8.3: a name can resolve anywhere (a hosts file, a hostile resolver); the literal cannot.
-        return "uses 'localhost', which is not a loopback IP literal: use http://127.0.0.1 or http://[::1] (RFC 8252 §8.3)"
+        return (
+            "uses 'localhost', which is not a loopback IP literal: use http://127.0.0.1 or http://[::1] (RFC 8252 §8.3)"
+        )
     return "must use https (http is allowed only for loopback http://127.0.0.1 or http://[::1])"
 
 

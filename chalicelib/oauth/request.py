@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from chalicelib.oauth.errors import InvalidRequest
-from chalicelib.oauth.http import FORM_CONTENT_TYPE, parse_form
+from chalicelib.oauth.http import FORM_CONTENT_TYPE, cookie_values, parse_form
 
 # RFC 6749 §3.1/§3.2 forbid repeating a parameter; RFC 8707 §2 allows
 # several `resource` values and Tollgate accepts several `audience` values
@@ -60,6 +60,21 @@ class Request:
     @property
     def content_type(self) -> str:
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+    def cookie(self, name: str) -> str | None:
+        """The one value of cookie ``name``; two values are refused, never first-wins.
+
+        A browser sends two cookies of one name when someone else (a sibling
+        subdomain, a script on plain http) planted a second one with another
+        Domain or Path: taking either could let that one win (session
+        fixation, a flow bound to the wrong browser).
+        """
+        values = cookie_values(self.headers.get("cookie")).get(name, [])
+        if len(values) > 1:
+            raise InvalidRequest(
+                f"The browser sent the cookie '{name}' twice. Clear this site's cookies and try again."
+            )
+        return values[0] if values else None
 
     def form(self) -> Params:
         """The body as form parameters; anything but a form is ``invalid_request``."""
