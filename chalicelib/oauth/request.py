@@ -14,6 +14,32 @@ from chalicelib.oauth.http import FORM_CONTENT_TYPE, cookie_values, parse_form
 # the same way (Hydra's name for the same idea).
 REPEATABLE = frozenset({"audience", "resource"})
 
+# The longest value each parameter may have, in UTF-8 bytes.  Every value a
+# request can carry ends up in the state table, a page or a log, so none is
+# unbounded: these are far above what a well-behaved client sends (a state
+# or nonce is a random string; a scope a few words; a client_id ours).
+MAX_BYTES = {
+    "state": 512,
+    "nonce": 512,
+    "login_hint": 256,
+    "client_id": 256,
+    "scope": 2048,
+    "redirect_uri": 2048,
+    "post_logout_redirect_uri": 2048,
+    # JWTs: a token to introspect or revoke, an ID token hint.
+    "token": 16384,
+    "id_token_hint": 16384,
+}
+DEFAULT_MAX_BYTES = 4096  # any other parameter
+
+
+def check_length(name: str, value: str) -> str:
+    """``value``, or ``invalid_request`` if it is longer than parameter ``name`` may be."""
+    limit = MAX_BYTES.get(name, DEFAULT_MAX_BYTES)
+    if len(value) > limit or len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise InvalidRequest(f"parameter '{name}' is longer than {limit} bytes")
+    return value
+
 
 class Params:
     """Request parameters with the RFC 6749 rules for reading them."""
@@ -27,7 +53,7 @@ class Params:
         values = self._values.get(name) or []
         if len(values) > 1:
             raise InvalidRequest(f"parameter '{name}' is repeated")
-        return values[0] if values else None
+        return check_length(name, values[0]) if values else None
 
     def require(self, name: str) -> str:
         value = self.get(name)
@@ -37,7 +63,8 @@ class Params:
 
     def get_all(self, name: str) -> list[str]:
         """Every value of a repeatable parameter, each also split on spaces."""
-        return [item for value in self._values.get(name, []) for item in value.split()]
+        values = [check_length(name, value) for value in self._values.get(name, [])]
+        return [item for value in values for item in value.split()]
 
     def check_no_duplicates(self) -> None:
         for name, values in self._values.items():
