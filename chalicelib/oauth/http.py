@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# No OAuth request comes near this; the web layer refuses larger bodies before decoding or parsing them.
+MAX_BODY_BYTES = 64 * 1024
 
 
 def no_store() -> dict[str, str]:

@@ -16,7 +16,7 @@ from chalice import Response as ChaliceResponse
 from chalice.app import Request as ChaliceRequest
 
 from chalicelib.oauth.errors import OAuthError, RequestTooLarge, ServerError
-from chalicelib.oauth.http import Page, Response
+from chalicelib.oauth.http import MAX_BODY_BYTES, Page, Response
 from chalicelib.oauth.request import Params, Request
 
 log = logging.getLogger("tollgate")
@@ -24,9 +24,6 @@ log = logging.getLogger("tollgate")
 # Every route accepts any Content-Type: bodies are parsed by the protocol core, which answers a wrong
 # one with RFC 6749's invalid_request; Chalice's own 415 would not be an OAuth error.
 ANY_CONTENT_TYPE = ["*/*"]
-
-# No OAuth request comes near this; larger bodies are refused before they are decoded or parsed.
-MAX_BODY_BYTES = 64 * 1024
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
