@@ -169,3 +169,30 @@ def test_deny_sends_access_denied_to_the_client(browser_stack, client, app_page)
     app_page.wait_for_url(f"{REDIRECT_URI}?**")
     answer = {k: v[0] for k, v in parse_qs(urlsplit(app_page.url).query).items()}
     assert answer["error"] == "access_denied" and answer["state"] == "st-1"
+
+
+@pytest.mark.parametrize("backslash", ["\\", "%5C"])
+def test_a_backslash_redirect_uri_ends_on_the_error_page_and_never_leaves_tollgate(browser_stack, page, backslash):
+    """WHATWG URL: ``\\`` ends the host, so the browser would carry the code to evil.example."""
+    native = browser_stack.admin.register(
+        client_name="Desktop Notes",
+        redirect_uris=["http://127.0.0.1/callback"],
+        grant_types=["authorization_code"],
+        token_endpoint_auth_method="none",
+        scope="openid",
+    )
+    port = urlsplit(browser_stack.issuer).port
+    tollgate = urlsplit(browser_stack.issuer).netloc
+    left = []  # every request the browser made anywhere but Tollgate (answered here, so nothing listens)
+
+    def elsewhere(route):
+        left.append(route.request.url)
+        route.fulfill(status=200, body="the code left Tollgate")
+
+    page.route(lambda url: urlsplit(url).netloc != tollgate, elsewhere)
+    redirect_uri = f"http://evil.example{backslash}@127.0.0.1:{port}/callback"
+    url = authorization_url(browser_stack, native, redirect_uri=redirect_uri, scope="openid")
+    response = page.goto(url)
+    assert response.status == 400 and page.url == url
+    assert page.get_by_text("The redirect_uri").is_visible()  # the error page says why
+    assert left == []

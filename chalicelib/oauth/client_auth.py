@@ -17,7 +17,7 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.credentials import client_secret_matches
 from chalicelib.oauth.errors import InvalidClient, InvalidRequest
 from chalicelib.oauth.ports import ClientLookup, Pepper
-from chalicelib.oauth.request import Params, Request
+from chalicelib.oauth.request import Params, Request, check_length
 
 # Spent on unknown client ids so that a miss costs what a hit costs.
 _DUMMY_HASH = "0" * 64
@@ -43,7 +43,10 @@ def _from_basic_header(header: str) -> Presented:
     client_id, colon, client_secret = decoded.partition(":")
     if not colon or not client_id:
         raise InvalidClient("malformed Basic credentials", used_header=True)
-    return Presented("client_secret_basic", unquote_plus(client_id), unquote_plus(client_secret))
+    client_id, client_secret = unquote_plus(client_id), unquote_plus(client_secret)
+    return Presented(
+        "client_secret_basic", check_length("client_id", client_id), check_length("client_secret", client_secret)
+    )
 
 
 def presented_credentials(request: Request, params: Params) -> Presented:

@@ -21,6 +21,7 @@ from dataclasses import fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from chalicelib.oauth import redirect_uris
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.cors import origin_of
 from chalicelib.oauth.errors import InvalidClientMetadata, InvalidRedirectUri, OAuthError
@@ -37,8 +38,6 @@ TOKEN_ENDPOINT_AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_p
 ACCESS_TOKEN_STRATEGIES = frozenset({"jwt", "opaque"})
 ID_TOKEN_SIGNING_ALGS = frozenset({"RS256", "ES256"})
 
-# RFC 8252 §7.3: loopback redirects are the one place plain http is allowed.
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 # RFC 6749 §3.3: scope-token = 1*NQCHAR; NQCHAR = %x21 / %x23-5B / %x5D-7E
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 # Audience values travel space-separated in token requests: no spaces or controls.
@@ -99,11 +98,7 @@ def _is_web_url(uri: str) -> bool:
         parts = urlsplit(uri)
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and not _has_unsafe_characters(uri)
-
-
-def _has_unsafe_characters(uri: str) -> bool:
-    return any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in uri)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not redirect_uris.has_unsafe_characters(uri)
 
 
 def _redirect_uris(name: str, value: Any) -> tuple[str, ...]:
@@ -117,20 +112,16 @@ def _redirect_uris(name: str, value: Any) -> tuple[str, ...]:
 
 def redirect_uri_problem(uri: str) -> str | None:
     """Why ``uri`` cannot be registered as a redirection endpoint, or None if it can."""
-    if _has_unsafe_characters(uri):
-        return "contains whitespace or control characters"
-    if "#" in uri:
-        return "must not contain a fragment (RFC 6749 §3.1.2)"
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return "is not a valid URI"
+    problem = redirect_uris.problem(uri)
+    if problem:
+        return problem
+    parts = urlsplit(uri)
     if not parts.scheme:
         return "must be an absolute URI"
     if parts.scheme == "https":
         return None if parts.hostname else "must name a host"
     if parts.scheme == "http":
-        return None if parts.hostname in LOOPBACK_HOSTS else "must use https (http is allowed only for loopback)"
+        return _http_problem(uri, parts.hostname)
     if "." in parts.scheme:
         return None  # RFC 8252 §7.1: a private-use scheme in reverse domain form, e.g. com.example.app:/cb
     return "must use https, loopback http, or a private-use scheme such as com.example.app"
@@ -161,9 +152,21 @@ def cors_origin_problem(origin: str) -> str | None:
         return "must have no path, query or fragment"
     if canonical != origin:
         return f"must be written as a browser sends it: '{canonical}'"
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+    if parts.scheme == "http" and not redirect_uris.is_loopback(origin):
         return "must use https (http is allowed only for loopback)"
     return None
+
+
+def _http_problem(uri: str, host: str | None) -> str | None:
+    """RFC 8252 §7.3: loopback redirects are the one place plain http is allowed."""
+    if redirect_uris.is_loopback(uri):
+        return None
+    if host == "localhost":
+        # RFC 8252 §8.3: a name can resolve anywhere (a hosts file, a hostile resolver); the literal cannot.
+        return (
+            "uses 'localhost', which is not a loopback IP literal: use http://127.0.0.1 or http://[::1] (RFC 8252 §8.3)"
+        )
+    return "must use https (http is allowed only for loopback http://127.0.0.1 or http://[::1])"
 
 
 # --- other single fields ---------------------------------------------------------

@@ -36,12 +36,12 @@ import secrets
 from dataclasses import dataclass
 
 from chalicelib.oauth.errors import OAuthError
-from chalicelib.oauth.http import read_cookies, set_cookie
+from chalicelib.oauth.http import HOST_PREFIX, set_cookie
 from chalicelib.oauth.request import Params, Request
 
 FIELD = "csrf_token"  # the hidden form field
 COOKIE = "tollgate_csrf"
-SECURE_COOKIE = "__Host-" + COOKIE  # RFC 6265bis §4.1.3.2: Secure, Path=/, no Domain
+SECURE_COOKIE = HOST_PREFIX + COOKIE  # always Path=/, so __Host- whenever Secure
 COOKIE_MAX_AGE = 24 * 3600
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
@@ -73,10 +73,10 @@ def _token(secret: str, binding: str) -> str:
 class CsrfGuard:
     def __init__(self, *, secure: bool) -> None:
         self._secure = secure
-        self._cookie = SECURE_COOKIE if secure else COOKIE
+        self.cookie = SECURE_COOKIE if secure else COOKIE
 
     def _secret(self, request: Request) -> str | None:
-        value = read_cookies(request.headers.get("cookie")).get(self._cookie, "")
+        value = request.cookie(self.cookie) or ""
         return value if _SECRET.match(value) else None
 
     def issue(self, request: Request, *, binding: str) -> CsrfToken:
@@ -85,7 +85,7 @@ class CsrfGuard:
         if secret is not None:
             return CsrfToken(_token(secret, binding), ())
         secret = secrets.token_urlsafe(32)
-        cookie = set_cookie(self._cookie, secret, max_age=COOKIE_MAX_AGE, secure=self._secure, same_site="Strict")
+        cookie = set_cookie(self.cookie, secret, max_age=COOKIE_MAX_AGE, secure=self._secure, same_site="Strict")
         return CsrfToken(_token(secret, binding), (cookie,))
 
     def verify(self, request: Request, form: Params, *, binding: str) -> None:

@@ -42,6 +42,12 @@ class InvalidRequest(OAuthError):
     error = "invalid_request"
 
 
+class RequestTooLarge(InvalidRequest):
+    """A body larger than any OAuth request needs: HTTP 413 (RFC 9110 §15.5.14), still RFC 6749's code."""
+
+    status = 413
+
+
 class InvalidClient(OAuthError):
     """Client authentication failed (RFC 6749 §5.2).
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# No OAuth request comes near this; the web layer refuses larger bodies before decoding or parsing them.
+MAX_BODY_BYTES = 64 * 1024
 
 
 def no_store() -> dict[str, str]:
@@ -63,11 +65,49 @@ def set_cookie(
     return "; ".join(parts)
 
 
-def read_cookies(header: str | None) -> dict[str, str]:
-    """The Cookie request header as a dict (the first value wins for a repeated name)."""
-    found: dict[str, str] = {}
+# RFC 6265bis §4.1.3.2: a browser accepts a "__Host-" cookie only if it is Secure, has Path=/ and no
+# Domain, so a sibling subdomain (evil.example.com next to auth.example.com) cannot set or shadow it.
+HOST_PREFIX = "__Host-"
+
+
+@dataclass(frozen=True)
+class CookiePolicy:
+    """Names and paths of the cookies an endpoint sets under the issuer.
+
+    With secure cookies and the issuer at the root of its host, every cookie
+    is ``__Host-`` prefixed on ``Path=/``; otherwise (the local stage over
+    http, or an issuer under a path such as ``/prod``, where ``Path=/`` would
+    leak the cookie to other apps on the host) plain names on the issuer's
+    path are the best a browser offers.
+    """
+
+    issuer_path: str  # "" or "/prod": the issuer URL's path, without a trailing slash
+    secure: bool
+
+    @classmethod
+    def for_issuer(cls, issuer: str, *, secure: bool) -> CookiePolicy:
+        return cls(urlsplit(issuer).path.rstrip("/"), secure)
+
+    @property
+    def host_only(self) -> bool:
+        return self.secure and not self.issuer_path
+
+    def name(self, name: str) -> str:
+        return HOST_PREFIX + name if self.host_only else name
+
+    def path(self, under: str = "") -> str:
+        """The path for a cookie sent only to ``<issuer path>/<under>`` (always ``/`` for ``__Host-``)."""
+        return "/" if self.host_only else f"{self.issuer_path}/{under}"
+
+    def set(self, name: str, value: str, *, max_age: int, under: str = "") -> str:
+        return set_cookie(self.name(name), value, max_age=max_age, path=self.path(under), secure=self.secure)
+
+
+def cookie_values(header: str | None) -> dict[str, list[str]]:
+    """The Cookie request header: every value sent under each name, in order."""
+    found: dict[str, list[str]] = {}
     for part in (header or "").split(";"):
         name, sep, value = part.strip().partition("=")
-        if sep and name and name not in found:
-            found[name] = value
+        if sep and name:
+            found.setdefault(name, []).append(value)
     return found

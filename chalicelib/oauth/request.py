@@ -7,12 +7,38 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from chalicelib.oauth.errors import InvalidRequest
-from chalicelib.oauth.http import FORM_CONTENT_TYPE, parse_form
+from chalicelib.oauth.http import FORM_CONTENT_TYPE, cookie_values, parse_form
 
 # RFC 6749 §3.1/§3.2 forbid repeating a parameter; RFC 8707 §2 allows
 # several `resource` values and Tollgate accepts several `audience` values
 # the same way (Hydra's name for the same idea).
 REPEATABLE = frozenset({"audience", "resource"})
+
+# The longest value each parameter may have, in UTF-8 bytes.  Every value a
+# request can carry ends up in the state table, a page or a log, so none is
+# unbounded: these are far above what a well-behaved client sends (a state
+# or nonce is a random string; a scope a few words; a client_id ours).
+MAX_BYTES = {
+    "state": 512,
+    "nonce": 512,
+    "login_hint": 256,
+    "client_id": 256,
+    "scope": 2048,
+    "redirect_uri": 2048,
+    "post_logout_redirect_uri": 2048,
+    # JWTs: a token to introspect or revoke, an ID token hint.
+    "token": 16384,
+    "id_token_hint": 16384,
+}
+DEFAULT_MAX_BYTES = 4096  # any other parameter
+
+
+def check_length(name: str, value: str) -> str:
+    """``value``, or ``invalid_request`` if it is longer than parameter ``name`` may be."""
+    limit = MAX_BYTES.get(name, DEFAULT_MAX_BYTES)
+    if len(value) > limit or len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise InvalidRequest(f"parameter '{name}' is longer than {limit} bytes")
+    return value
 
 
 class Params:
@@ -27,7 +53,7 @@ class Params:
         values = self._values.get(name) or []
         if len(values) > 1:
             raise InvalidRequest(f"parameter '{name}' is repeated")
-        return values[0] if values else None
+        return check_length(name, values[0]) if values else None
 
     def require(self, name: str) -> str:
         value = self.get(name)
@@ -37,7 +63,8 @@ class Params:
 
     def get_all(self, name: str) -> list[str]:
         """Every value of a repeatable parameter, each also split on spaces."""
-        return [item for value in self._values.get(name, []) for item in value.split()]
+        values = [check_length(name, value) for value in self._values.get(name, [])]
+        return [item for value in values for item in value.split()]
 
     def check_no_duplicates(self) -> None:
         for name, values in self._values.items():
@@ -60,6 +87,21 @@ class Request:
     @property
     def content_type(self) -> str:
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+    def cookie(self, name: str) -> str | None:
+        """The one value of cookie ``name``; two values are refused, never first-wins.
+
+        A browser sends two cookies of one name when someone else (a sibling
+        subdomain, a script on plain http) planted a second one with another
+        Domain or Path: taking either could let that one win (session
+        fixation, a flow bound to the wrong browser).
+        """
+        values = cookie_values(self.headers.get("cookie")).get(name, [])
+        if len(values) > 1:
+            raise InvalidRequest(
+                f"The browser sent the cookie '{name}' twice. Clear this site's cookies and try again."
+            )
+        return values[0] if values else None
 
     def form(self) -> Params:
         """The body as form parameters; anything but a form is ``invalid_request``."""

@@ -15,8 +15,8 @@ from typing import Any
 from chalice import Response as ChaliceResponse
 from chalice.app import Request as ChaliceRequest
 
-from chalicelib.oauth.errors import ServerError
-from chalicelib.oauth.http import Page, Response
+from chalicelib.oauth.errors import OAuthError, RequestTooLarge, ServerError
+from chalicelib.oauth.http import MAX_BODY_BYTES, Page, Response
 from chalicelib.oauth.request import Params, Request
 
 log = logging.getLogger("tollgate")
@@ -55,8 +55,18 @@ def chalice_response(response: Response) -> ChaliceResponse:
     return ChaliceResponse(body=response.body, status_code=response.status, headers=headers)
 
 
-def respond(request: ChaliceRequest, handler: Callable[[Request], Response | Page]) -> ChaliceResponse:
-    """Run one protocol handler; nothing it raises reaches the framework."""
+def respond(
+    request: ChaliceRequest, handler: Callable[[Request], Response | Page], *, page: bool = False
+) -> ChaliceResponse:
+    """Run one protocol handler; nothing it raises reaches the framework.
+
+    ``page``: the endpoint answers a person's browser, so a refusal made here
+    is an HTML error page rather than RFC 6749 JSON.
+    """
+    try:
+        _check_body_size(request)
+    except RequestTooLarge as error:
+        return chalice_response(_render(_error_page(error)) if page else error.to_response())
     try:
         result = handler(protocol_request(request))
         response = _render(result) if isinstance(result, Page) else result
@@ -64,6 +74,19 @@ def respond(request: ChaliceRequest, handler: Callable[[Request], Response | Pag
         log.exception("unhandled error in %s", request.context.get("resourcePath", "?"))
         response = ServerError("the server could not complete the request").to_response()
     return chalice_response(response)
+
+
+def _check_body_size(request: ChaliceRequest) -> None:
+    """Refuse a body over ``MAX_BODY_BYTES``, by its declared length first, then by what arrived."""
+    declared = (request.headers.get("content-length") or "").strip()
+    if (declared.isdigit() and int(declared) > MAX_BODY_BYTES) or len(request.raw_body or b"") > MAX_BODY_BYTES:
+        raise RequestTooLarge(f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB")
+
+
+def _error_page(error: OAuthError) -> Page:
+    from chalicelib.web.ui.pages import error_page
+
+    return error_page(error.error, error.description, error.status)
 
 
 def _render(page: Page) -> Response:

@@ -40,6 +40,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
+from chalicelib.oauth.http import MAX_BODY_BYTES
+
 SERVICE = "tollgate"
 NAMESPACE = "Tollgate"
 
@@ -121,8 +123,11 @@ class RequestRecord:
 def _form(request: Any) -> dict[str, list[str]]:
     if "application/x-www-form-urlencoded" not in (request.headers.get("content-type") or ""):
         return {}
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY_BYTES:
+        return {}  # refused unread by the adapter (413): not parsed here either
     try:
-        return parse_qs((request.raw_body or b"").decode("utf-8", errors="replace"))
+        return parse_qs(raw.decode("utf-8", errors="replace"))
     except ValueError:
         return {}
 

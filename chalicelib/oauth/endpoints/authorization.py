@@ -29,7 +29,7 @@ from chalicelib.oauth.flows import Authentication, AuthorizationRequest, Consent
 from chalicelib.oauth.grants.authorization_code import store_code, user_grant
 from chalicelib.oauth.grants.base import GrantDependencies
 from chalicelib.oauth.grants.issuance import new_grant_id
-from chalicelib.oauth.http import Page, Response, read_cookies, redirect, set_cookie
+from chalicelib.oauth.http import CookiePolicy, Page, Response, redirect
 from chalicelib.oauth.ports import ClientLookup
 from chalicelib.oauth.request import Params, Request
 from chalicelib.oauth.scopes import resolve_audience, resolve_scope
@@ -89,18 +89,25 @@ class AuthorizationEndpoint:
         self._sessions = sessions
         self._grants = grants
         self._settings = settings
-        self._cookie_path = (urlsplit(settings.issuer).path or "") + "/"
+        self._cookies = CookiePolicy.for_issuer(settings.issuer, secure=settings.secure_cookies)
 
     def handle(self, request: Request) -> Response | Page:
         query = request.query
         try:
+            self._check_session_cookie(request)
             if "login_verifier" in query:
                 return self._after_login(request, query.require("login_verifier"))
             if "consent_verifier" in query:
                 return self._after_consent(request, query.require("consent_verifier"))
         except NotFound:
             return error_page("invalid_request", "This sign-in link has expired or was already used.")
+        except OAuthError as error:
+            return error_page(error.error, error.description, error.status)
         return self._start(request)
+
+    def _check_session_cookie(self, request: Request) -> None:
+        """Refuse a planted second session cookie here, as a page, before anything could redirect."""
+        request.cookie(self._cookies.name(SESSION_COOKIE))
 
     # -- a client's authorization request -------------------------------------------
 
@@ -187,7 +194,7 @@ class AuthorizationEndpoint:
         """The login session, unless the client asked for a fresh login (prompt=login, max_age)."""
         if "login" in authorization.prompt or "select_account" in authorization.prompt:
             return None
-        session = self._sessions.find(read_cookies(request.headers.get("cookie")).get(SESSION_COOKIE))
+        session = self._sessions.find(request.cookie(self._cookies.name(SESSION_COOKIE)))
         if session is None:
             return None
         max_age = authorization.max_age
@@ -257,10 +264,13 @@ class AuthorizationEndpoint:
     def resume_device(self, request: Request, verifier: str) -> Response | Page:
         """Back from the device app with a ``device_verifier``: sign in like a browser client, then always consent."""
         try:
+            self._check_session_cookie(request)
             flow = self._flows.redeem_device_verifier(verifier)
+            client = self._returning(request, flow)
         except NotFound:
             return error_page("invalid_request", "This sign-in link has expired or was already used.")
-        client = self._returning(request, flow)
+        except OAuthError as error:
+            return error_page(error.error, error.description, error.status)
         if isinstance(client, Page):
             return client
         try:
@@ -314,7 +324,7 @@ class AuthorizationEndpoint:
 
     def _returning(self, request: Request, flow: Flow) -> Client | Page:
         """The flow's client, if the verifier came back to the browser that started the flow."""
-        cookie = read_cookies(request.headers.get("cookie")).get(_flow_cookie_name(flow.csrf_hash))
+        cookie = request.cookie(self._cookies.name(_flow_cookie_name(flow.csrf_hash)))
         if cookie is None or not secrets.compare_digest(digest(cookie), flow.csrf_hash):
             return error_page("invalid_request", "This sign-in was started in another browser.", 403)
         client = self._clients.find(flow.request.client_id)
@@ -322,22 +332,10 @@ class AuthorizationEndpoint:
 
     def flow_cookie(self, csrf_hash: str, csrf: str) -> str:
         """The cookie binding a flow to the browser that started it (sent to the auth and device endpoints)."""
-        return set_cookie(
-            _flow_cookie_name(csrf_hash),
-            csrf,
-            max_age=self._flows.challenge_ttl,
-            path=self._cookie_path + "oauth2/",
-            secure=self._settings.secure_cookies,
-        )
+        return self._cookies.set(_flow_cookie_name(csrf_hash), csrf, max_age=self._flows.challenge_ttl, under="oauth2/")
 
     def _session_cookie(self, value: str, expires_at: int) -> str:
-        return set_cookie(
-            SESSION_COOKIE,
-            value,
-            max_age=max(0, expires_at - int(time.time())),
-            path=self._cookie_path,
-            secure=self._settings.secure_cookies,
-        )
+        return self._cookies.set(SESSION_COOKIE, value, max_age=max(0, expires_at - int(time.time())))
 
 
 def _flow_cookie_name(csrf_hash: str) -> str:

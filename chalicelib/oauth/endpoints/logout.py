@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlsplit
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.csrf import CsrfGuard
 from chalicelib.oauth.errors import InvalidRequest, OAuthError
-from chalicelib.oauth.http import FORM_CONTENT_TYPE, Page, Response, read_cookies, redirect, set_cookie
+from chalicelib.oauth.http import FORM_CONTENT_TYPE, CookiePolicy, Page, Response, redirect
 from chalicelib.oauth.ports import ClientLookup, KeyProvider
 from chalicelib.oauth.request import Params, Request
 from chalicelib.oauth.sessions import SESSION_COOKIE, Sessions
@@ -55,8 +55,7 @@ class LogoutEndpoint:
         self._sessions = sessions
         self._csrf = csrf
         self._issuer = issuer
-        self._secure = secure_cookies
-        self._cookie_path = (urlsplit(issuer).path or "") + "/"
+        self._cookies = CookiePolicy.for_issuer(issuer, secure=secure_cookies)
 
     def handle(self, request: Request) -> Response | Page:
         """GET or an RP's POST asks; a POST carrying our CSRF token confirms."""
@@ -66,9 +65,9 @@ class LogoutEndpoint:
             if request.method == "POST" and "csrf_token" in params:
                 self._csrf.verify(request, params, binding="logout")
                 return self._sign_out(request, logout)
+            return self._ask(request, logout)
         except OAuthError as error:
             return Page("error", {"error": error.error, "error_description": error.description}, error.status)
-        return self._ask(request, logout)
 
     def _validate(self, params: Params) -> LogoutRequest:
         client_id = params.get("client_id")
@@ -107,8 +106,8 @@ class LogoutEndpoint:
         return Page("logout", context, cookies=token.cookies)
 
     def _sign_out(self, request: Request, logout: LogoutRequest) -> Response | Page:
-        self._sessions.end(read_cookies(request.headers.get("cookie")).get(SESSION_COOKIE))
-        cleared = (set_cookie(SESSION_COOKIE, "", max_age=0, path=self._cookie_path, secure=self._secure),)
+        self._sessions.end(request.cookie(self._cookies.name(SESSION_COOKIE)))
+        cleared = (self._cookies.set(SESSION_COOKIE, "", max_age=0),)
         if logout.post_logout_redirect_uri is None:
             name = logout.client.client_name if logout.client else ""
             return Page("signed_out", {"client_name": name}, cookies=cleared)

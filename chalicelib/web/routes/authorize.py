@@ -10,4 +10,4 @@ bp = Blueprint(__name__)
 
 @bp.route("/oauth2/auth", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def authorize():  # type: ignore[no-untyped-def]
-    return respond(bp.current_request, services.authorization_endpoint().handle)
+    return respond(bp.current_request, services.authorization_endpoint().handle, page=True)

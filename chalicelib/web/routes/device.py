@@ -22,9 +22,9 @@ def device_authorization_preflight():  # type: ignore[no-untyped-def]
 
 @bp.route("/oauth2/device/verify", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def verify_page():  # type: ignore[no-untyped-def]
-    return respond(bp.current_request, device.show)
+    return respond(bp.current_request, device.show, page=True)
 
 
 @bp.route("/oauth2/device/verify", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 def verify_code():  # type: ignore[no-untyped-def]
-    return respond(bp.current_request, device.submit)
+    return respond(bp.current_request, device.submit, page=True)

@@ -10,4 +10,4 @@ bp = Blueprint(__name__)
 
 @bp.route("/oauth2/sessions/logout", methods=["GET", "POST"], content_types=ANY_CONTENT_TYPE)
 def logout():  # type: ignore[no-untyped-def]
-    return respond(bp.current_request, services.logout_endpoint().handle)
+    return respond(bp.current_request, services.logout_endpoint().handle, page=True)

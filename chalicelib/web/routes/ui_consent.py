@@ -10,9 +10,9 @@ bp = Blueprint(__name__)
 
 @bp.route("/ui/consent", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def show():  # type: ignore[no-untyped-def]
-    return respond(bp.current_request, consent.show)
+    return respond(bp.current_request, consent.show, page=True)
 
 
 @bp.route("/ui/consent", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 def submit():  # type: ignore[no-untyped-def]
-    return respond(bp.current_request, consent.submit)
+    return respond(bp.current_request, consent.submit, page=True)

@@ -10,9 +10,9 @@ bp = Blueprint(__name__)
 
 @bp.route("/ui/login", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def show():  # type: ignore[no-untyped-def]
-    return respond(bp.current_request, login.show)
+    return respond(bp.current_request, login.show, page=True)
 
 
 @bp.route("/ui/login", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 def submit():  # type: ignore[no-untyped-def]
-    return respond(bp.current_request, login.submit)
+    return respond(bp.current_request, login.submit, page=True)

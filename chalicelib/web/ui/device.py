@@ -22,9 +22,8 @@ from urllib.parse import urlencode
 
 from chalicelib import services
 from chalicelib.config import settings
-from chalicelib.oauth import csrf
 from chalicelib.oauth.errors import InvalidRequest
-from chalicelib.oauth.http import Page, Response, read_cookies, redirect
+from chalicelib.oauth.http import Page, Response, redirect
 from chalicelib.oauth.request import Request
 from chalicelib.tokens.opaque import digest
 from chalicelib.web.ui.pages import shows_errors
@@ -86,8 +85,7 @@ def submit(request: Request) -> Response | Page:
 
 def _counters(request: Request) -> list[tuple[str, int]]:
     """(counter id, limit): one for this browser (its CSRF cookie), one for its source address."""
-    cookies = read_cookies(request.headers.get("cookie"))
-    browser = cookies.get(csrf.SECURE_COOKIE) or cookies.get(csrf.COOKIE) or ""
+    browser = request.cookie(services.csrf_guard().cookie) or ""
     return [(digest(f"browser:{browser}"), BROWSER_LIMIT), (digest(f"source:{request.source_ip}"), SOURCE_LIMIT)]
 
 
