@@ -101,13 +101,20 @@ def _is_web_url(uri: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not redirect_uris.has_unsafe_characters(uri)
 
 
-def _redirect_uris(name: str, value: Any) -> tuple[str, ...]:
-    uris = _strings(name, value, InvalidRedirectUri)
-    for uri in uris:
-        problem = redirect_uri_problem(uri)
+def _each_checked(
+    name: str, value: Any, problem_of: Callable[[str], str | None], error: type[OAuthError]
+) -> tuple[str, ...]:
+    """A list of strings, each refused with ``error`` when ``problem_of`` names a problem."""
+    items = _strings(name, value, error)
+    for item in items:
+        problem = problem_of(item)
         if problem:
-            raise InvalidRedirectUri(f"{name}: '{uri}' {problem}")
-    return uris
+            raise error(f"{name}: '{item}' {problem}")
+    return items
+
+
+def _redirect_uris(name: str, value: Any) -> tuple[str, ...]:
+    return _each_checked(name, value, redirect_uri_problem, InvalidRedirectUri)
 
 
 def redirect_uri_problem(uri: str) -> str | None:
@@ -128,12 +135,7 @@ def redirect_uri_problem(uri: str) -> str | None:
 
 
 def _cors_origins(name: str, value: Any) -> tuple[str, ...]:
-    origins = _strings(name, value, InvalidClientMetadata)
-    for origin in origins:
-        problem = cors_origin_problem(origin)
-        if problem:
-            raise InvalidClientMetadata(f"{name}: '{origin}' {problem}")
-    return origins
+    return _each_checked(name, value, cors_origin_problem, InvalidClientMetadata)
 
 
 def cors_origin_problem(origin: str) -> str | None:
