@@ -284,7 +284,7 @@ def test_five_failures_from_one_address_delay_the_next_attempt_whether_or_not_th
 
 
 def test_twenty_parallel_wrong_passwords_reach_the_password_check_at_most_five_times(
-    http, client, alice, password_checks
+    http, client, alice, password_checks, clock
 ):
     page, challenge = login_page(http, client)
     barrier = threading.Barrier(20)
