@@ -139,15 +139,15 @@ def login_form(http, web_app, monkeypatch):
 
 def test_a_failed_login_costs_four_calls_and_a_successful_one_seven(http, login_form, aws):
     page, challenge = login_form()
-    page.post(login_challenge=challenge, username="carol", password="wrong password")  # warm the client
+    page.post(login_challenge=challenge, username="mallory", password="wrong password")  # warm the client
     aws.reset()
-    assert page.post(login_challenge=challenge, username="carol", password="wrong password").status_code == 200
+    assert page.post(login_challenge=challenge, username="mallory", password="wrong password").status_code == 200
     # The challenge read, the (username, address) and the username counters, the user query.
     assert aws.by_operation() == {"dynamodb.GetItem": 1, "dynamodb.UpdateItem": 2, "dynamodb.Query": 1}, aws.calls
     page, challenge = login_form()
     aws.reset()
     assert page.post(login_challenge=challenge, username="carol", password="carol's password").status_code == 303
-    # ... plus clearing the pair counter, consuming the challenge and storing the verifier.
+    # ... then clearing the pair counter, consuming the challenge and storing the verifier.
     expected = {"dynamodb.GetItem": 1, "dynamodb.UpdateItem": 3, "dynamodb.Query": 1, "dynamodb.DeleteItem": 1}
     assert aws.by_operation() == {**expected, "dynamodb.PutItem": 1}, aws.calls
 

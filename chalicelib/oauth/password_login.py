@@ -70,33 +70,36 @@ class PasswordLogin:
         """The user, or ``WrongCredentials`` / ``LockedOut``; the attempt is counted before any check."""
         name = normalize_username(username)
         pair = digest(f"{name}\n{source}")
-        slotted = self._admit(pair, digest(name))
+        attempts = self._admit(pair, digest(name))
         user = self._users.find_by_username(username)
         if user is None:
             spend_verification_time(password)
         elif verify_password(password, user.password_hash):
-            self._store.destroy(LOGIN_ATTEMPTS, pair)
-            if slotted:
-                self._store.destroy(LOGIN_DELAY, pair)
+            self._forget(pair, attempts)
             return user
         raise WrongCredentials
 
-    def _admit(self, pair: str, username: str) -> bool:
+    def _admit(self, pair: str, username: str) -> int:
         """Count this attempt on each counter that applies; ``LockedOut`` if one is past its limit.
 
-        True if the attempt had to take the pair's delay slot.
+        The pair's count, this attempt included.
         """
         now = int(time.time())
         attempts = self._store.increment(LOGIN_ATTEMPTS, pair, now + WINDOW)
-        slotted = attempts >= self._max_failures
-        if slotted:
+        if attempts >= self._max_failures:
             delay = self._delay(attempts - self._max_failures + 1)
             # Taking the slot is one conditional write: of racing attempts exactly one gets it.
             if self._store.increment(LOGIN_DELAY, pair, now + delay) > 1:
                 raise LockedOut(self._delay(attempts - self._max_failures))
         if self._store.increment(LOGIN_ATTEMPTS, username, now + WINDOW) > self._username_ceiling:
             raise LockedOut(WINDOW)
-        return slotted
+        return attempts
+
+    def _forget(self, pair: str, attempts: int) -> None:
+        """A success clears the pair's attempts (its own included) and, if it took one, its delay slot."""
+        self._store.destroy(LOGIN_ATTEMPTS, pair)
+        if attempts >= self._max_failures:
+            self._store.destroy(LOGIN_DELAY, pair)
 
     def _delay(self, step: int) -> int:
         return min(self._max_delay, 2 ** min(step, 30))
