@@ -304,3 +304,13 @@ def test_verification_page_sends_security_headers(http):
         and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     )
     assert urlsplit(ISSUER).netloc
+
+
+def test_a_crafted_device_challenge_cannot_count_against_an_address(http, tv):
+    from chalicelib.admin import handle
+
+    user_code = json.loads(device_auth(http, tv).body)["user_code"]
+    for _ in range(25):  # a challenge named like the page's per-address counter
+        handle({"operation": "device.accept", "params": {"device_challenge": "source:127.0.0.1", "user_code": "Z"}})
+    fields, cookie = open_form(Browser(http))
+    assert post_form(http, fields, cookie, user_code).status_code == 303

@@ -290,3 +290,14 @@ def test_a_refused_attempt_does_not_count_against_the_per_username_ceiling(store
         with pytest.raises(LockedOut):
             login.authenticate("alice", "wrong password", "203.0.113.66")
     assert login.authenticate("alice", "right password", "198.51.100.1").username == "alice"
+
+
+def test_a_crafted_username_cannot_count_against_another_users_address(store, repository, cheap):
+    repository.create(new_user("alice", "right password"))
+    login = PasswordLogin(repository, store, max_failures=2, max_delay=900, username_ceiling=100)
+    for n in range(10):  # the per-username key of this name must not be alice's (username, address) key
+        with pytest.raises((WrongCredentials, LockedOut)):
+            login.authenticate("alice\n198.51.100.1", "wrong password", f"203.0.113.{n}")
+    with pytest.raises(WrongCredentials):  # alice's own first typo from her address is not delayed...
+        login.authenticate("alice", "wrong password", "198.51.100.1")
+    assert login.authenticate("alice", "right password", "198.51.100.1").username == "alice"  # ...nor her retry

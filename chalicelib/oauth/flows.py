@@ -400,7 +400,7 @@ class Flows:
         challenge that is unknown, used or expired alike: no oracle for either.
         After a wrong code the challenge stays usable for another try.
         """
-        key = digest(challenge)
+        key = digest(f"challenge:{challenge}")  # never the page's per-address key, whatever is sent
         if self._store.increment(device.ATTEMPTS_KIND, key, int(time.time()) + device.WINDOW) > device.CHALLENGE_LIMIT:
             raise TooManyAttempts("too many wrong codes for this device_challenge; start again")
         code = device.normalize(user_code)

@@ -69,8 +69,9 @@ class PasswordLogin:
     def authenticate(self, username: str, password: str, source: str) -> User:
         """The user, or ``WrongCredentials`` / ``LockedOut``; the attempt is counted before any check."""
         name = normalize_username(username)
-        pair = digest(f"{name}\n{source}")
-        attempts = self._admit(pair, digest(name))
+        # Distinct prefixes: no submitted username (it may hold a newline) can name another counter.
+        pair = digest(f"pair:{source}\n{name}")
+        attempts = self._admit(pair, digest(f"username:{name}"))
         user = self._users.find_by_username(username)
         if user is None:
             spend_verification_time(password)
