@@ -46,6 +46,7 @@ class Settings:
     session_ttl: int
     login_max_failures: int
     login_lockout_seconds: int
+    login_username_max_attempts: int
 
     # False when ISSUER_URL was not set and the local default stands in.
     issuer_configured: bool = True
@@ -94,8 +95,9 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("REFRESH_TOKEN_TTL", "2592000", "absolute refresh token (and grant) lifetime, seconds (30 days)"),
     ("REFRESH_TOKEN_IDLE_TTL", "1209600", "a refresh token unused this long expires, seconds (14 days)"),
     ("SESSION_TTL", "86400", "default browser login session lifetime when `remember_for` is 0, seconds"),
-    ("LOGIN_MAX_FAILURES", "5", "failed sign-ins that lock a username of the default login page"),
-    ("LOGIN_LOCKOUT_SECONDS", "900", "window counted from a username's first failed sign-in; locked until it ends"),
+    ("LOGIN_MAX_FAILURES", "5", "sign-in attempts in a row per username and source address; then 2, 4, 8... s apart"),
+    ("LOGIN_LOCKOUT_SECONDS", "900", "longest delay between sign-in attempts of one username from one address"),
+    ("LOGIN_USERNAME_MAX_ATTEMPTS", "100", "sign-in attempts per username per hour from all addresses; then locked"),
 )
 
 
@@ -131,4 +133,5 @@ def settings() -> Settings:
         session_ttl=_int("SESSION_TTL", 86400),
         login_max_failures=_int("LOGIN_MAX_FAILURES", 5),
         login_lockout_seconds=_int("LOGIN_LOCKOUT_SECONDS", 900),
+        login_username_max_attempts=_int("LOGIN_USERNAME_MAX_ATTEMPTS", 100),
     )

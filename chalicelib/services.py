@@ -52,7 +52,11 @@ def password_login() -> PasswordLogin:
 
     config = settings()
     return PasswordLogin(
-        users(), state_store(), max_failures=config.login_max_failures, window=config.login_lockout_seconds
+        users(),
+        state_store(),
+        max_failures=config.login_max_failures,
+        max_delay=config.login_lockout_seconds,
+        username_ceiling=config.login_username_max_attempts,
     )
 
 

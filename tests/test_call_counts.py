@@ -183,3 +183,52 @@ def test_userinfo_from_the_clients_browser_origin_costs_no_extra_call_while_the_
     aws.reset()
     assert http.get("/userinfo", headers=headers).headers["Access-Control-Allow-Origin"] == headers["Origin"]
     assert aws.by_operation() == {"dynamodb.BatchGetItem": 1, "dynamodb.GetItem": 2}
+
+
+@pytest.fixture
+def login_form(http, web_app, monkeypatch):
+    """A login page for a fresh challenge of ``web_app``, and a user to sign in (cheap scrypt)."""
+    from chalicelib import admin, services
+    from chalicelib.oauth import users
+    from tests.test_ui_pages import Page, new_flow
+
+    monkeypatch.setattr(users, "COST", users.ScryptCost(log2_n=10, r=8, p=1))
+    admin.handle({"operation": "users.create", "params": {"username": "carol", "password": "carol's password"}})
+
+    def open_page() -> tuple[Page, str]:
+        challenge = services.flows().request_login(new_flow(web_app))
+        return Page(http, f"/ui/login?{urlencode({'login_challenge': challenge})}"), challenge
+
+    return open_page
+
+
+def test_a_failed_login_costs_four_calls_and_a_successful_one_seven(http, login_form, aws):
+    page, challenge = login_form()
+    page.post(login_challenge=challenge, username="mallory", password="wrong password")  # warm the client
+    aws.reset()
+    assert page.post(login_challenge=challenge, username="mallory", password="wrong password").status_code == 200
+    # The challenge read, the (username, address) and the username counters, the user query.
+    assert aws.by_operation() == {"dynamodb.GetItem": 1, "dynamodb.UpdateItem": 2, "dynamodb.Query": 1}, aws.calls
+    page, challenge = login_form()
+    aws.reset()
+    assert page.post(login_challenge=challenge, username="carol", password="carol's password").status_code == 303
+    # ... then clearing the pair counter, consuming the challenge and storing the verifier.
+    expected = {"dynamodb.GetItem": 1, "dynamodb.UpdateItem": 3, "dynamodb.Query": 1, "dynamodb.DeleteItem": 1}
+    assert aws.by_operation() == {**expected, "dynamodb.PutItem": 1}, aws.calls
+
+
+def test_entering_a_device_code_costs_three_calls_when_wrong_and_five_when_right(http, register, aws):
+    from tests.oauth_flow import Browser
+    from tests.test_device_flow import GRANT, device_auth, open_form, post_form
+
+    tv = register(grant_types=[GRANT], scope="openid offline_access", token_endpoint_auth_method="none")
+    user_code = json.loads(device_auth(http, tv).body)["user_code"]
+    fields, cookie = open_form(Browser(http))
+    aws.reset()
+    assert post_form(http, fields, cookie, "ZZZZ-ZZZZ").status_code == 400
+    # The address and the challenge counters, then the user code query.
+    assert aws.by_operation() == {"dynamodb.UpdateItem": 2, "dynamodb.Query": 1}, aws.calls
+    aws.reset()
+    assert post_form(http, fields, cookie, user_code).status_code == 303
+    # ... plus consuming the challenge and storing the verifier.
+    assert aws.by_operation() == {"dynamodb.UpdateItem": 3, "dynamodb.Query": 1, "dynamodb.PutItem": 1}, aws.calls

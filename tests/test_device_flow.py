@@ -166,12 +166,90 @@ def test_code_input_is_normalised(http, tv):
     assert enter_code(Browser(http), user_code, typed=typed).status_code == 303
 
 
-def test_code_guessing_is_limited_per_browser(http, tv):
+def open_form(browser):
+    """GET the verification page: its form fields and the browser's cookies, ready to post."""
+    fields = form_fields(browser.get(f"{ISSUER}/oauth2/device/verify"))
+    return fields, "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+
+
+def post_form(http, fields, cookie, user_code):
+    body = urlencode({**fields, "user_code": user_code})
+    return http.post("/oauth2/device/verify", headers={**FORM, "Cookie": cookie}, body=body)
+
+
+@pytest.fixture
+def source(monkeypatch):
+    """Set the source address the next requests come from (API Gateway's ``identity.sourceIp``)."""
+    from chalice.local import LambdaEventConverter
+
+    def use(address: str) -> None:
+        monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", address)
+
+    return use
+
+
+def test_code_guessing_is_limited_per_device_challenge_from_any_address(http, tv, source):
     body = json.loads(device_auth(http, tv).body)
-    browser = Browser(http)
+    fields, cookie = open_form(Browser(http))
+    for n in range(5):
+        source(f"203.0.113.{n}")
+        assert post_form(http, fields, cookie, "ZZZZ-ZZZZ").status_code == 400
+    source("198.51.100.1")
+    assert post_form(http, fields, cookie, body["user_code"]).status_code == 429
+
+
+def test_thirty_parallel_guesses_from_one_address_get_at_most_twenty_answers(http, tv):
+    forms = [open_form(Browser(http)) for _ in range(30)]  # a fresh browser (cookie, challenge) for each
+    barrier = threading.Barrier(30)
+    statuses: list[int] = []
+
+    def guess(fields, cookie) -> None:
+        barrier.wait()
+        statuses.append(post_form(http, fields, cookie, "ZZZZ-ZZZZ").status_code)
+
+    threads = [threading.Thread(target=guess, args=form) for form in forms]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses.count(400) <= 20 and statuses.count(429) >= 10, statuses
+
+
+def test_a_valid_code_on_a_used_challenge_answers_exactly_like_a_wrong_code(http, tv):
+    first, second = (json.loads(device_auth(http, tv).body)["user_code"] for _ in range(2))
+    fields, cookie = open_form(Browser(http))
+    assert post_form(http, fields, cookie, first).status_code == 303  # the challenge is used now
+    valid = post_form(http, fields, cookie, second)
+    wrong = post_form(http, fields, cookie, "ZZZZ-ZZZZ")
+    assert valid.status_code == wrong.status_code == 400
+    message = re.compile(r'role="alert"[^>]*>([^<]*)<')
+    assert message.search(valid.body.decode()).group(1) == message.search(wrong.body.decode()).group(1)
+
+
+def test_headless_accept_answers_a_made_up_challenge_like_a_wrong_code(http, tv):
+    from chalicelib import services
+    from chalicelib.admin import handle
+
+    user_code = json.loads(device_auth(http, tv).body)["user_code"]
+    made_up = handle({"operation": "device.accept", "params": {"device_challenge": "x" * 43, "user_code": user_code}})
+    challenge = services.flows().request_device("csrf")
+    wrong = handle({"operation": "device.accept", "params": {"device_challenge": challenge, "user_code": "ZZZZZZZZ"}})
+    assert made_up == wrong and wrong["error"] == "invalid_request", (made_up, wrong)
+
+
+def test_headless_accept_is_limited_per_device_challenge(http, tv):
+    from chalicelib import services
+    from chalicelib.headless import handle
+
+    user_code = json.loads(device_auth(http, tv).body)["user_code"]
+    challenge = services.flows().request_device("csrf")
     for _ in range(5):
-        assert enter_code(browser, body["user_code"], typed="ZZZZ-ZZZZ").status_code == 400
-    assert enter_code(browser, body["user_code"]).status_code == 429
+        answer = handle(
+            {"operation": "device.accept", "params": {"device_challenge": challenge, "user_code": "ZZZZZZZZ"}}
+        )
+        assert answer["error"] == "invalid_request"
+    answer = handle({"operation": "device.accept", "params": {"device_challenge": challenge, "user_code": user_code}})
+    assert "redirect_to" not in answer and "too many" in answer["error_description"].lower(), answer
 
 
 def test_a_device_code_is_bound_to_the_client_that_asked(http, tv, register):
@@ -299,3 +377,13 @@ def test_device_consent_shows_the_registered_audience_when_none_was_requested(ht
     redirect_to = services.flows().accept_login(query_of(location)["login_challenge"], subject="viewer-1")
     consent = query_of(browser.get(redirect_to).headers["Location"])["consent_challenge"]
     assert services.flows().consent_request(consent).requested_access_token_audience == ["https://media.example.com"]
+
+
+def test_a_crafted_device_challenge_cannot_count_against_an_address(http, tv):
+    from chalicelib.headless import handle
+
+    user_code = json.loads(device_auth(http, tv).body)["user_code"]
+    for _ in range(25):  # a challenge named like the page's per-address counter
+        handle({"operation": "device.accept", "params": {"device_challenge": "source:127.0.0.1", "user_code": "Z"}})
+    fields, cookie = open_form(Browser(http))
+    assert post_form(http, fields, cookie, user_code).status_code == 303

@@ -7,6 +7,7 @@ tests need nothing of the authorization endpoint.
 from __future__ import annotations
 
 import re
+import threading
 from html import unescape
 from urllib.parse import urlencode
 
@@ -224,42 +225,118 @@ def test_a_non_form_post_is_an_error_page(http, client):
 # --- throttling -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("username", ["alice", "nobody"])
-def test_five_failures_lock_a_username_whether_or_not_it_exists(http, client, alice, username):
-    page, challenge = login_page(http, client)
-    for _ in range(4):
-        assert sign_in(page, challenge, username, "wrong password").status_code == 200
-    fifth = sign_in(page, challenge, username, "wrong password")
-    assert fifth.status_code == 429 and 0 < int(fifth.headers["Retry-After"]) <= 900
-    assert "Too many failed sign-ins for this username. Try again in 15 minutes." in fifth.body.decode()
-    # Locked: even the right password is not checked.
-    locked = sign_in(page, challenge, username, PASSWORD)
-    assert locked.status_code == 429
-    # Another username is not affected.
-    assert sign_in(page, challenge, "someone-else", "wrong password").status_code == 200
+@pytest.fixture
+def source(monkeypatch):
+    """Set the source address the next requests come from (API Gateway's ``identity.sourceIp``)."""
+    from chalice.local import LambdaEventConverter
+
+    def use(address: str) -> None:
+        monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", address)
+
+    return use
 
 
-def test_the_lock_ends_with_its_window(http, client, alice, monkeypatch):
+@pytest.fixture
+def clock(monkeypatch):
+    """Move the clock of the lockout and of the state store's expiry checks by hand."""
     import chalicelib.oauth.password_login as password_login
     import chalicelib.storage.state as state
 
+    now = [state.time.time()]
+    monkeypatch.setattr(state.time, "time", lambda: now[0])
+    monkeypatch.setattr(password_login.time, "time", lambda: now[0])
+    return now
+
+
+@pytest.fixture
+def password_checks(monkeypatch):
+    """How many scrypt verifications ran (observing ``verify_password``, not replacing it)."""
+    import chalicelib.oauth.password_login as password_login
+
+    calls: list[str] = []
+    verify = users.verify_password
+
+    def counting(password: str, stored: str) -> bool:
+        calls.append(password)
+        return verify(password, stored)
+
+    monkeypatch.setattr(users, "verify_password", counting)  # the decoy check of unknown usernames
+    monkeypatch.setattr(password_login, "verify_password", counting)
+    return calls
+
+
+LOCKED = "Too many failed sign-ins. Try again in"
+
+
+@pytest.mark.parametrize("username", ["alice", "nobody"])
+def test_five_failures_from_one_address_delay_the_next_attempt_whether_or_not_the_username_exists(
+    http, client, alice, username, clock
+):
     page, challenge = login_page(http, client)
     for _ in range(5):
+        assert sign_in(page, challenge, username, "wrong password").status_code == 200
+    sixth = sign_in(page, challenge, username, PASSWORD)
+    assert sixth.status_code == 429 and 0 < int(sixth.headers["Retry-After"]) <= 900
+    body = sixth.body.decode()
+    assert LOCKED in body and "username" not in body.split(LOCKED)[1].split("<")[0]
+    # Another username from the same address is not affected.
+    assert sign_in(page, challenge, "someone-else", "wrong password").status_code == 200
+
+
+def test_twenty_parallel_wrong_passwords_reach_the_password_check_at_most_five_times(
+    http, client, alice, password_checks, clock
+):
+    page, challenge = login_page(http, client)
+    barrier = threading.Barrier(20)
+    statuses: list[int] = []
+
+    def guess(n: int) -> None:
+        barrier.wait()
+        statuses.append(sign_in(page, challenge, "alice", f"wrong password {n}").status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(password_checks) <= 5, len(password_checks)
+    assert statuses.count(429) >= 15
+
+
+def test_failures_from_one_address_do_not_lock_the_username_for_another(http, client, alice, source):
+    source("203.0.113.66")
+    page, challenge = login_page(http, client)
+    for _ in range(10):
         sign_in(page, challenge, "alice", "wrong password")
-    later = state.time.time() + 901
-    monkeypatch.setattr(state.time, "time", lambda: later)
-    monkeypatch.setattr(password_login.time, "time", lambda: later)
+    assert sign_in(page, challenge, "alice", PASSWORD).status_code == 429
+    source("198.51.100.7")
     assert sign_in(page, challenge, "alice", PASSWORD).status_code == 303
 
 
-def test_a_success_clears_earlier_failures(http, client, alice):
+def test_after_the_limit_the_delay_doubles_with_each_attempt(http, client, alice, clock):
+    page, challenge = login_page(http, client)
+    for _ in range(5):
+        sign_in(page, challenge, "alice", "wrong password")
+    waits = []
+    for _ in range(4):
+        refused = sign_in(page, challenge, "alice", "wrong password")
+        assert refused.status_code == 429
+        waits.append(int(refused.headers["Retry-After"]))
+        clock[0] += waits[-1]
+        assert sign_in(page, challenge, "alice", "wrong password").status_code == 200  # one more try, then wait
+    assert waits == sorted(waits) and waits[-1] >= 4 * waits[0], waits
+    clock[0] += 901
+    assert sign_in(page, challenge, "alice", PASSWORD).status_code == 303
+
+
+def test_a_success_clears_earlier_failures_from_that_address(http, client, alice):
     for _ in range(4):
         page, challenge = login_page(http, client)
         sign_in(page, challenge, "alice", "wrong password")
     page, challenge = login_page(http, client)
     assert sign_in(page, challenge, "alice", PASSWORD).status_code == 303
     page, challenge = login_page(http, client)
-    for _ in range(4):
+    for _ in range(5):
         assert sign_in(page, challenge, "alice", "wrong password").status_code == 200
 
 

@@ -266,14 +266,38 @@ def test_ten_racing_increments_are_all_counted(store):
     assert sorted(counts) == list(range(1, 11))
 
 
-def test_password_login_locks_after_max_failures_and_never_checks_a_locked_password(store, repository, cheap):
+def test_guesses_spread_over_many_addresses_hit_the_per_username_ceiling(store, repository, cheap):
     repository.create(new_user("alice", "right password"))
-    login = PasswordLogin(repository, store, max_failures=3, window=600)
+    login = PasswordLogin(repository, store, max_failures=5, max_delay=900, username_ceiling=3)
+    for n in range(3):
+        with pytest.raises(WrongCredentials):
+            login.authenticate("alice", "wrong password", f"203.0.113.{n}")
+    with pytest.raises(LockedOut) as locked:
+        login.authenticate("alice", "right password", "198.51.100.1")
+    assert locked.value.retry_after == 3600
+    # The ceiling is per username: another username from the same addresses is still checked.
+    with pytest.raises(WrongCredentials):
+        login.authenticate("bob", "wrong password", "203.0.113.0")
+
+
+def test_a_refused_attempt_does_not_count_against_the_per_username_ceiling(store, repository, cheap):
+    repository.create(new_user("alice", "right password"))
+    login = PasswordLogin(repository, store, max_failures=2, max_delay=900, username_ceiling=4)
     for _ in range(2):
         with pytest.raises(WrongCredentials):
-            login.authenticate("alice", "wrong password")
-    with pytest.raises(LockedOut) as locked:
-        login.authenticate("alice", "wrong password")
-    assert 590 <= locked.value.retry_after <= 600
-    with pytest.raises(LockedOut):
-        login.authenticate("alice", "right password")
+            login.authenticate("alice", "wrong password", "203.0.113.66")
+    for _ in range(10):  # one address hammering while it must wait
+        with pytest.raises(LockedOut):
+            login.authenticate("alice", "wrong password", "203.0.113.66")
+    assert login.authenticate("alice", "right password", "198.51.100.1").username == "alice"
+
+
+def test_a_crafted_username_cannot_count_against_another_users_address(store, repository, cheap):
+    repository.create(new_user("alice", "right password"))
+    login = PasswordLogin(repository, store, max_failures=2, max_delay=900, username_ceiling=100)
+    for n in range(10):  # the per-username key of this name must not be alice's (username, address) key
+        with pytest.raises((WrongCredentials, LockedOut)):
+            login.authenticate("alice\n198.51.100.1", "wrong password", f"203.0.113.{n}")
+    with pytest.raises(WrongCredentials):  # alice's own first typo from her address is not delayed...
+        login.authenticate("alice", "wrong password", "198.51.100.1")
+    assert login.authenticate("alice", "right password", "198.51.100.1").username == "alice"  # ...nor her retry

@@ -3,10 +3,19 @@
 User codes are 8 characters from ``BCDFGHJKLMNPQRSTVWXZ`` — 20 consonants,
 no vowels (no words), no look-alike digits — shown as ``XXXX-XXXX``:
 20^8 ≈ 2.6 × 10^10, about 34.5 bits (RFC 8628 §6.1 suggests at least 20
-bits with rate limiting; §5.1).  A code lives 10 minutes; the verification
-page allows 5 wrong codes per browser and 20 per source address in any
-15-minute window, so an attacker's odds of hitting one of N live codes in a
-window are about 20·N / 2.6 × 10^10.
+bits with rate limiting; §5.1).  A code lives 10 minutes.
+
+Every attempt to enter a code is counted before the code is looked up, one
+atomic write per counter: ``CHALLENGE_LIMIT`` (5) per device challenge, on
+the verification page and through the headless ``device.accept`` alike, and
+``SOURCE_LIMIT`` (20) per source address in any ``WINDOW`` (15 minutes) on the
+page.  A wrong code and an unknown, used or expired challenge get the same
+answer, so neither tells a guesser anything.  Challenges are free to start, so
+the page's bound is the address's: odds of hitting one of N live codes are
+about 20·N / 2.6 × 10^10 per address per window.  The headless operation
+has no address; a team's device app must limit its own callers (each new
+challenge it gets costs a ``GET /oauth2/device/verify``, which the optional
+WAF rule limits per address).
 """
 
 from __future__ import annotations
@@ -22,6 +31,11 @@ DEVICE_CODE_KIND = "device_code"
 USER_CODE_KIND = "user_code"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
 PENDING, APPROVED, DENIED = "pending", "approved", "denied"
+# Counters of attempts to enter a code (kind ATTEMPTS_KIND), each living WINDOW seconds from its first count.
+ATTEMPTS_KIND = "device_attempts"
+WINDOW = 15 * 60
+CHALLENGE_LIMIT = 5
+SOURCE_LIMIT = 20
 SLOW_DOWN_STEP = 5  # §3.5: "the interval MUST be increased by 5 seconds for this and all subsequent requests"
 
 

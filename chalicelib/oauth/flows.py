@@ -40,6 +40,15 @@ CONSENT_VERIFIER = "consent_verifier"
 DEVICE_CHALLENGE = "device_challenge"
 DEVICE_VERIFIER = "device_verifier"
 
+WRONG_USER_CODE = "the code is not valid or has expired"
+
+
+class TooManyAttempts(InvalidRequest):
+    """Too many codes entered for one device challenge or from one address (RFC 8628 §5.1)."""
+
+    status = 429
+
+
 # What a login or consent app may answer when it rejects (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
 REJECTION_ERRORS = frozenset(
     {"access_denied", "login_required", "consent_required", "interaction_required", "account_selection_required"}
@@ -385,15 +394,24 @@ class Flows:
     def accept_device(self, challenge: str, *, user_code: str) -> str:
         """The person typed ``user_code``: bind that device to this browser's flow.
 
-        Raises ``InvalidRequest`` for a code that is malformed, unknown, expired
-        or already answered (the challenge stays usable for another try).
+        The attempt is counted against the challenge first (``TooManyAttempts``
+        past ``device.CHALLENGE_LIMIT``), then one ``InvalidRequest`` answers a
+        code that is malformed, unknown, expired or already answered and a
+        challenge that is unknown, used or expired alike: no oracle for either.
+        After a wrong code the challenge stays usable for another try.
         """
+        key = digest(f"challenge:{challenge}")  # never the page's per-address key, whatever is sent
+        if self._store.increment(device.ATTEMPTS_KIND, key, int(time.time()) + device.WINDOW) > device.CHALLENGE_LIMIT:
+            raise TooManyAttempts("too many wrong codes for this device_challenge; start again")
         code = device.normalize(user_code)
         record = self._store.find_by_user_code(code) if code else None
         request = device.DeviceRequest.from_payload(record.payload) if record else None
         if record is None or request is None or request.status != device.PENDING:
-            raise InvalidRequest("the code is not valid or has expired")
-        started = self._take(DEVICE_CHALLENGE, challenge, raw=True)
+            raise InvalidRequest(WRONG_USER_CODE)
+        try:
+            started = self._take(DEVICE_CHALLENGE, challenge, raw=True)
+        except NotFound:
+            raise InvalidRequest(WRONG_USER_CODE) from None
         authorization = AuthorizationRequest(
             client_id=request.client_id,
             redirect_uri=f"{self._issuer}/oauth2/device/verify",

@@ -1,19 +1,28 @@
-"""Password sign-in against the built-in user store, slowed by a per-username lockout.
+"""Password sign-in against the built-in user store, with throttling that cannot be raced or abused.
 
-The default login page (``/ui/login``) calls :meth:`PasswordLogin.authenticate`.
-Every failed attempt adds one to a counter in the state table keyed by the
-hash of the *submitted* username, whether or not such a user exists, so the
-counter, the lockout and the answers never tell a guesser which usernames
-are real.  The first failure opens a window of ``window`` seconds (default
-900); once ``max_failures`` (default 5) attempts inside it have failed, the
-username is locked until the window ends: no password, even the right one,
-is checked, so guessing stops at 5 tries per 15 minutes per username.  A
-successful sign-in clears the counter.  An unknown username still pays for
-one scrypt verification, so timing does not reveal it either.
+The default login page (``/ui/login``) calls :meth:`PasswordLogin.authenticate`
+with the submitted username and the request's source address.  Every attempt
+is counted *before* the password is checked, each count one atomic write
+(:meth:`StateStore.increment`), so parallel requests cannot slip past a
+limit they all read as not yet reached (NIST SP 800-63B §5.2.2: limit failed
+attempts; OWASP Authentication Cheat Sheet: throttle per account and source).
+Counters are keyed by hashes of the *submitted* username, whether or not such
+a user exists, so counts, delays and answers never tell a guesser which
+usernames are real; an unknown username still pays for one scrypt
+verification, so timing does not tell either.
 
-The price is that anyone can lock a known username for 15 minutes (NIST SP
-800-63B §5.2.2 accepts that trade); throttling by source address belongs in
-front of the API (API Gateway throttling or AWS WAF rate rules).
+- Per (username, source address): ``max_failures`` attempts (default 5)
+  in a row; from the last of them on, each attempt must first take a delay
+  slot that blocks the pair for 2, 4, 8... seconds (doubling with every
+  attempt counted, refused ones too, up to ``max_delay``, default 900).  A
+  success clears the pair.  One address guessing one username gets about 16
+  tries an hour, and it never locks out the person signing in elsewhere.
+- Per username, from every address: ``username_ceiling`` attempts (default
+  100) in an hour that passed their pair's check, then the username is
+  locked for the rest of that hour.  Only a guesser spread over many
+  addresses reaches it; it is what caps a distributed attack.
+
+Counters live ``WINDOW`` seconds from their first count.
 """
 
 from __future__ import annotations
@@ -24,7 +33,9 @@ from chalicelib.oauth.ports import StateStore, UserRepository
 from chalicelib.oauth.users import User, normalize_username, spend_verification_time, verify_password
 from chalicelib.tokens.opaque import digest
 
-LOGIN_FAILURES = "login_failures"
+LOGIN_ATTEMPTS = "login_attempts"  # counters: per (username, source) and per username
+LOGIN_DELAY = "login_delay"  # the slot a pair past its free attempts must take; lives for the delay
+WINDOW = 3600
 
 
 class WrongCredentials(Exception):
@@ -32,7 +43,7 @@ class WrongCredentials(Exception):
 
 
 class LockedOut(Exception):
-    """Too many failures for this username; ``retry_after`` seconds until the window ends."""
+    """Too many attempts; ``retry_after`` seconds (at most) until the next one is checked."""
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"locked for {retry_after} s")
@@ -40,29 +51,56 @@ class LockedOut(Exception):
 
 
 class PasswordLogin:
-    def __init__(self, users: UserRepository, store: StateStore, *, max_failures: int, window: int) -> None:
+    def __init__(
+        self,
+        users: UserRepository,
+        store: StateStore,
+        *,
+        max_failures: int,
+        max_delay: int,
+        username_ceiling: int,
+    ) -> None:
         self._users = users
         self._store = store
         self._max_failures = max_failures
-        self._window = window
+        self._max_delay = max_delay
+        self._username_ceiling = username_ceiling
 
-    def authenticate(self, username: str, password: str) -> User:
-        """The user, or ``WrongCredentials`` / ``LockedOut``."""
-        key = digest(normalize_username(username))
-        now = int(time.time())
-        failures = self._store.find(LOGIN_FAILURES, key)
-        if failures is not None and failures.counter >= self._max_failures:
-            raise LockedOut(max(1, failures.expires_at - now))
+    def authenticate(self, username: str, password: str, source: str) -> User:
+        """The user, or ``WrongCredentials`` / ``LockedOut``; the attempt is counted before any check."""
+        name = normalize_username(username)
+        # Distinct prefixes: no submitted username (it may hold a newline) can name another counter.
+        pair = digest(f"pair:{source}\n{name}")
+        attempts = self._admit(pair, digest(f"username:{name}"))
         user = self._users.find_by_username(username)
         if user is None:
             spend_verification_time(password)
         elif verify_password(password, user.password_hash):
-            if failures is not None:
-                self._store.destroy(LOGIN_FAILURES, key)
+            self._forget(pair, attempts)
             return user
-        self._fail(key, now, failures.expires_at if failures is not None else now + self._window)
         raise WrongCredentials
 
-    def _fail(self, key: str, now: int, window_ends: int) -> None:
-        if self._store.increment(LOGIN_FAILURES, key, now + self._window) >= self._max_failures:
-            raise LockedOut(max(1, window_ends - now))
+    def _admit(self, pair: str, username: str) -> int:
+        """Count this attempt on each counter that applies; ``LockedOut`` if one is past its limit.
+
+        The pair's count, this attempt included.
+        """
+        now = int(time.time())
+        attempts = self._store.increment(LOGIN_ATTEMPTS, pair, now + WINDOW)
+        if attempts >= self._max_failures:
+            delay = self._delay(attempts - self._max_failures + 1)
+            # Taking the slot is one conditional write: of racing attempts exactly one gets it.
+            if self._store.increment(LOGIN_DELAY, pair, now + delay) > 1:
+                raise LockedOut(self._delay(attempts - self._max_failures))
+        if self._store.increment(LOGIN_ATTEMPTS, username, now + WINDOW) > self._username_ceiling:
+            raise LockedOut(WINDOW)
+        return attempts
+
+    def _forget(self, pair: str, attempts: int) -> None:
+        """A success clears the pair's attempts (its own included) and, if it took one, its delay slot."""
+        self._store.destroy(LOGIN_ATTEMPTS, pair)
+        if attempts >= self._max_failures:
+            self._store.destroy(LOGIN_DELAY, pair)
+
+    def _delay(self, step: int) -> int:
+        return min(self._max_delay, 2 ** min(step, 30))

@@ -219,25 +219,35 @@ class DynamoStateStore:
     def increment(self, kind: str, id: str, expires_at: int) -> int:
         """Count one more, atomically; an expired counter counts as absent (DESIGN §7).
 
-        Usually one UpdateItem ``ADD counter 1`` on the condition that the item
-        is live.  When it is absent or expired, one PutItem starts it at 1 on
-        the condition that it still is (Powertools' idempotency-store condition).
-        Whoever loses a race on either write tries again, so every call is
-        counted exactly once.
+        Usually one UpdateItem: ``ADD counter 1`` on the condition that the
+        item is absent or live, creating it with ``expires_at`` if absent
+        (``if_not_exists``), so a first count costs no more than a later one.
+        Only an expired item that TTL has not deleted yet takes a PutItem
+        that starts it again at 1 on the condition that it still is expired
+        (Powertools' idempotency-store condition).  Whoever loses a race on
+        either write tries again, so every call is counted exactly once.
         """
         model = self._model
         for _ in range(_INCREMENT_ATTEMPTS):
             now = int(time.time())
             record = model(_key(kind, id))
             try:
-                record.update(actions=[model.counter.add(1)], condition=model.pk.exists() & (model.expires_at > now))
+                record.update(
+                    actions=[
+                        model.counter.add(1),
+                        model.kind.set(model.kind | kind),
+                        model.payload.set(model.payload | {}),
+                        model.expires_at.set(model.expires_at | expires_at),
+                    ],
+                    condition=model.pk.does_not_exist() | (model.expires_at > now),
+                )
                 return int(record.counter)
             except UpdateError as exc:
                 if not _conditional_failure(exc):
                     raise
             started = model(_key(kind, id), kind=kind, payload={}, expires_at=expires_at, counter=1)
             try:
-                started.save(condition=model.pk.does_not_exist() | (model.expires_at <= now))
+                started.save(condition=model.expires_at <= now)
                 return 1
             except PutError as exc:
                 if not _conditional_failure(exc):

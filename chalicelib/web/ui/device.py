@@ -7,10 +7,11 @@ pre-filled from ``verification_uri_complete`` but never submitted by itself
 ``DEVICE_URL`` pointing at a team's own app, GET redirects there instead and
 the app answers through the admin function (``device.accept``).
 
-POST checks the CSRF token, then the code.  Wrong codes are counted per
-browser and per source address in the state table (§5.1): 5 per browser and
-20 per address in any 15 minutes, then the page refuses to check codes until
-the window ends.  The entropy behind those numbers is in
+POST checks the CSRF token, then counts the attempt per source address and
+per device challenge *before* looking the code up (§5.1): past 20 per address
+in any 15 minutes, or 5 for one challenge, the page answers 429 without
+checking.  Every other failure (wrong code, unknown or used challenge) gets
+the same 400 page.  The limits and the entropy behind them are in
 :mod:`chalicelib.oauth.device`.
 """
 
@@ -22,16 +23,14 @@ from urllib.parse import urlencode
 
 from chalicelib import services
 from chalicelib.config import settings
+from chalicelib.oauth import device
 from chalicelib.oauth.errors import InvalidRequest
+from chalicelib.oauth.flows import TooManyAttempts
 from chalicelib.oauth.http import Page, Response, redirect
 from chalicelib.oauth.request import Request
 from chalicelib.tokens.opaque import digest
 from chalicelib.web.ui.pages import shows_errors
 
-WINDOW = 15 * 60
-BROWSER_LIMIT = 5
-SOURCE_LIMIT = 20
-ATTEMPTS_KIND = "device_attempts"
 WRONG_CODE = "That code is not valid or has expired. Check the code on your device and try again."
 TOO_MANY = "Too many wrong codes. Wait 15 minutes, then try again."
 
@@ -70,29 +69,22 @@ def submit(request: Request) -> Response | Page:
     challenge = form.get("device_challenge") or ""
     services.csrf_guard().verify(request, form, binding=_binding(challenge))
     user_code = form.get("user_code") or ""
-    counters = _counters(request)
-    if _locked(counters):
-        return _form(request, challenge, user_code=user_code, message=TOO_MANY, status=429)
     try:
+        _count_source(request)
         redirect_to = services.flows().accept_device(challenge, user_code=user_code)
+    except TooManyAttempts:
+        return _form(request, challenge, user_code=user_code, message=TOO_MANY, status=429)
     except InvalidRequest:
-        expires_at = int(time.time()) + WINDOW
-        for key, _ in counters:
-            services.state_store().increment(ATTEMPTS_KIND, key, expires_at)
         return _form(request, challenge, user_code=user_code, message=WRONG_CODE, status=400)
     return redirect(redirect_to, status=303)
 
 
-def _counters(request: Request) -> list[tuple[str, int]]:
-    """(counter id, limit): one for this browser (its CSRF cookie), one for its source address."""
-    browser = request.cookie(services.csrf_guard().cookie) or ""
-    return [(digest(f"browser:{browser}"), BROWSER_LIMIT), (digest(f"source:{request.source_ip}"), SOURCE_LIMIT)]
-
-
-def _locked(counters: list[tuple[str, int]]) -> bool:
-    limits = dict(counters)
-    found = services.state_store().find_many([(ATTEMPTS_KIND, key) for key in limits])
-    return any(item.counter >= limits[item.id] for item in found)
+def _count_source(request: Request) -> None:
+    """Count this attempt against its source address, in one write, before anything is checked."""
+    key = digest(f"source:{request.source_ip}")
+    expires_at = int(time.time()) + device.WINDOW
+    if services.state_store().increment(device.ATTEMPTS_KIND, key, expires_at) > device.SOURCE_LIMIT:
+        raise TooManyAttempts("too many codes entered from this address")
 
 
 def _done(connected: bool, error: str | None) -> Page:

@@ -7,9 +7,10 @@ operations the admin function offers (Hydra's get / accept login request).
 
 GET shows the form (fields ``Username`` and ``Password``, button
 ``Sign in``).  POST checks the CSRF token (bound to the challenge), then the
-password (:mod:`chalicelib.oauth.password_login`: after 5 failures in 15
-minutes a username is locked for the rest of that window, whether it exists
-or not), accepts the challenge with ``amr=["pwd"]`` and a remembered login
+password (:mod:`chalicelib.oauth.password_login`: each attempt is counted
+per username and source address before the password is checked; after 5 in a
+row they must wait 2, 4, 8... seconds apart, whether the username exists or
+not), accepts the challenge with ``amr=["pwd"]`` and a remembered login
 session of the default lifetime, and answers 303 to where the flow goes
 next.  A failed attempt shows the form again with one generic message.
 """
@@ -34,8 +35,13 @@ def _binding(challenge: str) -> str:
 
 
 def _locked(retry_after: int) -> str:
-    minutes = max(1, -(-retry_after // 60))
-    return f"Too many failed sign-ins for this username. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+    """Says when to come back, never whether the username exists (every username is counted alike)."""
+    if retry_after < 60:
+        wait = f"{retry_after} second{'s' if retry_after != 1 else ''}"
+    else:
+        minutes = -(-retry_after // 60)
+        wait = f"{minutes} minute{'s' if minutes > 1 else ''}"
+    return f"Too many failed sign-ins. Try again in {wait}."
 
 
 def _form(request: Request, login: LoginRequest, *, username: str = "", message: str = "", **page: Any) -> Page:
@@ -69,7 +75,7 @@ def submit(request: Request) -> Response | Page:
     if not username or not password:
         return _form(request, login, username=username, message=MISSING_CREDENTIALS)
     try:
-        user = services.password_login().authenticate(username, password)
+        user = services.password_login().authenticate(username, password, request.source_ip)
     except WrongCredentials:
         return _form(request, login, username=username, message=WRONG_CREDENTIALS)
     except LockedOut as locked:
