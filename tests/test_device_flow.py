@@ -228,7 +228,7 @@ def test_a_valid_code_on_a_used_challenge_answers_exactly_like_a_wrong_code(http
 
 def test_headless_accept_answers_a_made_up_challenge_like_a_wrong_code(http, tv):
     from chalicelib import services
-    from chalicelib.admin import handle
+    from chalicelib.headless import handle
 
     user_code = json.loads(device_auth(http, tv).body)["user_code"]
     made_up = handle({"operation": "device.accept", "params": {"device_challenge": "x" * 43, "user_code": user_code}})
