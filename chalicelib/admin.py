@@ -50,6 +50,7 @@ from chalicelib.oauth.client_metadata import new_client, replaced_client
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.credentials import hash_client_secret, new_client_secret
 from chalicelib.oauth.errors import InvalidRequest, NotFound, OAuthError
+from chalicelib.oauth.ports import SecretChanged
 from chalicelib.oauth.users import UsernameTaken, new_user
 
 logger = logging.getLogger(__name__)
@@ -202,19 +203,24 @@ def rotate_client_secret(params: Params) -> dict[str, Any]:
     client = _existing_client(client_id)
     if client.is_public:
         raise InvalidRequest("a public client (token_endpoint_auth_method 'none') has no secret to rotate")
-    client, secret = _with_new_secret(client, keep_old_for=keep_old_for)
-    _replace(client)
+    rotated, secret = _with_new_secret(client, keep_old_for=keep_old_for)
+    _replace(rotated, if_secret_hash=client.client_secret_hash)
+    client = rotated
     shown = _registration(client, secret)
     if client.previous_client_secret_expires_at:
         shown["previous_client_secret_expires_at"] = client.previous_client_secret_expires_at
     return shown
 
 
-def _replace(client: Client) -> None:
+def _replace(client: Client, *, if_secret_hash: str | None = None) -> None:
     try:
-        services.client_repository().replace(client)
+        services.client_repository().replace(client, if_secret_hash=if_secret_hash)
     except KeyError:
         raise NotFound(f"no client with client_id '{client.client_id}'") from None
+    except SecretChanged:
+        raise InvalidRequest(
+            "the secret was rotated by someone else meanwhile; nothing changed, rotate again"
+        ) from None
 
 
 # --- users.* -------------------------------------------------------------------------

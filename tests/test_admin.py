@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from typing import Any
 
@@ -510,3 +511,37 @@ def test_zero_cache_seconds_disables_the_cache(aws_calls, aws):
     repository.find("c1")
     repository.find("c1")
     assert aws_calls.calls[calls_before:] == ["dynamodb.GetItem", "dynamodb.GetItem"]
+
+
+def test_two_racing_rotations_never_issue_a_secret_that_does_not_work(aws):
+    # Both read the client before either writes: a plain overwrite would lose one secret silently.
+    registered = result("clients.create", **WEB)
+    client_id = registered["client_id"]
+    repository = services.client_repository()
+    barrier = threading.Barrier(2)
+    find = repository.find
+
+    def find_then_wait(client_id: str, *, fresh: bool = False) -> Client | None:
+        client = find(client_id, fresh=fresh)
+        barrier.wait(timeout=10)
+        return client
+
+    answers: list[dict[str, Any]] = []
+
+    def rotate() -> None:
+        answers.append(call("clients.rotate_secret", client_id=client_id, keep_old_for=3600))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(repository, "find", find_then_wait)
+        threads = [threading.Thread(target=rotate) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    issued = [answer["result"]["client_secret"] for answer in answers if "result" in answer]
+    refused = [answer for answer in answers if "error" in answer]
+    assert len(issued) == 1 and len(refused) == 1
+    assert refused[0]["error"] == "invalid_request" and "again" in refused[0]["error_description"]
+    client = stored(client_id)
+    assert client_secret_matches(pepper(), issued[0], client.client_secret_hash)
+    assert client_secret_matches(pepper(), registered["client_secret"], client.previous_client_secret_hash)

@@ -24,6 +24,7 @@ from pynamodb.exceptions import DeleteError, PutError
 from pynamodb.models import Model
 
 from chalicelib.oauth.clients import Client
+from chalicelib.oauth.ports import SecretChanged
 
 
 class ClientExists(Exception):
@@ -139,15 +140,25 @@ class DynamoClientRepository:
                 raise ClientExists(client.client_id) from None
             raise
 
-    def replace(self, client: Client) -> None:
-        """Overwrite an existing client; ``KeyError`` if it does not exist."""
+    def replace(self, client: Client, *, if_secret_hash: str | None = None) -> None:
+        """Overwrite an existing client; ``KeyError`` if it does not exist.
+
+        With ``if_secret_hash``, only if the stored secret hash is still that
+        one (``SecretChanged`` otherwise), so a rotation never overwrites a
+        rotation it did not see.
+        """
         self._cache.forget(client.client_id)
+        condition = self._model.client_id.exists()
+        if if_secret_hash is not None:
+            condition &= self._model.record["client_secret_hash"] == if_secret_hash
         try:
-            self._item(client).save(condition=self._model.client_id.exists())
+            self._item(client).save(condition=condition)
         except PutError as error:
-            if _is_condition_failure(error):
-                raise KeyError(client.client_id) from None
-            raise
+            if not _is_condition_failure(error):
+                raise
+            if if_secret_hash is not None and self._read(client.client_id, consistent=True) is not None:
+                raise SecretChanged(client.client_id) from None
+            raise KeyError(client.client_id) from None
 
     def delete(self, client_id: str) -> bool:
         """Remove a client; False if there was none."""
