@@ -204,11 +204,10 @@ def rotate_client_secret(params: Params) -> dict[str, Any]:
     if client.is_public:
         raise InvalidRequest("a public client (token_endpoint_auth_method 'none') has no secret to rotate")
     rotated, secret = _with_new_secret(client, keep_old_for=keep_old_for)
-    _replace(rotated, if_secret_hash=client.client_secret_hash)
-    client = rotated
-    shown = _registration(client, secret)
-    if client.previous_client_secret_expires_at:
-        shown["previous_client_secret_expires_at"] = client.previous_client_secret_expires_at
+    _replace(rotated, if_secret_hash=client.client_secret_hash)  # never over a rotation we did not see
+    shown = _registration(rotated, secret)
+    if rotated.previous_client_secret_expires_at:
+        shown["previous_client_secret_expires_at"] = rotated.previous_client_secret_expires_at
     return shown
 
 
