@@ -9,7 +9,12 @@ Params of the ``clients.*`` operations:
 
 - ``clients.create``: the client metadata itself (the RFC 7591 §3.1 request body);
 - ``clients.update``: ``client_id`` plus the complete new metadata (the RFC 7592 §2.2 body);
-- ``clients.get``, ``clients.delete``, ``clients.rotate_secret``: ``{"client_id": ...}``;
+- ``clients.get``, ``clients.delete``: ``{"client_id": ...}``;
+- ``clients.rotate_secret``: ``client_id`` and optionally ``keep_old_for``, the
+  seconds (0 to 30 days) the secret being replaced stays valid beside the new
+  one, so a fleet of client instances can roll over; 0 or absent ends it at once.
+  Only the latest replaced secret is kept: rotating again during a grace
+  period ends the older one at once;
 - ``clients.list``: nothing.
 
 ``users.create`` takes ``username`` and ``password`` and optionally ``email``,
@@ -45,6 +50,7 @@ from chalicelib.oauth.client_metadata import new_client, replaced_client
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.credentials import hash_client_secret, new_client_secret
 from chalicelib.oauth.errors import InvalidRequest, NotFound
+from chalicelib.oauth.ports import SecretChanged
 from chalicelib.oauth.users import UsernameTaken, new_user
 from chalicelib.operations import Operation, Params, dispatch
 
@@ -57,9 +63,9 @@ def handle(event: Any) -> dict[str, Any]:
 # --- reading params ---------------------------------------------------------------
 
 
-def _params(params: Params, *names: str) -> list[Any]:
-    """The values of ``names``, all required; no other params accepted."""
-    extra = sorted(str(name) for name in params if name not in names)
+def _params(params: Params, *names: str, optional: tuple[str, ...] = ()) -> list[Any]:
+    """The values of ``names``, all required; besides them only ``optional`` params accepted."""
+    extra = sorted(str(name) for name in params if name not in names and name not in optional)
     if extra:
         raise InvalidRequest(f"unexpected parameter{'s' if len(extra) > 1 else ''}: {', '.join(extra)}")
     missing = [name for name in names if name not in params]
@@ -89,10 +95,34 @@ def _new_client_id() -> str:
     return secrets.token_hex(16)
 
 
-def _with_new_secret(client: Client) -> tuple[Client, str]:
-    """``client`` holding the hash of a fresh secret, and the secret, to be shown once."""
+# The longest grace period of a rotated secret: long enough for any fleet to roll over.
+MAX_KEEP_OLD_FOR = 30 * 24 * 3600
+
+
+def _with_new_secret(client: Client, *, keep_old_for: int = 0) -> tuple[Client, str]:
+    """``client`` holding the hash of a fresh secret, and the secret, to be shown once.
+
+    With ``keep_old_for`` the current secret becomes the previous one, valid
+    for that many more seconds; a previous secret from an earlier rotation is
+    dropped either way, so at most two secrets are ever valid.
+    """
     secret = new_client_secret()
-    return replace(client, client_secret_hash=hash_client_secret(services.pepper().pepper(), secret)), secret
+    previous_hash, previous_expires_at = "", 0
+    if keep_old_for and client.client_secret_hash:
+        previous_hash, previous_expires_at = client.client_secret_hash, int(time.time()) + keep_old_for
+    rotated = replace(
+        client,
+        client_secret_hash=hash_client_secret(services.pepper().pepper(), secret),
+        previous_client_secret_hash=previous_hash,
+        previous_client_secret_expires_at=previous_expires_at,
+    )
+    return rotated, secret
+
+
+def _keep_old_for(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_KEEP_OLD_FOR:
+        raise InvalidRequest(f"keep_old_for must be a whole number of seconds from 0 to {MAX_KEEP_OLD_FOR} (30 days)")
+    return value
 
 
 def _registration(client: Client, secret: str | None = None) -> dict[str, Any]:
@@ -145,20 +175,29 @@ def delete_client(params: Params) -> dict[str, Any]:
 
 
 def rotate_client_secret(params: Params) -> dict[str, Any]:
-    (client_id,) = _params(params, "client_id")
+    """A new secret; with ``keep_old_for`` the old one is still accepted until the time shown."""
+    (client_id,) = _params(params, "client_id", optional=("keep_old_for",))
+    keep_old_for = _keep_old_for(params.get("keep_old_for", 0))
     client = _existing_client(client_id)
     if client.is_public:
         raise InvalidRequest("a public client (token_endpoint_auth_method 'none') has no secret to rotate")
-    client, secret = _with_new_secret(client)
-    _replace(client)
-    return _registration(client, secret)
+    rotated, secret = _with_new_secret(client, keep_old_for=keep_old_for)
+    _replace(rotated, if_secret_hash=client.client_secret_hash)  # never over a rotation we did not see
+    shown = _registration(rotated, secret)
+    if rotated.previous_client_secret_expires_at:
+        shown["previous_client_secret_expires_at"] = rotated.previous_client_secret_expires_at
+    return shown
 
 
-def _replace(client: Client) -> None:
+def _replace(client: Client, *, if_secret_hash: str | None = None) -> None:
     try:
-        services.client_repository().replace(client)
+        services.client_repository().replace(client, if_secret_hash=if_secret_hash)
     except KeyError:
         raise NotFound(f"no client with client_id '{client.client_id}'") from None
+    except SecretChanged:
+        raise InvalidRequest(
+            "the secret was rotated by someone else meanwhile; nothing changed, rotate again"
+        ) from None
 
 
 # --- users.* -------------------------------------------------------------------------

@@ -110,9 +110,20 @@ def _clients(groups: argparse._SubParsersAction) -> None:
     for name, operation, summary in (
         ("get", "clients.get", "show a client's metadata (never its secret)"),
         ("delete", "clients.delete", "delete a client"),
-        ("rotate-secret", "clients.rotate_secret", "issue a new client secret; the old one stops working"),
     ):
         _command(actions, name, operation, _client_id_params, summary).add_argument("client_id", metavar="CLIENT_ID")
+
+    rotate = _command(
+        actions, "rotate-secret", "clients.rotate_secret", _rotate_params, "issue a new client secret (shown once)"
+    )
+    rotate.add_argument("client_id", metavar="CLIENT_ID")
+    rotate.add_argument(
+        "--keep-old-for",
+        type=int,
+        metavar="SECONDS",
+        help="keep accepting the old secret this long (at most 30 days), so clients can roll over; "
+        "without it the old secret stops at once",
+    )
 
     _command(actions, "list", "clients.list", _no_params, "list every client")
 
@@ -183,6 +194,11 @@ def _no_params(args: argparse.Namespace) -> dict[str, Any]:
 
 def _client_id_params(args: argparse.Namespace) -> dict[str, Any]:
     return {"client_id": args.client_id}
+
+
+def _rotate_params(args: argparse.Namespace) -> dict[str, Any]:
+    grace = {} if args.keep_old_for is None else {"keep_old_for": args.keep_old_for}
+    return {**_client_id_params(args), **grace}
 
 
 def _metadata_params(args: argparse.Namespace) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import time
 from typing import Any
 
 import boto3
@@ -206,6 +208,71 @@ def test_rotation_issues_a_new_secret_and_the_old_one_stops_matching(aws):
     assert {k: v for k, v in rotated.items() if k != "client_secret"} == result("clients.get", client_id=client_id)
 
 
+def test_rotation_with_keep_old_for_keeps_the_old_hash_until_it_expires(aws):
+    registered = result("clients.create", **WEB)
+    client_id, old = registered["client_id"], registered["client_secret"]
+    before = int(time.time())
+    rotated = result("clients.rotate_secret", client_id=client_id, keep_old_for=3600)
+    client = stored(client_id)
+    assert client_secret_matches(pepper(), rotated["client_secret"], client.client_secret_hash)
+    assert client_secret_matches(pepper(), old, client.previous_client_secret_hash)
+    assert before + 3600 <= client.previous_client_secret_expires_at <= int(time.time()) + 3600
+    # The operator learns when the old secret stops; no hash is ever shown.
+    assert rotated["previous_client_secret_expires_at"] == client.previous_client_secret_expires_at
+    shown = json.dumps([rotated, result("clients.get", client_id=client_id), result("clients.list")])
+    assert "hash" not in shown and client.previous_client_secret_hash not in shown
+
+
+def test_rotation_without_keep_old_for_forgets_any_previous_secret(aws):
+    client_id = result("clients.create", **WEB)["client_id"]
+    result("clients.rotate_secret", client_id=client_id, keep_old_for=3600)
+    rotated = result("clients.rotate_secret", client_id=client_id, keep_old_for=0)
+    client = stored(client_id)
+    assert (client.previous_client_secret_hash, client.previous_client_secret_expires_at) == ("", 0)
+    assert "previous_client_secret_expires_at" not in rotated
+
+
+@pytest.mark.parametrize("keep_old_for", [-1, 30 * 24 * 3600 + 1, "60", 1.5, True, None, [60]])
+def test_keep_old_for_must_be_whole_seconds_up_to_30_days(aws, keep_old_for):
+    registered = result("clients.create", **WEB)
+    client_id = registered["client_id"]
+    code, description = error("clients.rotate_secret", client_id=client_id, keep_old_for=keep_old_for)
+    assert code == "invalid_request" and "whole number" in description
+    assert client_secret_matches(pepper(), registered["client_secret"], stored(client_id).client_secret_hash)
+
+
+def test_keep_old_for_accepts_30_days(aws):
+    client_id = result("clients.create", **WEB)["client_id"]
+    result("clients.rotate_secret", client_id=client_id, keep_old_for=30 * 24 * 3600)
+
+
+@pytest.mark.parametrize("field", ["previous_client_secret_hash", "previous_client_secret_expires_at"])
+def test_previous_secret_fields_cannot_be_set_by_create_or_update(aws, field):
+    assert error("clients.create", **WEB, **{field: 1})[0] == "invalid_client_metadata"
+    client_id = result("clients.create", **WEB)["client_id"]
+    assert error("clients.update", client_id=client_id, **WEB, **{field: 1})[0] == "invalid_client_metadata"
+
+
+def test_update_keeps_a_running_grace_period(aws):
+    client_id = result("clients.create", **WEB)["client_id"]
+    result("clients.rotate_secret", client_id=client_id, keep_old_for=3600)
+    before = stored(client_id)
+    result("clients.update", client_id=client_id, **{**WEB, "client_name": "Renamed"})
+    after = stored(client_id)
+    assert after.client_name == "Renamed"
+    assert after.previous_client_secret_hash == before.previous_client_secret_hash
+    assert after.previous_client_secret_expires_at == before.previous_client_secret_expires_at
+
+
+def test_client_made_public_loses_its_previous_secret_too(aws):
+    client_id = result("clients.create", **WEB)["client_id"]
+    result("clients.rotate_secret", client_id=client_id, keep_old_for=3600)
+    result("clients.update", client_id=client_id, **NATIVE)
+    client = stored(client_id)
+    assert (client.client_secret_hash, client.previous_client_secret_hash) == ("", "")
+    assert client.previous_client_secret_expires_at == 0
+
+
 def test_public_client_has_no_secret_to_rotate(aws):
     client_id = result("clients.create", **NATIVE)["client_id"]
     assert error("clients.rotate_secret", client_id=client_id)[0] == "invalid_request"
@@ -313,6 +380,8 @@ def test_repository_round_trips_every_field(repository):
         id_token_signed_response_alg="ES256",
         client_id_issued_at=1_700_000_000,
         client_secret_hash="hash",
+        previous_client_secret_hash="old hash",
+        previous_client_secret_expires_at=1_700_003_600,
     )
     repository.create(client)
     assert repository.find("c1", fresh=True) == client
@@ -372,10 +441,37 @@ def test_fresh_find_bypasses_and_refreshes_the_cache(aws_calls, repository):
     assert repository.find("c1") is None  # the cache forgot it
 
 
-def test_missing_clients_are_not_cached(repository):
+def test_a_client_created_by_this_container_is_found_at_once_after_a_miss(repository):
     assert repository.find("c1") is None
     repository.create(CLIENT)
     assert repository.find("c1") == CLIENT
+
+
+def test_an_unknown_client_id_is_remembered_for_a_few_seconds_only(aws_calls, repository, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(client_storage, "monotonic", lambda: now[0])
+    assert repository.find("c1") is None
+    DynamoClientRepository(settings().clients_table, cache_seconds=60).create(CLIENT)  # another container
+    calls_before = aws_calls.count
+    assert repository.find("c1") is None  # the miss is remembered
+    assert aws_calls.count == calls_before
+    assert repository.find("c1", fresh=True) == CLIENT  # fresh never trusts a remembered miss
+    repository.delete("c1")
+    repository.find("c1")
+    DynamoClientRepository(settings().clients_table, cache_seconds=60).create(CLIENT)
+    now[0] += client_storage.MISS_SECONDS + 0.1
+    assert repository.find("c1") == CLIENT
+
+
+def test_remembered_misses_are_bounded(aws_calls, repository, monkeypatch):
+    monkeypatch.setattr(client_storage, "MAX_MISSES", 3)
+    for client_id in ("a", "b", "c", "d"):
+        repository.find(client_id)
+    calls_before = aws_calls.count
+    repository.find("d")
+    assert aws_calls.count == calls_before  # the newest miss is remembered
+    repository.find("a")
+    assert aws_calls.calls[calls_before:] == ["dynamodb.GetItem"]  # the oldest was dropped
 
 
 def test_replace_and_delete_forget_the_cached_copy(repository):
@@ -419,3 +515,37 @@ def test_zero_cache_seconds_disables_the_cache(aws_calls, aws):
     repository.find("c1")
     repository.find("c1")
     assert aws_calls.calls[calls_before:] == ["dynamodb.GetItem", "dynamodb.GetItem"]
+
+
+def test_two_racing_rotations_never_issue_a_secret_that_does_not_work(aws):
+    # Both read the client before either writes: a plain overwrite would lose one secret silently.
+    registered = result("clients.create", **WEB)
+    client_id = registered["client_id"]
+    repository = services.client_repository()
+    barrier = threading.Barrier(2)
+    find = repository.find
+
+    def find_then_wait(client_id: str, *, fresh: bool = False) -> Client | None:
+        client = find(client_id, fresh=fresh)
+        barrier.wait(timeout=10)
+        return client
+
+    answers: list[dict[str, Any]] = []
+
+    def rotate() -> None:
+        answers.append(call("clients.rotate_secret", client_id=client_id, keep_old_for=3600))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(repository, "find", find_then_wait)
+        threads = [threading.Thread(target=rotate) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    issued = [answer["result"]["client_secret"] for answer in answers if "result" in answer]
+    refused = [answer for answer in answers if "error" in answer]
+    assert len(issued) == 1 and len(refused) == 1
+    assert refused[0]["error"] == "invalid_request" and "again" in refused[0]["error_description"]
+    client = stored(client_id)
+    assert client_secret_matches(pepper(), issued[0], client.client_secret_hash)
+    assert client_secret_matches(pepper(), registered["client_secret"], client.previous_client_secret_hash)

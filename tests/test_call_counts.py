@@ -232,3 +232,43 @@ def test_entering_a_device_code_costs_three_calls_when_wrong_and_five_when_right
     assert post_form(http, fields, cookie, user_code).status_code == 303
     # ... plus consuming the challenge and storing the verifier.
     assert aws.by_operation() == {"dynamodb.UpdateItem": 3, "dynamodb.Query": 1, "dynamodb.PutItem": 1}, aws.calls
+
+
+def test_a_flood_of_wrong_secrets_re_reads_the_client_at_most_once(http, machine, aws):
+    token_request(http, machine)  # warm: pepper, keys, client
+    aws.reset()
+    wrong = {**machine, "client_secret": "wrong"}
+    for _ in range(50):
+        assert token_request(http, wrong).status_code == 401
+    assert aws.by_operation()["dynamodb.GetItem"] <= 1, aws.calls
+    assert token_request(http, machine).status_code == 200
+
+
+def test_a_flood_of_one_unknown_client_id_reads_it_at_most_once(http, machine, aws):
+    token_request(http, machine)  # warm: pepper, keys
+    aws.reset()
+    unknown = {"client_id": "nobody", "client_secret": "guess"}
+    for _ in range(50):
+        assert token_request(http, unknown).status_code == 401
+    assert aws.by_operation()["dynamodb.GetItem"] <= 1, aws.calls
+
+
+def test_a_rotated_secret_is_picked_up_once_the_re_read_interval_has_passed(http, machine, aws, monkeypatch):
+    from dataclasses import replace
+
+    from chalicelib import services
+    from chalicelib.config import settings
+    from chalicelib.oauth import client_auth
+    from chalicelib.oauth.credentials import hash_client_secret
+    from chalicelib.storage.clients import DynamoClientRepository
+
+    token_request(http, machine)
+    assert token_request(http, {**machine, "client_secret": "wrong"}).status_code == 401  # spends the re-read
+    other_container = DynamoClientRepository(settings().clients_table, cache_seconds=60)
+    client = other_container.find(machine["client_id"], fresh=True)
+    other_container.replace(replace(client, client_secret_hash=hash_client_secret(services.pepper().pepper(), "new")))
+    later = client_auth.monotonic() + client_auth.RECHECK_SECONDS + 1
+    monkeypatch.setattr(client_auth, "monotonic", lambda: later)
+    aws.reset()
+    assert token_request(http, {**machine, "client_secret": "new"}).status_code == 200
+    assert aws.by_operation() == {"dynamodb.GetItem": 1}, aws.calls

@@ -176,6 +176,22 @@ def test_main_reports_admin_errors_on_one_line(aws, capsys):
     assert captured.err == "error: not_found: no client with client_id 'nope'\n"
 
 
+def test_rotate_secret_keep_old_for_must_be_a_whole_number(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["clients", "rotate-secret", "c1", "--keep-old-for", "1h"], invoke=lambda e: {"result": {}})
+    assert exit_.value.code == 2 and "--keep-old-for" in capsys.readouterr().err
+
+
+def test_rotate_secret_with_grace_keeps_the_old_secret_in_process(aws, capsys):
+    assert cli.main(["clients", "create", "--json", json.dumps(WEB)], invoke=admin.handle) == 0
+    registered = json.loads(capsys.readouterr().out)
+    argv = ["clients", "rotate-secret", registered["client_id"], "--keep-old-for", "600"]
+    assert cli.main(argv, invoke=admin.handle) == 0
+    rotated = json.loads(capsys.readouterr().out)
+    assert rotated["client_secret"] != registered["client_secret"]
+    assert rotated["previous_client_secret_expires_at"] > 0
+
+
 @pytest.mark.parametrize(
     ("argv", "event"),
     [
@@ -183,6 +199,10 @@ def test_main_reports_admin_errors_on_one_line(aws, capsys):
         (["clients", "get", "c1"], {"operation": "clients.get", "params": {"client_id": "c1"}}),
         (["clients", "delete", "c1"], {"operation": "clients.delete", "params": {"client_id": "c1"}}),
         (["clients", "rotate-secret", "c1"], {"operation": "clients.rotate_secret", "params": {"client_id": "c1"}}),
+        (
+            ["clients", "rotate-secret", "c1", "--keep-old-for", "3600"],
+            {"operation": "clients.rotate_secret", "params": {"client_id": "c1", "keep_old_for": 3600}},
+        ),
         (["clients", "list"], {"operation": "clients.list", "params": {}}),
         (
             ["--stage", "prod", "clients", "update", "c1", "--json", '{"scope": "a"}'],

@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
+import time
 from dataclasses import dataclass
+from time import monotonic
 from urllib.parse import unquote_plus
 
 from chalicelib.oauth.clients import Client
-from chalicelib.oauth.credentials import client_secret_matches
+from chalicelib.oauth.credentials import NO_HASH, client_secret_matches_either
 from chalicelib.oauth.errors import InvalidClient, InvalidRequest
 from chalicelib.oauth.ports import ClientLookup, Pepper
 from chalicelib.oauth.request import Params, Request, check_length
 
-# Spent on unknown client ids so that a miss costs what a hit costs.
-_DUMMY_HASH = "0" * 64
+# A wrong secret may be a secret rotated in another container, so the client
+# is read again past the cache; but at most once per client per this many
+# seconds in a container, so a flood of wrong secrets costs one strongly
+# consistent read per interval rather than one per request.  The price: a
+# secret rotated without a grace period can be refused on a warm container
+# for up to this long after someone presented a wrong one.
+RECHECK_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -67,10 +75,42 @@ def presented_credentials(request: Request, params: Params) -> Presented:
     return Presented("none", body_id, None)
 
 
+class _Rechecks:
+    """When this container last re-read each client past its cache (monotonic clock).
+
+    Only registered client ids get here, and an entry goes once its interval
+    is over, so the map holds at most the clients re-read in the last interval.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._last: dict[str, float] = {}  # oldest first
+        self._lock = threading.Lock()
+
+    def allow(self, client_id: str) -> bool:
+        """True, and remembered, unless ``client_id`` was re-read within the interval."""
+        now = monotonic()
+        with self._lock:
+            self._forget_over(now)
+            if client_id in self._last:
+                return False
+            self._last[client_id] = now
+            return True
+
+    def _forget_over(self, now: float) -> None:
+        # Entries are added in time order and never updated, so the oldest is first.
+        while self._last:
+            oldest, at = next(iter(self._last.items()))
+            if now - at < self._seconds:
+                return
+            del self._last[oldest]
+
+
 class ClientAuthenticator:
     def __init__(self, clients: ClientLookup, pepper: Pepper) -> None:
         self._clients = clients
         self._pepper = pepper
+        self._rechecks = _Rechecks(RECHECK_SECONDS)
 
     def authenticate(self, request: Request, params: Params) -> Client:
         presented = presented_credentials(request, params)
@@ -80,8 +120,7 @@ class ClientAuthenticator:
             self._spend_equal_time(presented)
             raise InvalidClient("unknown client or wrong credentials", used_header=used_header)
         if not self._secret_ok(client, presented):
-            # A secret rotated in another container: look once more past the cache.
-            client = self._clients.find(presented.client_id, fresh=True)
+            client = self._recheck(presented.client_id)
             if client is None or not self._secret_ok(client, presented):
                 raise InvalidClient("unknown client or wrong credentials", used_header=used_header)
         if client.token_endpoint_auth_method != presented.method:
@@ -91,13 +130,29 @@ class ClientAuthenticator:
             )
         return client
 
+    def _recheck(self, client_id: str) -> Client | None:
+        """The client read past the cache (a secret rotated in another container), if not done lately."""
+        if not self._rechecks.allow(client_id):
+            return None
+        return self._clients.find(client_id, fresh=True)
+
     def _secret_ok(self, client: Client, presented: Presented) -> bool:
         if presented.client_secret is None:
             return client.is_public
         if client.is_public or not client.client_secret_hash:
             return False
-        return client_secret_matches(self._pepper.pepper(), presented.client_secret, client.client_secret_hash)
+        return client_secret_matches_either(
+            self._pepper.pepper(), presented.client_secret, client.client_secret_hash, _previous_hash(client)
+        )
 
     def _spend_equal_time(self, presented: Presented) -> None:
+        """Spent on unknown client ids so that a miss costs what a hit costs."""
         if presented.client_secret is not None:
-            client_secret_matches(self._pepper.pepper(), presented.client_secret, _DUMMY_HASH)
+            client_secret_matches_either(self._pepper.pepper(), presented.client_secret, NO_HASH, NO_HASH)
+
+
+def _previous_hash(client: Client) -> str:
+    """The secret before the last rotation, while its grace period runs; checked on every use."""
+    if time.time() < client.previous_client_secret_expires_at:
+        return client.previous_client_secret_hash
+    return ""

@@ -311,13 +311,16 @@ def new_client(metadata: Mapping[str, Any], *, client_id: str, issued_at: int) -
 def replaced_client(existing: Client, metadata: Mapping[str, Any]) -> Client:
     """``existing`` with its metadata replaced by ``metadata`` (RFC 7592 §2.2).
 
-    The identity, issue time and secret hash stay; a client that becomes
-    public loses its secret hash, so turning it confidential again needs a
-    new secret rather than reviving the old one.
+    The identity, issue time and secret hashes (a previous secret in its
+    grace period included) stay; a client that becomes public loses them
+    all, so turning it confidential again needs a new secret rather than
+    reviving an old one.
     """
     _check_echoed_server_fields(existing, metadata)
     client = replace(existing, **validate({k: v for k, v in metadata.items() if k not in SERVER_FIELDS}))
-    return replace(client, client_secret_hash="") if client.is_public else client
+    if not client.is_public:
+        return client
+    return replace(client, client_secret_hash="", previous_client_secret_hash="", previous_client_secret_expires_at=0)
 
 
 def _check_fields(metadata: Mapping[str, Any]) -> None:

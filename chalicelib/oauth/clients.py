@@ -50,6 +50,10 @@ class Client:
     allowed_cors_origins: tuple[str, ...] = ()
     # HMAC of the secret under the server's pepper; never the secret itself.
     client_secret_hash: str = field(default="", repr=False)
+    # Secret rollover: the secret before the last rotation stays valid until
+    # this Unix time (0: not at all).  Server-owned, never shown or settable.
+    previous_client_secret_hash: str = field(default="", repr=False)
+    previous_client_secret_expires_at: int = 0
 
     @property
     def is_public(self) -> bool:
@@ -60,7 +64,7 @@ class Client:
         return frozenset(self.scope.split())
 
     def metadata(self) -> dict[str, Any]:
-        """What the admin API shows: everything but the secret hash."""
+        """What the admin API shows: everything but the secret hashes."""
         data = asdict(self)
         return {name: list(v) if isinstance(v, tuple) else v for name, v in data.items() if name in PUBLIC_FIELDS}
 

@@ -24,5 +24,23 @@ def hash_client_secret(pepper: bytes, client_secret: str) -> str:
     return hmac.new(pepper, client_secret.encode(), hashlib.sha256).hexdigest()
 
 
+# Compared against in place of a hash that is absent (unknown client, no
+# previous secret), so every check does the same work.  No HMAC-SHA-256
+# output is expected to equal it.
+NO_HASH = "0" * 64
+
+
 def client_secret_matches(pepper: bytes, client_secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_client_secret(pepper, client_secret), stored_hash)
+
+
+def client_secret_matches_either(pepper: bytes, client_secret: str, current_hash: str, previous_hash: str) -> bool:
+    """True if ``client_secret`` is the current or the previous secret.
+
+    One HMAC and always both comparisons, combined without short-circuit,
+    so the time taken does not tell which one matched.
+    """
+    presented = hash_client_secret(pepper, client_secret)
+    current = hmac.compare_digest(presented, current_hash or NO_HASH)
+    previous = hmac.compare_digest(presented, previous_hash or NO_HASH)
+    return current | previous

@@ -14,6 +14,10 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.users import User
 
 
+class SecretChanged(Exception):
+    """``replace`` found another secret than the one the caller read: someone rotated it meanwhile."""
+
+
 class ClientLookup(Protocol):
     def find(self, client_id: str, *, fresh: bool = False) -> Client | None:
         """A registered client; ``fresh`` bypasses the container cache."""
@@ -23,8 +27,8 @@ class ClientRepository(ClientLookup, Protocol):
     def create(self, client: Client) -> None:
         """Store a new client; fails if the id exists."""
 
-    def replace(self, client: Client) -> None:
-        """Overwrite an existing client; fails if it does not exist."""
+    def replace(self, client: Client, *, if_secret_hash: str | None = None) -> None:
+        """Overwrite an existing client; fails if it does not exist, or if its secret hash is not ``if_secret_hash``."""
 
     def delete(self, client_id: str) -> bool: ...
 
