@@ -261,6 +261,7 @@ def test_every_operation_is_registered_in_one_table():
         "clients.rotate_secret",
         "keys.rotate",
         "keys.list",
+        "keys.revoke",
         "users.create",
         "login.get",
         "login.accept",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-from contextlib import redirect_stdout
+import logging
+import time
+from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,7 +16,8 @@ import pytest
 from chalicelib import admin, cli, services
 from chalicelib.config import settings
 from chalicelib.keys import rotation
-from chalicelib.keys.secrets_mode import read_keyset, write_keyset
+from chalicelib.keys.secrets_mode import SecretsManagerKeyProvider, read_keyset, write_keyset
+from chalicelib.oauth.endpoints.jwks import JWKS_MAX_AGE
 from tests.conftest import FORM, basic
 from tests.oauth_flow import introspect
 
@@ -30,6 +33,25 @@ def lambdas(aws):
 
     with Client(app, stage_name="local") as client:
         yield client.lambda_
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Rotation's wall clock, moved by hand; it starts a whole pace after the test key set was made."""
+    now = [int(time.time()) + pace() + 1]
+    monkeypatch.setattr(rotation, "now", lambda: now[0])
+    return now
+
+
+def pace() -> int:
+    """How long a key is published before it may sign: JWKS cache lifetime + KEY_CACHE_SECONDS."""
+    return JWKS_MAX_AGE + settings().key_cache_seconds
+
+
+def retention() -> int:
+    """How long a retired key may still verify live tokens."""
+    config = settings()
+    return config.key_cache_seconds + max(config.access_token_ttl, config.id_token_ttl)
 
 
 @pytest.fixture
@@ -66,12 +88,13 @@ def kid(token: str) -> str:
     return str(jwt.get_unverified_header(token)["kid"])
 
 
-def test_rotating_twice_keeps_tokens_of_each_generation_verifiable(http, machine):
+def test_rotating_twice_keeps_tokens_of_each_generation_verifiable(http, machine, clock):
     first = issue(http, machine)
     next_kid = next(k["kid"] for k in read_keyset(settings().keys_secret_id)["keys"] if k["status"] == "next")
 
     admin.handle({"operation": "keys.rotate"})
     later()
+    clock[0] += retention() + 1  # the first generation's tokens have expired before the second rotation
     second = issue(http, machine)
     assert kid(second) == next_kid  # the key that signs now was published a whole period ahead
     assert verifies_with_published_key(http, first) and introspect(http, machine, first)["active"] is True
@@ -84,12 +107,12 @@ def test_rotating_twice_keeps_tokens_of_each_generation_verifiable(http, machine
     assert kid(third) in upcoming
     for token in (second, third):
         assert verifies_with_published_key(http, token) and introspect(http, machine, token)["active"] is True
-    # Two periods (60 days) after it was signed, the first token expired long ago; its key is gone.
+    # Retired longer ago than a token lives (plus KEY_CACHE_SECONDS), the first key is gone.
     assert kid(first) not in published(http)
     assert len(published(http)) == 6  # next, current, previous for RS256 and ES256
 
 
-def test_jwks_publishes_next_current_and_previous_of_each_algorithm(http):
+def test_jwks_publishes_next_current_and_previous_of_each_algorithm(http, clock):
     admin.handle({"operation": "keys.rotate"})
     later()
     statuses = {(k["alg"], k["status"]) for k in read_keyset(settings().keys_secret_id)["keys"]}
@@ -97,7 +120,7 @@ def test_jwks_publishes_next_current_and_previous_of_each_algorithm(http):
     assert set(published(http)) == {k["kid"] for k in read_keyset(settings().keys_secret_id)["keys"]}
 
 
-def test_the_schedule_rotates_keys(aws, lambdas):
+def test_the_schedule_rotates_keys(aws, lambdas, clock):
     before = {k["kid"]: k["status"] for k in read_keyset(settings().keys_secret_id)["keys"]}
     event = {
         "version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "account": "1",
@@ -125,7 +148,7 @@ def run_cli(*argv: str) -> tuple[int, Any]:
     return status, json.loads(out.getvalue() or "null")
 
 
-def test_cli_lists_and_rotates_keys_without_private_material(aws):
+def test_cli_lists_and_rotates_keys_without_private_material(aws, clock):
     status, listed = run_cli("list")
     assert status == 0 and len(listed) == 4
     assert all(set(key) == {"kid", "alg", "status", "created_at"} for key in listed)
@@ -156,7 +179,7 @@ class FakeLambda:
         return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(answer).encode())}
 
 
-def test_deployed_admin_function_asks_the_rotation_function(aws, lambdas, monkeypatch):
+def test_deployed_admin_function_asks_the_rotation_function(aws, lambdas, monkeypatch, clock):
     import chalicelib.aws
 
     fake = FakeLambda(lambdas)
@@ -171,7 +194,7 @@ def test_deployed_admin_function_asks_the_rotation_function(aws, lambdas, monkey
     assert len(rotated) == 6 and listed == rotated
 
 
-def test_two_racing_rotations_apply_once(aws, monkeypatch):
+def test_two_racing_rotations_apply_once(aws, monkeypatch, clock):
     from chalicelib import aws as aws_clients
 
     secret_id = settings().keys_secret_id
