@@ -21,8 +21,9 @@ Params of the ``clients.*`` operations:
 ``email_verified`` and ``name``; it answers the user with its ``user_id`` (the
 OIDC ``sub``) and never the password or its hash.
 
-``keys.rotate`` and ``keys.list`` take nothing; deployed, they are carried
-out by the ``rotate_keys`` function (see :mod:`chalicelib.keys.rotation`).
+``keys.rotate`` and ``keys.list`` take nothing, ``keys.revoke`` takes ``kid``;
+deployed, they are carried out by the ``rotate_keys`` function (see
+:mod:`chalicelib.keys.rotation`).
 
 Operations live in :data:`OPERATIONS` (name -> function of the params).  The
 ``clients.*`` operations are RFC 7591 §3 registration and RFC 7592 §2
@@ -246,6 +247,12 @@ def list_keys(params: Params) -> list[dict[str, Any]]:
     return rotation.request(rotation.LIST)
 
 
+def revoke_key(params: Params) -> list[dict[str, Any]]:
+    """Emergency: take a compromised key out of signing and the JWKS now; the keys afterwards."""
+    (kid,) = _params(params, "kid")
+    return rotation.request(rotation.REVOKE, kid)
+
+
 OPERATIONS: dict[str, Operation] = {
     "clients.create": create_client,
     "clients.get": get_client,
@@ -256,4 +263,5 @@ OPERATIONS: dict[str, Operation] = {
     "users.create": create_user,
     "keys.rotate": rotate_keys,
     "keys.list": list_keys,
+    "keys.revoke": revoke_key,
 }

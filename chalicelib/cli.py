@@ -150,10 +150,14 @@ def _user_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _keys(groups: argparse._SubParsersAction) -> None:
-    keys = groups.add_parser("keys", help="signing keys: rotate now, or list next/current/previous")
+    keys = groups.add_parser("keys", help="signing keys: rotate, list next/current/previous, or revoke one")
     actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     _command(actions, "rotate", "keys.rotate", _no_params, "promote next -> current -> previous, add a new next")
     _command(actions, "list", "keys.list", _no_params, "list every published key (kid, alg, status)")
+    revoke = _command(
+        actions, "revoke", "keys.revoke", _kid_params, "emergency: remove a key from signing and the JWKS now"
+    )
+    revoke.add_argument("kid", metavar="KID")
 
 
 def _challenges(groups: argparse._SubParsersAction) -> None:
@@ -199,6 +203,10 @@ def _client_id_params(args: argparse.Namespace) -> dict[str, Any]:
 def _rotate_params(args: argparse.Namespace) -> dict[str, Any]:
     grace = {} if args.keep_old_for is None else {"keep_old_for": args.keep_old_for}
     return {**_client_id_params(args), **grace}
+
+
+def _kid_params(args: argparse.Namespace) -> dict[str, Any]:
+    return {"kid": args.kid}
 
 
 def _metadata_params(args: argparse.Namespace) -> dict[str, Any]:

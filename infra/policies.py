@@ -175,6 +175,15 @@ def _rotate_keys(stage: Stage) -> list[Statement]:
         _statement("TagSigningKeysAsTheyAreCreated", ("kms:TagResource",), [SIGNING_KEYS], **tag_on_create),
         _statement("ManageOwnSigningKeys", manage, [SIGNING_KEYS], **_tagged(stage)),
         _statement("MoveOwnSigningAliases", ("kms:CreateAlias", "kms:UpdateAlias"), [_alias_pattern(stage)]),
+        *_revoke_statements(stage),
+    ]
+
+
+def _revoke_statements(stage: Stage) -> list[Statement]:
+    """``keys revoke`` in kms mode: an alias is deleted (KMS checks both the alias and its key)."""
+    return [
+        _statement("UnaliasOwnSigningKeys", ("kms:DeleteAlias",), [SIGNING_KEYS], **_tagged(stage)),
+        _statement("DeleteOwnSigningAliases", ("kms:DeleteAlias",), [_alias_pattern(stage)]),
     ]
 
 

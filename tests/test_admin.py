@@ -330,6 +330,7 @@ def test_admin_and_login_app_operations_are_two_disjoint_tables():
         "clients.rotate_secret",
         "keys.rotate",
         "keys.list",
+        "keys.revoke",
         "users.create",
     }
     assert set(headless.OPERATIONS) == {

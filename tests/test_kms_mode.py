@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib import admin, services
+from chalicelib.config import settings
 from chalicelib.keys import kms_mode, rotation
 from chalicelib.keys.kms_mode import KEYSET_TAG, KmsKeyProvider, alias_name, der_to_jose
 from infra.policies import data_statements
@@ -33,6 +35,14 @@ def kms_keys(aws, monkeypatch):
     rotation.ensure_keys()
     aws.reset()
     return aws
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Rotation's wall clock, moved by hand; it starts a whole pace after the first keys were created."""
+    now = [int(time.time()) + rotation.pace(settings()) + 1]
+    monkeypatch.setattr(rotation, "now", lambda: now[0])
+    return now
 
 
 @pytest.fixture
@@ -102,7 +112,7 @@ def test_kms_mode_holds_no_private_material_and_never_reads_the_key_secret(kms_k
     assert len(secret_reads) == 1
 
 
-def test_rotation_moves_aliases_and_keeps_the_previous_key_published(kms_keys, http, machine):
+def test_rotation_moves_aliases_and_keeps_the_previous_key_published(kms_keys, http, machine, clock):
     first = issue(http, machine)
     upcoming = admin.handle({"operation": "keys.list"})["result"]
     next_kid = next(k["kid"] for k in upcoming if k["alg"] == "RS256" and k["status"] == "next")
@@ -115,6 +125,7 @@ def test_rotation_moves_aliases_and_keeps_the_previous_key_published(kms_keys, h
     assert active(http, machine, first) and active(http, machine, second)
     assert len(jwks(http)) == 6
 
+    clock[0] += rotation.retention(settings())  # the previous key has outlived its tokens
     admin.handle({"operation": "keys.rotate"})
     services.reset()
     assert verify(http, second) and verify(http, issue(http, machine))
@@ -145,6 +156,58 @@ def test_signing_input_beyond_the_raw_limit_is_refused(kms_keys):
     key = KmsKeyProvider(PREFIX, cache_seconds=300).signing_key("RS256")
     with pytest.raises(ValueError, match="4096"):
         key.sign(b"x" * (kms_mode.RAW_MESSAGE_LIMIT + 1))
+
+
+def kms_client() -> Any:
+    return boto3.client("kms", region_name="us-east-1")
+
+
+def target(alg: str, status: str) -> str:
+    return str(kms_client().describe_key(KeyId=alias_name(PREFIX, alg, status))["KeyMetadata"]["KeyId"])
+
+
+def test_a_missing_next_alias_never_lets_an_unpublished_key_sign(kms_keys, http, machine, clock):
+    signer = target("RS256", "current")
+    kms_client().delete_alias(AliasName=alias_name(PREFIX, "RS256", "next"))
+    refused = admin.handle({"operation": "keys.rotate"})
+    assert refused["error"] == "invalid_request" and "may sign from" in refused["error_description"]
+    services.reset()
+    published = target("RS256", "next")  # created and published, not signing
+    assert published in jwks(http) and target("RS256", "current") == signer
+    assert jwt.get_unverified_header(issue(http, machine))["kid"] == signer
+    clock[0] += rotation.pace(settings())
+    assert "result" in admin.handle({"operation": "keys.rotate"})
+    services.reset()
+    assert jwt.get_unverified_header(issue(http, machine))["kid"] == published
+
+
+def test_a_second_rotation_waits_until_the_previous_key_outlived_its_tokens(kms_keys, http, machine, clock):
+    first = issue(http, machine)
+    admin.handle({"operation": "keys.rotate"})
+    clock[0] += rotation.pace(settings())
+    assert admin.handle({"operation": "keys.rotate"})["error"] == "invalid_request"
+    services.reset()
+    assert verify(http, first) and active(http, machine, first)
+
+
+def test_revoking_the_current_kms_key_disables_it_and_next_signs_at_once(kms_keys, http, machine):
+    token = issue(http, machine)
+    revoked, upcoming = target("RS256", "current"), target("RS256", "next")
+    listed = admin.handle({"operation": "keys.revoke", "params": {"kid": revoked}})["result"]
+    assert revoked not in {k["kid"] for k in listed} and revoked not in jwks(http)
+    assert not active(http, machine, token)  # this container forgot the key at once
+    assert kms_client().describe_key(KeyId=revoked)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    assert target("RS256", "current") == upcoming and target("RS256", "next") not in (revoked, upcoming)
+    assert jwt.get_unverified_header(issue(http, machine))["kid"] == upcoming
+    assert admin.handle({"operation": "keys.revoke", "params": {"kid": revoked}})["error"] == "not_found"
+
+
+def test_revoking_a_previous_kms_key_removes_its_alias(kms_keys, http, machine, clock):
+    admin.handle({"operation": "keys.rotate"})
+    retired = target("ES256", "previous")
+    admin.handle({"operation": "keys.revoke", "params": {"kid": retired}})
+    assert retired not in jwks(http) and len(jwks(http)) == 5
+    assert kms_client().describe_key(KeyId=retired)["KeyMetadata"]["KeyState"] == "PendingDeletion"
 
 
 # --------------------------------------------------------------------------- kms mode's IAM policies
@@ -220,6 +283,8 @@ def test_every_key_rotation_creates_is_allowed_with_the_tags_it_sends(aws, monke
         "provide-client-params.kms.CreateKey", lambda params, **_: sent.append(params)
     )
     rotation.ensure_keys()
+    ready = int(time.time()) + rotation.pace(settings()) + 1  # the next key has been published long enough
+    monkeypatch.setattr(rotation, "now", lambda: ready)
     rotation.rotate()
     assert len(sent) == 6  # two per algorithm on the first run, one more each on rotation
     rotation_statements = data_statements(kms_stage, "rotate_keys")
@@ -231,3 +296,14 @@ def test_every_key_rotation_creates_is_allowed_with_the_tags_it_sends(aws, monke
         )
         assert may(rotation_statements, "kms:CreateKey", "*", context), params
         assert may(rotation_statements, "kms:TagResource", SIGNING_KEY, context), params
+
+
+def test_kms_mode_only_rotation_may_revoke_its_own_keys(kms_stage):
+    alias = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:alias/tollgate-prod-signing-rs256-previous"
+    rotation_statements = data_statements(kms_stage, "rotate_keys")
+    assert may(rotation_statements, "kms:DeleteAlias", alias) and may(
+        rotation_statements, "kms:DeleteAlias", SIGNING_KEY
+    )
+    assert not may(rotation_statements, "kms:DeleteAlias", alias.replace("tollgate-prod", "someone-else"))
+    for function in ("api_handler", "admin"):
+        assert not may(data_statements(kms_stage, function), "kms:DeleteAlias", alias)

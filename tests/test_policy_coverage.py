@@ -9,6 +9,7 @@ storage call that the policies forget fails here instead of in production.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import botocore.session
 import pytest
 
 from chalicelib import admin, headless
+from chalicelib.config import settings
 from chalicelib.keys import rotation
 from infra.local import apply_template
 from infra.policies import deploy_documents
@@ -201,9 +203,12 @@ def test_every_call_of_every_function_is_allowed_by_its_policy(call_log, http, m
     sign_in_through_pages(http, browser_client, "ada", "pw-0123456789abc")  # login, consent, code, refresh
     _device_flow(http, tv)
     _headless_flows(call_log, http, browser_client, tv, monkeypatch)
+    ready = int(time.time()) + rotation.pace(settings()) + 1  # the next key has been published long enough
+    monkeypatch.setattr(rotation, "now", lambda: ready)
     with call_log.acting_as("rotate_keys"):
-        rotation.rotate()
+        rotated_keys = rotation.rotate()
         rotation.list_keys()
+        rotation.revoke(rotated_keys[0]["kid"])
     with call_log.acting_as("admin"):
         admin.handle({"operation": "clients.delete", "params": {"client_id": clients[1]["client_id"]}})
 

@@ -51,6 +51,10 @@ class CachedKeySet(Generic[Key]):
         self._jwks = {"keys": [key.public_jwk for key in self._by_kid.values()]}
         self._loaded_at = time.monotonic()
 
+    def forget(self) -> None:
+        """Read the set again on next use (this container just changed it)."""
+        self._loaded_at = float("-inf")
+
     def current(self, alg: str) -> Key | None:
         return next((k for k in self._keys().values() if k.alg == alg and k.status == "current"), None)
 

@@ -1,9 +1,11 @@
 """The signing JWK set: key generation, rotation order, signing and public parts.
 
-A set holds, per algorithm, up to three keys: ``next`` (published ahead so
-caches learn it before it signs), ``current`` (signs) and ``previous``
-(still verifies tokens signed before the last rotation).  This module is
-pure cryptography; where the set is stored is another module's concern.
+A set holds, per algorithm, a ``next`` key (published ahead so caches learn
+it before it signs), a ``current`` key (signs) and ``previous`` keys (still
+verify tokens signed before a rotation: as many as may have signed a token
+that is still alive).  This module is pure cryptography and arithmetic on
+times; where the set is stored, and what the clock says, is another module's
+concern.
 """
 
 from __future__ import annotations
@@ -26,8 +28,16 @@ _P256_COORDINATE_BYTES = 32
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
 
 
-def new_private_jwk(alg: str, status: str) -> dict[str, Any]:
-    """A fresh private JWK for ``alg`` carrying its ``kid`` and rotation ``status``."""
+class NotYet(Exception):
+    """A rotation would let a key sign before every relying party can know it (or drop one still needed)."""
+
+    def __init__(self, ready_at: int) -> None:
+        super().__init__(f"rotation possible from {ready_at}")
+        self.ready_at = ready_at
+
+
+def new_private_jwk(alg: str, status: str, now: int | None = None) -> dict[str, Any]:
+    """A fresh private JWK for ``alg`` carrying its ``kid``, rotation ``status`` and ``created_at``."""
     if alg == "RS256":
         jwk = RSAAlgorithm.to_jwk(rsa.generate_private_key(65537, RSA_BITS), as_dict=True)
     elif alg == "ES256":
@@ -40,27 +50,67 @@ def new_private_jwk(alg: str, status: str) -> dict[str, Any]:
         "alg": alg,
         "use": "sig",
         "status": status,
-        "created_at": int(time.time()),
+        "created_at": int(time.time()) if now is None else now,
     }
 
 
-def initial_keyset() -> dict[str, Any]:
+def initial_keyset(now: int | None = None) -> dict[str, Any]:
     """A first set: a ``current`` and a ``next`` key for every algorithm."""
-    return {"keys": [new_private_jwk(alg, status) for alg in ALGORITHMS for status in ("current", "next")]}
+    return {"keys": [new_private_jwk(alg, status, now) for alg in ALGORITHMS for status in ("current", "next")]}
 
 
-def rotate(keyset: dict[str, Any]) -> dict[str, Any]:
-    """Promote next → current → previous, drop the old previous, add a new next."""
-    promoted = {"next": "current", "current": "previous"}
-    keys = [{**k, "status": promoted[k["status"]]} for k in keyset["keys"] if k["status"] in promoted]
-    keys += [new_private_jwk(alg, "next") for alg in ALGORITHMS]
+def rotate(keyset: dict[str, Any], *, now: int, pace: int, retention: int) -> dict[str, Any]:
+    """Promote next → current → previous and add a new next; refuse (``NotYet``) while a next is younger than ``pace``.
+
+    ``pace`` is how long a key must have been published before it signs
+    (every relying party's JWKS cache has seen it); ``retention`` is how long
+    a retired key may still verify live tokens.  Previous keys younger in
+    retirement than that stay, however many rotations happened meanwhile.
+    """
+    nexts = [k for k in keyset["keys"] if k["status"] == "next"]
+    ready_at = max((k.get("created_at", 0) + pace for k in nexts), default=now)
+    if now < ready_at:
+        raise NotYet(ready_at)
+    promoted = {k["alg"] for k in nexts}  # an algorithm without a next keeps its current: nothing unpublished signs
+    keys = [
+        {**k, "retired_at": k.get("retired_at", now)}  # undated: count as retired just now
+        for k in keyset["keys"]
+        if k["status"] == "previous" and k.get("retired_at", now) + retention > now
+    ]
+    for key in keyset["keys"]:
+        if key["status"] == "current" and key["alg"] in promoted:
+            keys.append({**key, "status": "previous", "retired_at": now})
+        elif key["status"] in ("current", "next"):
+            keys.append({**key, "status": "current"})
+    keys += [new_private_jwk(alg, "next", now) for alg in ALGORITHMS]
+    return {"keys": keys}
+
+
+def revoke(keyset: dict[str, Any], kid: str, *, now: int) -> dict[str, Any]:
+    """The set without ``kid`` (``KeyError`` if absent), still able to sign with every algorithm.
+
+    Revoking ``current`` promotes its ``next`` at once: an emergency overrides
+    the pace, and ``next`` has been published for a while (usually a whole
+    rotation period).  A fresh ``next`` replaces the one promoted or revoked.
+    """
+    revoked = next((k for k in keyset["keys"] if k["kid"] == kid), None)
+    if revoked is None:
+        raise KeyError(kid)
+    keys = [k for k in keyset["keys"] if k["kid"] != kid]
+    alg = revoked["alg"]
+    if revoked["status"] == "current":
+        successor = next((k for k in keys if k["alg"] == alg and k["status"] == "next"), None)
+        keys = [k for k in keys if k is not successor]
+        keys.append({**successor, "status": "current"} if successor else new_private_jwk(alg, "current", now))
+    if revoked["status"] in ("current", "next"):
+        keys.append(new_private_jwk(alg, "next", now))
     return {"keys": keys}
 
 
 def public_jwk(private_jwk: dict[str, Any]) -> dict[str, Any]:
     """The public members only, as JWKS publishes them."""
     # key_ops from the private key would say "sign"; `use` already says what a verifier needs.
-    hidden = (*_PRIVATE_MEMBERS, "key_ops", "status", "created_at")
+    hidden = (*_PRIVATE_MEMBERS, "key_ops", "status", "created_at", "retired_at")
     return {name: value for name, value in private_jwk.items() if name not in hidden}
 
 

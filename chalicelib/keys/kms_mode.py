@@ -38,7 +38,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from chalicelib import aws
 from chalicelib.keys.cached import CachedKeySet
-from chalicelib.keys.jwkset import ALGORITHMS, STATUSES
+from chalicelib.keys.jwkset import ALGORITHMS, STATUSES, NotYet
 
 KEYSET_TAG = "tollgate-keyset"
 RAW_MESSAGE_LIMIT = 4096  # KMS signs at most 4 KB with MessageType=RAW
@@ -178,7 +178,10 @@ def _rotate_algorithm(kms: Any, prefix: str, alg: str) -> None:
         _point(kms, alias_name(prefix, alg, "current"), _create_key(kms, prefix, alg))
         _point(kms, alias_name(prefix, alg, "next"), _create_key(kms, prefix, alg))
         return
-    promoted = targets["next"] or _create_key(kms, prefix, alg)
+    if targets["next"] is None:  # never promote a key no verifier has seen: publish one, promote it next time
+        _point(kms, alias_name(prefix, alg, "next"), _create_key(kms, prefix, alg))
+        return
+    promoted = targets["next"]
     fresh = _create_key(kms, prefix, alg)
     # Order matters: each step leaves every key that may have signed a live token published.
     _point(kms, alias_name(prefix, alg, "previous"), targets["current"])
@@ -194,6 +197,63 @@ def rotate(prefix: str) -> None:
     kms = aws.client("kms")
     for alg in ALGORITHMS:
         _rotate_algorithm(kms, prefix, alg)
+
+
+def rotate_paced(prefix: str, *, now: int, pace: int, retention: int) -> None:
+    """:func:`rotate`, or ``NotYet`` while a ``next`` key is younger than ``pace`` or a ``previous`` still needed.
+
+    There is one ``previous`` alias per algorithm, so instead of keeping
+    several retired keys (as the ``secrets`` mode does) a rotation waits
+    until the previous key has outlived every token it may have signed.
+    """
+    kms = aws.client("kms")
+    ready_at = max(_ready_at(kms, prefix, alg, now=now, pace=pace, retention=retention) for alg in ALGORITHMS)
+    if now < ready_at:
+        raise NotYet(ready_at)
+    rotate(prefix)
+
+
+def _ready_at(kms: Any, prefix: str, alg: str, *, now: int, pace: int, retention: int) -> int:
+    """When ``alg`` may rotate; a missing ``next`` is created and published now, so that is a whole pace away."""
+    if _target(kms, alias_name(prefix, alg, "current")) is None:
+        return now  # first run: rotate creates the set
+    try:
+        upcoming = kms.describe_key(KeyId=alias_name(prefix, alg, "next"))["KeyMetadata"]
+    except kms.exceptions.NotFoundException:
+        _point(kms, alias_name(prefix, alg, "next"), _create_key(kms, prefix, alg))
+        return now + pace
+    # The rotation that created this next key retired the previous one in the same run.
+    published_at = int(upcoming["CreationDate"].timestamp())
+    retired = _target(kms, alias_name(prefix, alg, "previous")) is not None
+    return published_at + (max(pace, retention) if retired else pace)
+
+
+def revoke(prefix: str, kid: str) -> None:
+    """Take key ``kid`` out of every alias and schedule its deletion (``KeyError`` if no alias names it).
+
+    ``ScheduleKeyDeletion`` makes the key unusable at once (KMS refuses to
+    sign with a key pending deletion, even for a container whose cache
+    still names it ``current``), and it can be cancelled for
+    ``DELETION_WINDOW_DAYS`` should the revocation prove a mistake.
+    A revoked ``current`` is replaced by its ``next`` now, without waiting
+    for the pace; a fresh ``next`` replaces the one promoted or revoked.
+    """
+    kms = aws.client("kms")
+    for alg in ALGORITHMS:
+        targets = {status: _target(kms, alias_name(prefix, alg, status)) for status in STATUSES}
+        statuses = {status for status, target in targets.items() if target == kid}
+        if statuses:
+            break
+    else:
+        raise KeyError(kid)
+    if "current" in statuses:
+        successor = targets["next"] if targets["next"] not in (None, kid) else _create_key(kms, prefix, alg)
+        _point(kms, alias_name(prefix, alg, "current"), successor)
+    if statuses & {"current", "next"}:
+        _point(kms, alias_name(prefix, alg, "next"), _create_key(kms, prefix, alg))
+    if "previous" in statuses:
+        kms.delete_alias(AliasName=alias_name(prefix, alg, "previous"))
+    kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=DELETION_WINDOW_DAYS)
 
 
 def ensure_keys(prefix: str) -> None:

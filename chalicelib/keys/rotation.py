@@ -12,37 +12,108 @@ days) and on demand: the admin operations ``keys.rotate`` and ``keys.list``
 call :func:`request`, which runs the operation in this process on the local
 stage and otherwise invokes ``tollgate-{stage}-rotate_keys``, so the admin
 function itself never holds a key.
+
+The pace: a ``next`` key signs only once it has been published for
+``JWKS_MAX_AGE + KEY_CACHE_SECONDS`` (every container serves it, then every
+relying party's JWKS cache holds it); a rotation before that is refused and
+the schedule simply tries again at its next run.  The emergency path is
+``keys.revoke`` (:func:`revoke`): the key leaves the set at once, tokens it
+signed stop verifying, and a ``current`` key is replaced by its ``next``
+without waiting.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib import aws
-from chalicelib.config import settings
+from chalicelib.config import Settings, settings
 from chalicelib.functions import ROTATE_KEYS, deployed_name
 from chalicelib.keys import kms_mode, secrets_mode
+from chalicelib.keys.jwkset import NotYet
+from chalicelib.oauth.endpoints.jwks import JWKS_MAX_AGE
+from chalicelib.oauth.errors import InvalidRequest, NotFound, OAuthError
+
+logger = logging.getLogger(__name__)
 
 ROTATE = "rotate"
 LIST = "list"
+REVOKE = "revoke"
+KID_MAX_LENGTH = 256  # kids are 16 characters (secrets) or a 36-character KMS key id
 
 
 class RotationFailed(Exception):
     """The rotate_keys function could not be reached or failed."""
 
 
+def now() -> int:
+    """The wall clock rotation reads (tests move it)."""
+    return int(time.time())
+
+
+def pace(config: Settings) -> int:
+    """Seconds a key is published before it may sign: every container serves it, then every JWKS cache holds it."""
+    return JWKS_MAX_AGE + config.key_cache_seconds
+
+
+def retention(config: Settings) -> int:
+    """Seconds a retired key may still verify live tokens: stale containers sign with it, then tokens live on."""
+    return config.key_cache_seconds + max(config.access_token_ttl, config.id_token_ttl)
+
+
 def rotate() -> list[dict[str, Any]]:
-    """Rotate (or create the first keys); the keys afterwards."""
+    """Rotate (or create the first keys); the keys afterwards.  Refused while ``next`` is not yet known everywhere."""
     config = settings()
-    if config.key_mode == "kms":
-        kms_mode.rotate(config.kms_key_alias_prefix)
-    else:
-        secrets_mode.rotate_keyset(config.keys_secret_id)
+    timing = {"now": now(), "pace": pace(config), "retention": retention(config)}
+    try:
+        if config.key_mode == "kms":
+            kms_mode.rotate_paced(config.kms_key_alias_prefix, **timing)
+        else:
+            secrets_mode.rotate_keyset(config.keys_secret_id, **timing)
+    except NotYet as refused:
+        raise _too_soon(refused.ready_at) from None
+    _forget_cached_keys()
     return list_keys()
+
+
+def _too_soon(ready_at: int) -> InvalidRequest:
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ready_at))
+    return InvalidRequest(
+        f"rotation refused: the next key may sign from {when} ({ready_at - now()} s from now), once every "
+        f"relying party can know it (or, in kms mode, once the previous key has outlived its tokens); "
+        f"to take a compromised key out of use now, revoke it: keys revoke KID"
+    )
+
+
+def revoke(kid: Any) -> list[dict[str, Any]]:
+    """Remove ``kid`` from signing and from the JWKS now; a revoked ``current`` is replaced by its ``next``."""
+    if not isinstance(kid, str) or not kid or len(kid) > KID_MAX_LENGTH:
+        raise InvalidRequest("kid must be a non-empty string naming a published key")
+    config = settings()
+    try:
+        if config.key_mode == "kms":
+            kms_mode.revoke(config.kms_key_alias_prefix, kid)
+        else:
+            secrets_mode.revoke_key(config.keys_secret_id, kid, now=now())
+    except KeyError:
+        raise NotFound(f"no published signing key with kid '{kid}'") from None
+    _forget_cached_keys()
+    return list_keys()
+
+
+def _forget_cached_keys() -> None:
+    """This container's verifiers stop trusting a revoked key at once (others within ``KEY_CACHE_SECONDS``)."""
+    from chalicelib import services
+    from chalicelib.keys.cached import CachedKeySet
+
+    provider = services.key_provider()
+    if isinstance(provider, CachedKeySet):
+        provider.forget()
 
 
 def ensure_keys() -> None:
@@ -63,26 +134,36 @@ def list_keys() -> list[dict[str, Any]]:
     return [{name: key.get(name) for name in ("kid", "alg", "status", "created_at")} for key in keys]
 
 
-OPERATIONS: dict[str, Callable[[], Any]] = {ROTATE: rotate, LIST: list_keys}
+OPERATIONS: dict[str, Callable[..., Any]] = {ROTATE: rotate, LIST: list_keys, REVOKE: revoke}
+PARAMS: dict[str, tuple[str, ...]] = {ROTATE: (), LIST: (), REVOKE: ("kid",)}
+_ERRORS: dict[str, type[OAuthError]] = {error.error: error for error in (InvalidRequest, NotFound)}
 
 
 def handle(detail: Mapping[str, Any]) -> dict[str, Any]:
-    """The rotate_keys Lambda: a scheduled event (empty detail) rotates; ``{"operation": "list"}`` lists."""
+    """The rotate_keys Lambda: a scheduled event (empty detail) rotates; ``{"operation": "list"}`` lists.
+
+    A refusal (a rotation too soon, an unknown kid) is an answer, not a
+    failure: the schedule logs it and tries again at its next run.
+    """
     operation = detail.get("operation", ROTATE)
     if operation not in OPERATIONS:
         return {"error": "invalid_request", "error_description": f"unknown key operation {operation!r}"}
-    return {"result": OPERATIONS[operation]()}
+    try:
+        return {"result": OPERATIONS[operation](*(detail.get(name) for name in PARAMS[operation]))}
+    except OAuthError as refused:
+        logger.warning("key operation %s refused: %s", operation, refused.description)
+        return refused.body()
 
 
-def request(operation: str) -> Any:
+def request(operation: str, *args: Any) -> Any:
     """Run a key operation where keys may be written: here on ``local``, else in the rotate_keys Lambda."""
     config = settings()
     if config.is_local:
-        return OPERATIONS[operation]()
-    return invoke(deployed_name(config.stage, ROTATE_KEYS), operation)
+        return OPERATIONS[operation](*args)
+    return invoke(deployed_name(config.stage, ROTATE_KEYS), operation, dict(zip(PARAMS[operation], args, strict=True)))
 
 
-def admin_event(operation: str) -> dict[str, Any]:
+def admin_event(operation: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """An EventBridge-shaped event (what a schedule delivers) carrying an operation in ``detail``."""
     return {
         "version": "0",
@@ -93,14 +174,17 @@ def admin_event(operation: str) -> dict[str, Any]:
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "region": "",
         "resources": [],
-        "detail": {"operation": operation},
+        "detail": {"operation": operation, **(params or {})},
     }
 
 
-def invoke(function_name: str, operation: str) -> Any:
-    """Run ``operation`` in the deployed rotate_keys function ``function_name``; its result."""
-    answer = aws.client("lambda").invoke(FunctionName=function_name, Payload=json.dumps(admin_event(operation)))
+def invoke(function_name: str, operation: str, params: Mapping[str, Any] | None = None) -> Any:
+    """Run ``operation`` in the deployed rotate_keys function ``function_name``; its result, or its refusal raised."""
+    event = admin_event(operation, params)
+    answer = aws.client("lambda").invoke(FunctionName=function_name, Payload=json.dumps(event))
     payload = json.loads(answer["Payload"].read() or b"null")
+    if not answer.get("FunctionError") and isinstance(payload, dict) and payload.get("error") in _ERRORS:
+        raise _ERRORS[payload["error"]](str(payload.get("error_description", "")))
     if answer.get("FunctionError") or not isinstance(payload, dict) or "result" not in payload:
         raise RotationFailed(f"{function_name} failed: {payload!r}")
     return payload["result"]

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib import aws
 from chalicelib.keys import jwkset
 from chalicelib.keys.cached import CachedKeySet
 from chalicelib.keys.jwkset import LoadedKey
+
+_ATTEMPTS = 5  # revocations retried after losing a race to a concurrent change
 
 
 class SecretsManagerKeyProvider(CachedKeySet[LoadedKey]):
@@ -50,20 +53,42 @@ def ensure_keyset(secret_id: str) -> None:
         write_keyset(secret_id, jwkset.initial_keyset())
 
 
-def rotate_keyset(secret_id: str) -> None:
-    """Rotate the set (or create the first one), once even if two rotations race.
+def rotate_keyset(secret_id: str, *, now: int, pace: int, retention: int) -> None:
+    """Rotate the set (or create the first one), once even if two rotations race; ``jwkset.NotYet`` if too soon."""
 
-    The new version is written with a ``ClientRequestToken`` derived from the
-    version it was computed from: a second rotation that read the same version
-    gets ``ResourceExistsException`` and changes nothing, so a scheduled and a
-    manual rotation at the same moment cannot skip a generation.
+    def rotated(keyset: dict[str, Any]) -> dict[str, Any]:
+        if not keyset.get("keys"):
+            return jwkset.initial_keyset(now)
+        return jwkset.rotate(keyset, now=now, pace=pace, retention=retention)
+
+    _change_keyset(secret_id, rotated)
+
+
+def revoke_key(secret_id: str, kid: str, *, now: int) -> None:
+    """Remove ``kid`` from the set (``KeyError`` if absent); retried until no concurrent change overwrites it."""
+    for _ in range(_ATTEMPTS):
+        if _change_keyset(secret_id, lambda keyset: jwkset.revoke(keyset, kid, now=now)):
+            return
+        # another change won from the same version: revoke again from the version it wrote
+    raise RuntimeError(f"{secret_id} kept changing; {kid} was not revoked: try again")
+
+
+def _change_keyset(secret_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> bool:
+    """Write ``change(set)`` as the version after the one read; False if another change won that race.
+
+    Secrets Manager has no compare-and-swap, but a ``ClientRequestToken``
+    names the version it creates: deriving it from the version the change
+    was computed from means two changes computed from the same version
+    cannot both land (the second gets ``ResourceExistsException``), so a
+    scheduled and a manual rotation at the same moment cannot skip a
+    generation, and a rotation cannot put back a key a revocation removed.
     """
     secrets = aws.client("secretsmanager")
     answer = secrets.get_secret_value(SecretId=secret_id)
-    keyset = json.loads(answer["SecretString"])
-    rotated = jwkset.rotate(keyset) if keyset.get("keys") else jwkset.initial_keyset()
-    token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"tollgate-rotation-after:{answer['VersionId']}"))
+    changed = change(json.loads(answer["SecretString"]))
+    token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"tollgate-keyset-after:{answer['VersionId']}"))
     try:
-        secrets.put_secret_value(SecretId=secret_id, SecretString=json.dumps(rotated), ClientRequestToken=token)
+        secrets.put_secret_value(SecretId=secret_id, SecretString=json.dumps(changed), ClientRequestToken=token)
     except secrets.exceptions.ResourceExistsException:
-        return  # another rotation from the same version won
+        return False
+    return True

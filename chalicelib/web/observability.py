@@ -284,7 +284,8 @@ def schedule_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     logger().info(
         "key operation",
         extra={
-            "operation": operation if operation in ("rotate", "list") else None,
+            "operation": operation if operation in ("rotate", "list", "revoke") else None,
+            "error": answer.get("error") if isinstance(answer, Mapping) else None,
             "keys": published,
             "request_id": _invocation_id(event.context),
         },
