@@ -120,17 +120,19 @@ def test_full_device_flow_issues_tokens_exactly_once(http, tv, clock):
     assert error_of(poll(http, tv, body["device_code"])) == "invalid_grant"
 
 
-def test_polling_too_fast_is_slow_down_and_the_interval_grows_by_five_seconds(http, tv, clock):
+def test_polling_too_fast_is_slow_down_until_the_device_has_waited_out_every_poll(http, tv, clock):
     device_code = json.loads(device_auth(http, tv).body)["device_code"]
-    assert error_of(poll(http, tv, device_code)) == "authorization_pending"
+    assert error_of(poll(http, tv, device_code)) == "authorization_pending"  # t=0: each poll spends 5 s
     clock[0] += 1
-    assert error_of(poll(http, tv, device_code)) == "slow_down"  # needed 5 s
+    assert error_of(poll(http, tv, device_code)) == "slow_down"  # t=1: needed 5 s since the last poll
     clock[0] += 6
-    assert error_of(poll(http, tv, device_code)) == "slow_down"  # now needs 10 s
-    clock[0] += 14
-    assert error_of(poll(http, tv, device_code)) == "slow_down"  # ignored twice: needed 15 s, now 20 s
-    clock[0] += 20
-    assert error_of(poll(http, tv, device_code)) == "authorization_pending"
+    assert error_of(poll(http, tv, device_code)) == "slow_down"  # t=7: 2 polls made, budget reaches t=10
+    clock[0] += 7
+    assert error_of(poll(http, tv, device_code)) == "slow_down"  # t=14: 3 polls made, budget reaches t=15
+    clock[0] += 6
+    assert error_of(poll(http, tv, device_code)) == "authorization_pending"  # t=20: 4 polls, 20 s: in time
+    clock[0] += 5
+    assert error_of(poll(http, tv, device_code)) == "authorization_pending"  # back at the interval
 
 
 def test_deny_answers_access_denied(http, tv, clock):

@@ -80,7 +80,7 @@ def test_indexes_on_grant_id_user_code_and_username(applied: AppliedTemplate) ->
 
     assert indexes("StateTable") == {
         "grant_id-index": ("grant_id", "KEYS_ONLY"),
-        "user_code-index": ("user_code", "ALL"),
+        "user_code-index-v2": ("user_code", "INCLUDE"),
     }
     assert indexes("UsersTable") == {"username-index": ("username", "ALL")}
     assert indexes("ClientsTable") == {}

@@ -55,7 +55,7 @@ class AuthorizationCodeGrant:
         self._deps = deps
 
     def exchange(self, client: Client, params: Any) -> dict[str, Any]:
-        item = redeem_once(self._deps, CODE_KIND, params.require("code"), "code")
+        item = redeem_once(self._deps, CODE_KIND, params.require("code"), "code", prefix=opaque.AUTHORIZATION_CODE)
         flow = Flow.from_payload(item.payload)
         request = flow.request
         if request.client_id != client.client_id:
