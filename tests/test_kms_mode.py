@@ -92,6 +92,31 @@ def test_public_keys_are_cached_and_each_token_costs_one_sign_call(kms_keys, htt
     assert kms_keys.by_operation() == {"kms.Sign": 1}
 
 
+def test_a_throttled_kms_answers_503_with_retry_after_and_counts_kms_throttled(kms_keys, http, machine, capsys):
+    from botocore.exceptions import ClientError
+
+    from chalicelib import aws as aws_clients
+
+    issue(http, machine)  # warm: public keys, pepper, client
+    kms = aws_clients.client("kms")
+
+    def throttled(**_: Any) -> None:  # what KMS answers once the account's Sign quota is spent
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "Sign")
+
+    original, kms.sign = kms.sign, throttled
+    capsys.readouterr()
+    try:
+        headers = {**FORM, "Authorization": basic(machine["client_id"], machine["client_secret"])}
+        answer = http.post("/oauth2/token", headers=headers, body=urlencode({"grant_type": "client_credentials"}))
+    finally:
+        kms.sign = original
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    assert json.loads(answer.body)["error"] == "temporarily_unavailable"
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [(m["Algorithm"], m["KmsThrottled"]) for m in metrics if "KmsThrottled" in m] == [("RS256", [1.0])]
+    assert issue(http, machine)  # KMS answers again: so does Tollgate
+
+
 def test_kms_mode_holds_no_private_material_and_never_reads_the_key_secret(kms_keys, http, machine):
     issue(http, machine)
     text = json.dumps(jwks(http))

@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import utils
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
@@ -48,6 +49,8 @@ KEYSET_TAG = "tollgate-keyset"
 RAW_MESSAGE_LIMIT = 4096  # KMS signs at most 4 KB with MessageType=RAW
 DELETION_WINDOW_DAYS = 7  # a retired key has signed nothing for a whole rotation period
 _P256_COORDINATE_BYTES = 32
+# What KMS answers past its request quota (a common error: botocore models no class for it).
+THROTTLED = "ThrottlingException"
 # KMS's request quota is per second: after botocore's own retries, a client waits one.
 THROTTLED_RETRY_AFTER = 1
 
@@ -93,7 +96,9 @@ class KmsSigningKey:
                 MessageType="RAW",
                 SigningAlgorithm=SPECS[self.alg].signing_algorithm,
             )
-        except kms.exceptions.ThrottlingException:
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != THROTTLED:
+                raise
             # The account-wide Sign quota is spent (README: the quota arithmetic): an operator
             # needs to see it, a client needs a clean 503 to retry, never a 500.
             emit_metric("KmsThrottled", Algorithm=self.alg)
