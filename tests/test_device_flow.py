@@ -208,6 +208,17 @@ def test_pending_poll_costs_one_call_and_issuing_poll_at_most_three(http, tv, cl
 ONE_WRITE = {"dynamodb.UpdateItem": 1}
 
 
+def test_the_user_code_guard_item_holds_nothing_but_its_key_kind_and_expiry(http, tv, aws):
+    import boto3
+
+    from chalicelib.config import settings
+
+    user_code = json.loads(device_auth(http, tv).body)["user_code"].replace("-", "")
+    key = {"pk": {"S": f"user_code#{user_code}"}}
+    guard = boto3.client("dynamodb").get_item(TableName=settings().state_table, Key=key)["Item"]
+    assert set(guard) == {"pk", "kind", "payload", "expires_at"} and guard["payload"] == {"S": "{}"}
+
+
 def test_every_poll_costs_one_write_whatever_the_answer(http, tv, clock, aws):
     body = json.loads(device_auth(http, tv).body)
     assert error_of(poll(http, tv, body["device_code"])) == "authorization_pending"  # warms the client cache
