@@ -225,10 +225,11 @@ def _ensure_indexes(dynamodb: Any, table: dict[str, Any], properties: dict[str, 
     existing = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
     updates = [{"Delete": {"IndexName": name}} for name in sorted(existing - set(declared))]
     updates += [{"Create": declared[name]} for name in sorted(set(declared) - existing)]
-    if updates:
-        definitions = properties["AttributeDefinitions"]
+    for update in updates:  # DynamoDB creates or deletes one index per UpdateTable
         dynamodb.update_table(
-            TableName=table["TableName"], AttributeDefinitions=definitions, GlobalSecondaryIndexUpdates=updates
+            TableName=table["TableName"],
+            AttributeDefinitions=properties["AttributeDefinitions"],
+            GlobalSecondaryIndexUpdates=[update],
         )
 
 
