@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from tests.oauth_flow import Browser, authorize_url, exchange, introspect, pkce_pair, sign_in, token_call
+from tests.oauth_flow import introspect, signed_in_tokens, token_call
 
 SCOPE = "openid offline_access profile"
 
@@ -26,12 +26,7 @@ def web_app(register):
 
 
 def signed_in(http, client) -> dict:
-    verifier, challenge = pkce_pair()
-    url = authorize_url(client["client_id"], scope=SCOPE, code_challenge=challenge, code_challenge_method="S256")
-    code = sign_in(Browser(http), url)["code"]
-    response = exchange(http, client, code, verifier)
-    assert response.status_code == 200, response.body
-    return json.loads(response.body)
+    return signed_in_tokens(http, client, SCOPE)
 
 
 def refresh(http, client, refresh_token):

@@ -86,6 +86,9 @@ class StateStore(Protocol):
         One call whatever the outcome: a refused write says why by itself.
         """
 
+    def release(self, kind: str, id: str, consumed_at: int) -> bool:
+        """Undo the ``consume`` that stamped ``consumed_at``, in one conditional write; False if it cannot."""
+
     def destroy(self, kind: str, id: str) -> None: ...
 
     def revoke_by_grant(self, grant_id: str) -> int:

@@ -171,7 +171,14 @@ class DynamoStateStore:
                 raise
             raw = exc.response.get("Item")
             return False, self._model.from_raw_data(raw) if raw else None
-        return True, self._model.from_raw_data(answer["Attributes"])
+        attributes = answer.get("Attributes")
+        return True, self._model.from_raw_data(attributes) if attributes else None
+
+    def release(self, kind: str, id: str, consumed_at: int) -> bool:
+        model = self._model
+        condition = model.consumed_at == consumed_at  # only our own consume: absent or revoked stays so
+        updated, _ = self._update(_key(kind, id), [model.consumed_at.remove()], condition, "NONE")
+        return updated
 
     def destroy(self, kind: str, id: str) -> None:
         # An unconditional delete of a missing item succeeds: destroy is idempotent.

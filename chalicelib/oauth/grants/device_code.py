@@ -22,7 +22,7 @@ from chalicelib.oauth import device
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import AccessDenied, InvalidGrant, OAuthError
 from chalicelib.oauth.grants.base import GrantDependencies
-from chalicelib.oauth.grants.issuance import UserGrant
+from chalicelib.oauth.grants.issuance import UserGrant, respond_for
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem
 from chalicelib.oauth.request import Params
 from chalicelib.tokens import opaque
@@ -87,4 +87,4 @@ class DeviceCodeGrant:
         except (KeyError, AlreadyConsumed):
             raise InvalidGrant("the device code was already used") from None
         grant = UserGrant.from_payload(item.payload["grant"])
-        return self._deps.issuer.respond(client, grant, scope=grant.scope, nonce=None)
+        return respond_for(self._deps, item, client, grant, scope=grant.scope, nonce=None)

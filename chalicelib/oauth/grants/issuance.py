@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chalicelib.oauth.clients import Client
-from chalicelib.oauth.errors import InvalidGrant
+from chalicelib.oauth.errors import InvalidGrant, TemporarilyUnavailable
 from chalicelib.oauth.grants.base import GrantDependencies, bearer_response
 from chalicelib.oauth.oidc.id_token import IdTokenRequest, IdTokens
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly
@@ -141,6 +141,28 @@ def redeem_once(deps: GrantDependencies, kind: str, value: str, what: str, *, pr
         if replay.item.grant_id:
             deps.access_tokens.revoke_grant(replay.item.grant_id)
         raise InvalidGrant(f"the {what} was already used; tokens issued from it are revoked") from None
+
+
+def respond_for(
+    deps: GrantDependencies,
+    redeemed: StateItem,
+    client: Client,
+    grant: UserGrant,
+    *,
+    scope: tuple[str, ...],
+    nonce: str | None,
+) -> dict[str, Any]:
+    """Issue for a consumed artefact; when signing is throttled, hand the artefact back.
+
+    A throttled signature (``kms`` mode) would otherwise burn a refresh token or
+    code the client never got anything for: its retry redeems it again.
+    """
+    try:
+        return deps.issuer.respond(client, grant, scope=scope, nonce=nonce)
+    except TemporarilyUnavailable:
+        if redeemed.consumed_at is not None:
+            deps.store.release(redeemed.kind, redeemed.id, redeemed.consumed_at)
+        raise
 
 
 def live_refresh_token(access_tokens: AccessTokens, token: str) -> StateItem | None:

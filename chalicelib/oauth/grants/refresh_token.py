@@ -23,7 +23,7 @@ from typing import Any
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant
 from chalicelib.oauth.grants.base import GrantDependencies
-from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND, UserGrant, redeem_once
+from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND, UserGrant, redeem_once, respond_for
 from chalicelib.oauth.request import Params
 from chalicelib.oauth.scopes import resolve_scope
 from chalicelib.tokens import opaque
@@ -49,4 +49,4 @@ class RefreshTokenGrant:
             # A token presented by the wrong client is burnt: its owner's next use reveals the theft.
             raise InvalidGrant("the refresh token was issued to another client")
         scope = resolve_scope(params.get("scope"), frozenset(grant.scope), grant.scope)
-        return self._deps.issuer.respond(client, grant, scope=scope, nonce=None)
+        return respond_for(self._deps, item, client, grant, scope=scope, nonce=None)
