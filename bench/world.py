@@ -38,9 +38,7 @@ DUMMY_AWS_ENV: Mapping[str, str] = {
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     "AWS_EC2_METADATA_DISABLED": "true",
 }
-# Each refresh row redeems a token issued a moment before: REFRESH_MIN_INTERVAL would refuse it
-# (in one call), and the row measures what a refresh costs, not what its refusal does.
-APP_ENV: Mapping[str, str] = {"STAGE": "local", "ISSUER_URL": ISSUER, "REFRESH_MIN_INTERVAL": "0"}
+APP_ENV: Mapping[str, str] = {"STAGE": "local", "ISSUER_URL": ISSUER}
 
 
 def _would_redirect(name: str) -> bool:
