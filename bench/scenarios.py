@@ -198,10 +198,13 @@ SCENARIOS: tuple[Scenario, ...] = (
     # that checks the grant is not revoked.
     Scenario("authorization_code exchange", TOKEN, 2, code_exchange),
     # Consume the old refresh token (conditional UpdateItem) + store the new one, as above.
-    Scenario("refresh_token", TOKEN, 2, refresh),
+    # Each request redeems a token issued a moment before, which REFRESH_MIN_INTERVAL would
+    # refuse (in that one UpdateItem): the row measures a refresh, not its refusal.
+    Scenario("refresh_token", TOKEN, 2, refresh, env={"REFRESH_MIN_INTERVAL": "0"}),
     # Is the token revoked (jti and grant, one BatchGetItem) + read the user.
     Scenario("userinfo", "GET /userinfo", 2, userinfo),
-    # One conditional write stamps the poll time and answers the record as it was.
+    # One conditional write counts the poll and answers the record as it was, whatever the answer
+    # (pending, slow_down, denied, expired, unknown).
     Scenario("device poll (pending)", TOKEN, 1, device_poll, check=oauth_error("authorization_pending")),
     # One BatchGetItem: has this jti, or its grant, been revoked?
     Scenario("introspection, JWT", INTROSPECT, 1, introspection("jwt"), check=active_token),

@@ -43,6 +43,7 @@ class Settings:
     id_token_ttl: int
     refresh_token_ttl: int
     refresh_token_idle_ttl: int
+    refresh_min_interval: int
     session_ttl: int
     login_max_failures: int
     login_lockout_seconds: int
@@ -94,6 +95,11 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("ID_TOKEN_TTL", "3600", "ID token lifetime, seconds"),
     ("REFRESH_TOKEN_TTL", "2592000", "absolute refresh token (and grant) lifetime, seconds (30 days)"),
     ("REFRESH_TOKEN_IDLE_TTL", "1209600", "a refresh token unused this long expires, seconds (14 days)"),
+    (
+        "REFRESH_MIN_INTERVAL",
+        "10",
+        "seconds after its issue before a refresh token is usable: one refresh per grant per interval",
+    ),
     ("SESSION_TTL", "86400", "default browser login session lifetime when `remember_for` is 0, seconds"),
     ("LOGIN_MAX_FAILURES", "5", "sign-in attempts in a row per username and source address; then 2, 4, 8... s apart"),
     ("LOGIN_LOCKOUT_SECONDS", "900", "longest delay between sign-in attempts of one username from one address"),
@@ -130,6 +136,7 @@ def settings() -> Settings:
         id_token_ttl=_int("ID_TOKEN_TTL", 3600),
         refresh_token_ttl=_int("REFRESH_TOKEN_TTL", 2592000),
         refresh_token_idle_ttl=_int("REFRESH_TOKEN_IDLE_TTL", 1209600),
+        refresh_min_interval=_int("REFRESH_MIN_INTERVAL", 10),
         session_ttl=_int("SESSION_TTL", 86400),
         login_max_failures=_int("LOGIN_MAX_FAILURES", 5),
         login_lockout_seconds=_int("LOGIN_LOCKOUT_SECONDS", 900),

@@ -134,7 +134,12 @@ def grant_dependencies() -> GrantDependencies:
 
     config = settings()
     id_tokens = IdTokens(key_provider(), issuer=config.issuer(), ttl=config.id_token_ttl)
-    issuer = GrantIssuer(access_tokens(), id_tokens, refresh_idle_ttl=config.refresh_token_idle_ttl)
+    issuer = GrantIssuer(
+        access_tokens(),
+        id_tokens,
+        refresh_idle_ttl=config.refresh_token_idle_ttl,
+        refresh_min_interval=config.refresh_min_interval,
+    )
     return GrantDependencies(
         access_tokens=access_tokens(), store=state_store(), issuer=issuer, grant_ttl=config.refresh_token_ttl
     )

@@ -212,9 +212,25 @@ def _apply_table(clients: _Clients, resource: _Declared) -> _Created:
             arguments["Tags"] = _tags(properties)
         table = dynamodb.create_table(**arguments)["TableDescription"]
         dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+    else:
+        _ensure_indexes(dynamodb, table, properties)
     _ensure_time_to_live(dynamodb, name, properties.get("TimeToLiveSpecification"))
     _ensure_point_in_time_recovery(dynamodb, name, properties.get("PointInTimeRecoverySpecification"))
     return _Created(ref=name, name=name, attributes={"Arn": table["TableArn"]})
+
+
+def _ensure_indexes(dynamodb: Any, table: dict[str, Any], properties: dict[str, Any]) -> None:
+    """A table kept under .local/ gets the indexes declared since (a renamed index replaces the old one)."""
+    declared = {index["IndexName"]: index for index in properties.get("GlobalSecondaryIndexes", [])}
+    existing = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+    updates = [{"Delete": {"IndexName": name}} for name in sorted(existing - set(declared))]
+    updates += [{"Create": declared[name]} for name in sorted(set(declared) - existing)]
+    for update in updates:  # DynamoDB creates or deletes one index per UpdateTable
+        dynamodb.update_table(
+            TableName=table["TableName"],
+            AttributeDefinitions=properties["AttributeDefinitions"],
+            GlobalSecondaryIndexUpdates=[update],
+        )
 
 
 def _ensure_time_to_live(dynamodb: Any, table: str, spec: dict[str, Any] | None) -> None:

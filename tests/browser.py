@@ -95,8 +95,10 @@ class BrowserStack:
 
 @pytest.fixture(scope="module")
 def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserStack]:
-    with local_stack(0, 0, tmp_path_factory.mktemp("stack"), output=subprocess.DEVNULL) as stack:
-        yield BrowserStack(stack, StackAdmin(stack))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REFRESH_MIN_INTERVAL", "1")  # the stack inherits it: an app refreshes after a short wait
+        with local_stack(0, 0, tmp_path_factory.mktemp("stack"), output=subprocess.DEVNULL) as stack:
+            yield BrowserStack(stack, StackAdmin(stack))
 
 
 @pytest.fixture(scope="module")

@@ -51,6 +51,25 @@ class AwsCalls:
 
 
 @pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The wall clock (``time.time``) moved by hand: ``clock[0] += 10`` is ten seconds later, everywhere."""
+    import time
+
+    now = [time.time()]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    return now
+
+
+@pytest.fixture
+def refresh_anytime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``REFRESH_MIN_INTERVAL=0``: for tests of what a refresh issues, not how often (test_refresh_pace.py)."""
+    from chalicelib import services
+
+    monkeypatch.setenv("REFRESH_MIN_INTERVAL", "0")
+    services.reset()
+
+
+@pytest.fixture
 def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
     counter = AwsCalls()
     create_client = botocore.session.Session.create_client

@@ -120,3 +120,12 @@ def token_call(http: Any, client: dict, body: dict) -> Any:
     else:
         body = {**body, "client_id": client["client_id"]}
     return http.post("/oauth2/token", headers=headers, body=urlencode(body))
+
+
+def signed_in_tokens(http: Any, client: dict, scope: str) -> dict:
+    """A person signs in (the admin function accepts login and consent) and the client redeems the code."""
+    verifier, challenge = pkce_pair()
+    url = authorize_url(client["client_id"], scope=scope, code_challenge=challenge, code_challenge_method="S256")
+    response = exchange(http, client, sign_in(Browser(http), url)["code"], verifier)
+    assert response.status_code == 200, response.body
+    return json.loads(response.body)

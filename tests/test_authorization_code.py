@@ -366,6 +366,7 @@ def test_without_an_audience_parameter_the_token_is_for_the_registered_audience(
     assert access_claims(json.loads(exchange(http, web_app, code, verifier).body))["aud"] == "https://api.example.com"
 
 
+@pytest.mark.usefixtures("refresh_anytime")  # refreshes right after the exchange
 def test_refresh_never_widens_a_grant_of_no_audience(http, browser, web_app):
     verifier, challenge = pkce_pair()
     code = sign_in(browser, start(web_app, challenge), grant_access_token_audience=[])["code"]

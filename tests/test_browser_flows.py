@@ -257,6 +257,7 @@ SPA_SCRIPT = """async ({issuer, clientId, code, verifier, redirectUri}) => {
                                               redirect_uri: redirectUri, client_id: clientId});
   // An Authorization header makes this a preflighted request.
   const userinfo = await fetch(issuer + "/userinfo", {headers: {Authorization: "Bearer " + tokens.body.access_token}});
+  await new Promise((resolve) => setTimeout(resolve, 1100));  // REFRESH_MIN_INTERVAL of the browser stack
   const refreshed = await post("/oauth2/token", {grant_type: "refresh_token", client_id: clientId,
                                                  refresh_token: tokens.body.refresh_token});
   const refused = await post("/oauth2/token", {grant_type: "refresh_token", client_id: clientId,

@@ -28,6 +28,8 @@ CLIENT_ENDPOINTS = {
 }
 ACAO = "Access-Control-Allow-Origin"
 
+pytestmark = pytest.mark.usefixtures("refresh_anytime")  # tests of who may read answers, not of refresh pace
+
 
 @pytest.fixture
 def spa(register):

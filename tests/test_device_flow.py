@@ -25,16 +25,6 @@ def tv(register):
     )
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    """The poll clock of the device grant, moved by hand (storage expiry keeps real time)."""
-    import chalicelib.oauth.grants.device_code as module
-
-    now = [module.time.time()]
-    monkeypatch.setattr(module.time, "time", lambda: now[0])
-    return now
-
-
 def device_auth(http, client, **extra):
     body = urlencode({"client_id": client["client_id"], "scope": "openid offline_access", **extra})
     return http.post("/oauth2/device/auth", headers=FORM, body=body)
@@ -120,17 +110,19 @@ def test_full_device_flow_issues_tokens_exactly_once(http, tv, clock):
     assert error_of(poll(http, tv, body["device_code"])) == "invalid_grant"
 
 
-def test_polling_too_fast_is_slow_down_and_the_interval_grows_by_five_seconds(http, tv, clock):
+def test_polling_too_fast_is_slow_down_until_the_device_has_waited_out_every_poll(http, tv, clock):
     device_code = json.loads(device_auth(http, tv).body)["device_code"]
-    assert error_of(poll(http, tv, device_code)) == "authorization_pending"
+    assert error_of(poll(http, tv, device_code)) == "authorization_pending"  # t=0: each poll spends 5 s
     clock[0] += 1
-    assert error_of(poll(http, tv, device_code)) == "slow_down"  # needed 5 s
+    assert error_of(poll(http, tv, device_code)) == "slow_down"  # t=1: needed 5 s since the last poll
     clock[0] += 6
-    assert error_of(poll(http, tv, device_code)) == "slow_down"  # now needs 10 s
-    clock[0] += 14
-    assert error_of(poll(http, tv, device_code)) == "slow_down"  # ignored twice: needed 15 s, now 20 s
-    clock[0] += 20
-    assert error_of(poll(http, tv, device_code)) == "authorization_pending"
+    assert error_of(poll(http, tv, device_code)) == "slow_down"  # t=7: 2 polls made, budget reaches t=10
+    clock[0] += 7
+    assert error_of(poll(http, tv, device_code)) == "slow_down"  # t=14: 3 polls made, budget reaches t=15
+    clock[0] += 6
+    assert error_of(poll(http, tv, device_code)) == "authorization_pending"  # t=20: 4 polls, 20 s: in time
+    clock[0] += 5
+    assert error_of(poll(http, tv, device_code)) == "authorization_pending"  # back at the interval
 
 
 def test_deny_answers_access_denied(http, tv, clock):
@@ -289,6 +281,61 @@ def test_pending_poll_costs_one_call_and_issuing_poll_at_most_three(http, tv, cl
     aws.reset()
     assert poll(http, tv, body["device_code"]).status_code == 200
     assert aws.count <= 3, aws.calls
+
+
+ONE_WRITE = {"dynamodb.UpdateItem": 1}
+
+
+def test_the_user_code_guard_item_holds_nothing_but_its_key_kind_and_expiry(http, tv, aws):
+    import boto3
+
+    from chalicelib.config import settings
+
+    user_code = json.loads(device_auth(http, tv).body)["user_code"].replace("-", "")
+    key = {"pk": {"S": f"user_code#{user_code}"}}
+    guard = boto3.client("dynamodb").get_item(TableName=settings().state_table, Key=key)["Item"]
+    assert set(guard) == {"pk", "kind", "payload", "expires_at"} and guard["payload"] == {"S": "{}"}
+
+
+def test_every_poll_costs_one_write_whatever_the_answer(http, tv, clock, aws):
+    body = json.loads(device_auth(http, tv).body)
+    assert error_of(poll(http, tv, body["device_code"])) == "authorization_pending"  # warms the client cache
+    denied = json.loads(device_auth(http, tv).body)
+    approve(Browser(http), denied["user_code"], allow=False)
+    expiring = json.loads(device_auth(http, tv).body)["device_code"]
+    for move, device_code, expected in (
+        (1, body["device_code"], "slow_down"),
+        (10, body["device_code"], "authorization_pending"),  # waited out both polls
+        (0, denied["device_code"], "access_denied"),
+        (0, "tg_dc_never-issued", "invalid_grant"),
+        (600, expiring, "expired_token"),
+    ):
+        clock[0] += move
+        aws.reset()
+        assert (error_of(poll(http, tv, device_code)), aws.by_operation()) == (expected, ONE_WRITE), aws.calls
+    aws.reset()
+    assert error_of(poll(http, tv, "not-a-device-code")) == "invalid_grant"
+    assert aws.count == 0, aws.calls
+
+
+def test_a_used_device_code_costs_one_write(http, tv, clock, aws):
+    body = json.loads(device_auth(http, tv).body)
+    approve(Browser(http), body["user_code"])
+    assert poll(http, tv, body["device_code"]).status_code == 200
+    clock[0] += 5
+    aws.reset()
+    assert error_of(poll(http, tv, body["device_code"])) == "invalid_grant"
+    assert aws.by_operation() == ONE_WRITE, aws.calls
+
+
+def test_entering_a_user_code_looks_it_up_with_one_index_query(http, tv, aws):
+    user_code = json.loads(device_auth(http, tv).body)["user_code"]
+    browser = Browser(http)
+    browser.get(f"{ISSUER}/oauth2/device/verify")  # warm
+    aws.reset()
+    assert enter_code(browser, user_code).status_code == 303
+    lookups = {op: n for op, n in aws.by_operation().items() if op in ("dynamodb.Query", "dynamodb.GetItem")}
+    assert lookups == {"dynamodb.Query": 1}, aws.calls
 
 
 def test_discovery_lists_the_device_endpoint_and_grant(http):

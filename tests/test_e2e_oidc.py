@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from html import unescape
@@ -28,12 +29,15 @@ from tests import e2e_http
 
 pytestmark = pytest.mark.e2e
 REDIRECT_URI = "https://app.example.com/callback"
+REFRESH_MIN_INTERVAL = 1
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with local_stack(0, 0, Path(tmp_path_factory.mktemp("oidc")), output=subprocess.DEVNULL) as running:
-        yield running
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REFRESH_MIN_INTERVAL", str(REFRESH_MIN_INTERVAL))  # the stack inherits it: a short wait
+        with local_stack(0, 0, Path(tmp_path_factory.mktemp("oidc")), output=subprocess.DEVNULL) as running:
+            yield running
 
 
 def cli(stack: Stack, *args: str) -> dict:
@@ -123,5 +127,6 @@ def test_oidc_client_library_signs_in_validates_the_id_token_refreshes_and_reads
     info = oauth.get(meta["userinfo_endpoint"], timeout=10).json()
     assert info["sub"] == user["user_id"] and info["email"] == "g@x.org" and info["preferred_username"] == "grace"
 
+    time.sleep(REFRESH_MIN_INTERVAL + 0.1)  # a refresh token is usable REFRESH_MIN_INTERVAL after its issue
     refreshed = oauth.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"], timeout=10)
     assert refreshed["refresh_token"] != token["refresh_token"]

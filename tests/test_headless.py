@@ -225,3 +225,11 @@ def test_interactions_function_refuses_every_administrative_operation(lambdas, o
     assert answer["error"] == "invalid_request" and f"unknown operation '{operation}'" in answer["error_description"]
     listed = lambdas.invoke("admin", {"operation": "clients.list"}).payload["result"]
     assert listed == []  # nothing was registered through the login app's function
+
+
+def test_a_challenge_never_starts_with_a_dash_so_the_cli_reads_it_as_an_argument(monkeypatch):
+    from chalicelib.oauth import flows
+
+    drawn = iter(["-starts-like-an-option" + "x" * 21, "A" * 43])
+    monkeypatch.setattr(flows.secrets, "token_urlsafe", lambda _: next(drawn))
+    assert flows.new_challenge() == "A" * 43

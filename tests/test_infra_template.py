@@ -80,10 +80,29 @@ def test_indexes_on_grant_id_user_code_and_username(applied: AppliedTemplate) ->
 
     assert indexes("StateTable") == {
         "grant_id-index": ("grant_id", "KEYS_ONLY"),
-        "user_code-index": ("user_code", "ALL"),
+        "user_code-index-v2": ("user_code", "INCLUDE"),
     }
     assert indexes("UsersTable") == {"username-index": ("username", "ALL")}
     assert indexes("ClientsTable") == {}
+
+
+def test_a_kept_local_table_gets_a_renamed_index_in_place_of_the_old_one(applied: AppliedTemplate) -> None:
+    dynamodb, table = client("dynamodb"), applied.tables["StateTable"]
+    definitions = [{"AttributeName": "user_code", "AttributeType": "S"}]
+    dynamodb.update_table(
+        TableName=table,
+        AttributeDefinitions=definitions,
+        GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "user_code-index-v2"}}],
+    )
+    old = {"IndexName": "user_code-index", "KeySchema": [{"AttributeName": "user_code", "KeyType": "HASH"}]}
+    dynamodb.update_table(
+        TableName=table,
+        AttributeDefinitions=definitions,
+        GlobalSecondaryIndexUpdates=[{"Create": {**old, "Projection": {"ProjectionType": "ALL"}}}],
+    )
+    apply_template()
+    indexes = dynamodb.describe_table(TableName=table)["Table"]["GlobalSecondaryIndexes"]
+    assert sorted(index["IndexName"] for index in indexes) == ["grant_id-index", "user_code-index-v2"]
 
 
 def test_kms_key_is_symmetric_rotating_and_aliased(applied: AppliedTemplate) -> None:

@@ -102,6 +102,56 @@ def test_public_keys_are_cached_and_each_token_costs_one_sign_call(kms_keys, htt
     assert kms_keys.by_operation() == {"kms.Sign": 1}
 
 
+@pytest.fixture
+def throttled_kms():
+    """KMS answering every Sign as it does once the account's quota is spent; ``False`` lifts it."""
+    from botocore.exceptions import ClientError
+
+    from chalicelib import aws as aws_clients
+
+    kms = aws_clients.client("kms")
+    original = kms.sign
+
+    def throttled(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "Sign")
+
+    def throttle(on: bool = True) -> None:
+        kms.sign = throttled if on else original
+
+    yield throttle
+    kms.sign = original
+
+
+def test_a_throttled_kms_answers_503_with_retry_after_and_counts_kms_throttled(
+    kms_keys, http, machine, throttled_kms, capsys
+):
+    issue(http, machine)  # warm: public keys, pepper, client
+    throttled_kms()
+    capsys.readouterr()
+    headers = {**FORM, "Authorization": basic(machine["client_id"], machine["client_secret"])}
+    answer = http.post("/oauth2/token", headers=headers, body=urlencode({"grant_type": "client_credentials"}))
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    assert json.loads(answer.body)["error"] == "temporarily_unavailable"
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [(m["Algorithm"], m["KmsThrottled"]) for m in metrics if "KmsThrottled" in m] == [("RS256", [1.0])]
+    throttled_kms(False)
+    assert issue(http, machine)  # KMS answers again: so does Tollgate
+
+
+@pytest.mark.usefixtures("refresh_anytime")
+def test_a_refresh_throttled_by_kms_leaves_the_refresh_token_usable(kms_keys, http, register, throttled_kms):
+    from tests.oauth_flow import REDIRECT_URI, signed_in_tokens, token_call
+
+    scope = "openid offline_access"
+    web_app = register(grant_types=["authorization_code", "refresh_token"], redirect_uris=[REDIRECT_URI], scope=scope)
+    refresh = {"grant_type": "refresh_token", "refresh_token": signed_in_tokens(http, web_app, scope)["refresh_token"]}
+    throttled_kms()
+    assert token_call(http, web_app, refresh).status_code == 503
+    throttled_kms(False)
+    answer = token_call(http, web_app, refresh)
+    assert answer.status_code == 200, answer.body
+
+
 def test_kms_mode_holds_no_private_material_and_never_reads_the_key_secret(kms_keys, http, machine):
     issue(http, machine)
     text = json.dumps(jwks(http))

@@ -246,6 +246,7 @@ def _pepper() -> str:
     return str(aws.client("secretsmanager").get_secret_value(SecretId=settings().pepper_secret_id)["SecretString"])
 
 
+@pytest.mark.usefixtures("refresh_anytime")  # refreshes right after the exchange
 def test_browser_sign_in_and_code_flow_never_log_a_password_code_cookie_or_token(app_client, captured):
     password = "correct horse battery staple 42"
     admin(app_client, "users.create", username="ada", password=password)

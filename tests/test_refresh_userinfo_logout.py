@@ -26,6 +26,9 @@ from tests.oauth_flow import (
 SCOPE = "openid offline_access profile email"
 LOGOUT_URI = "https://app.example.com/bye"
 
+# These tests are about what a refresh issues and revokes; how often one may refresh: test_refresh_pace.py.
+pytestmark = pytest.mark.usefixtures("refresh_anytime")
+
 
 @pytest.fixture
 def person(aws):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from chalicelib.oauth.ports import AlreadyConsumed, StateItem
+from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly
 
 
 @pytest.fixture
@@ -109,12 +109,61 @@ def test_insert_all_unless_stores_nothing_while_the_named_item_is_live(store):
     assert store.find("code", "t1") is not None
 
 
-def test_record_poll_returns_the_previous_stamp(store):
+def test_record_poll_counts_polls_and_returns_the_item_as_it_was(store):
     store.upsert(item("d"))
     first = store.record_poll("code", "d", 1000)
-    assert first is not None and first.polled_at is None
-    assert store.record_poll("code", "d", 1005).polled_at == 1000
+    assert first is not None and first.polled_at is None and first.counter == 0
+    second = store.record_poll("code", "d", 1005)
+    assert (second.polled_at, second.first_polled_at, second.counter) == (1000, 1000, 1)
+    assert store.record_poll("code", "d", 1007).first_polled_at == 1000
     assert store.record_poll("code", "missing", 1005) is None
+
+
+def test_record_poll_of_an_expired_or_consumed_item_says_which_in_one_call(store, aws):
+    store.upsert(item("old", ttl=-1))
+    store.upsert(item("used"))
+    store.consume("code", "used")
+    aws.reset()
+    assert store.record_poll("code", "old", int(time.time())).expires_at <= time.time()
+    assert store.record_poll("code", "used", int(time.time())).consumed_at is not None
+    assert aws.by_operation() == {"dynamodb.UpdateItem": 2}, aws.calls
+    assert store.find("code", "old") is None and store.find("code", "used") is None
+
+
+def test_a_refused_consume_tells_absent_replayed_and_too_early_in_one_call(store, aws):
+    store.upsert(item("used"))
+    store.consume("code", "used")
+    now = int(time.time())
+    store.upsert(StateItem("code", "early", {"x": 1}, now + 60, not_before=now + 30))
+    for id, refusal in (("never", KeyError), ("used", AlreadyConsumed), ("early", TooEarly)):
+        aws.reset()
+        with pytest.raises(refusal):
+            store.consume("code", id)
+        assert aws.by_operation() == {"dynamodb.UpdateItem": 1}, (id, aws.calls)
+    assert store.find("code", "early") is not None  # refused untouched: still usable once its time comes
+
+
+def test_a_device_poll_leaves_the_user_code_index_entry_unchanged(store):
+    """DynamoDB writes an index only when a projected attribute changes: a poll must change none."""
+    import boto3
+
+    from chalicelib.config import settings
+    from chalicelib.storage.state import USER_CODE_INDEX
+
+    def index_entry() -> list[dict]:
+        return boto3.client("dynamodb").query(
+            TableName=settings().state_table,
+            IndexName=USER_CODE_INDEX,
+            KeyConditionExpression="user_code = :code",
+            ExpressionAttributeValues={":code": {"S": "BCDFGHJK"}},
+        )["Items"]
+
+    store.upsert(item("d1", kind="device_code", user_code="BCDFGHJK"))
+    before = index_entry()
+    store.record_poll("device_code", "d1", int(time.time()))
+    store.record_poll("device_code", "d1", int(time.time()) + 1)
+    assert index_entry() == before and before
+    assert store.find_by_user_code("BCDFGHJK").payload == {"x": 1}
 
 
 def test_settle_happens_exactly_once(store):

@@ -24,7 +24,9 @@ carries the ``tollgate-keyset`` tag, which is what the IAM policies of
 
 Trade-off (README): private keys never leave KMS, but every token costs a
 KMS request: latency, $0.15 per 10,000 requests, and a shared per-account,
-per-region quota (about 500/s for RSA, 300/s for ECC).
+per-region quota (about 500/s for RSA, 300/s for ECC).  A throttled Sign
+emits ``KmsThrottled`` and answers ``temporarily_unavailable`` (503,
+``Retry-After``); ``REFRESH_MIN_INTERVAL`` bounds what one grant can spend.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import utils
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
@@ -39,11 +42,17 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from chalicelib import aws
 from chalicelib.keys.cached import CachedKeySet
 from chalicelib.keys.jwkset import ALGORITHMS, STATUSES, NotYet
+from chalicelib.metrics import emit_metric
+from chalicelib.oauth.errors import TemporarilyUnavailable
 
 KEYSET_TAG = "tollgate-keyset"
 RAW_MESSAGE_LIMIT = 4096  # KMS signs at most 4 KB with MessageType=RAW
 DELETION_WINDOW_DAYS = 7  # a retired key has signed nothing for a whole rotation period
 _P256_COORDINATE_BYTES = 32
+# What KMS answers past its request quota (a common error: botocore models no class for it).
+THROTTLED = "ThrottlingException"
+# KMS's request quota is per second: after botocore's own retries, a client waits one.
+THROTTLED_RETRY_AFTER = 1
 
 
 @dataclass(frozen=True)
@@ -79,12 +88,25 @@ class KmsSigningKey:
     def sign(self, signing_input: bytes) -> bytes:
         if len(signing_input) > RAW_MESSAGE_LIMIT:
             raise ValueError(f"a KMS RAW signature covers at most {RAW_MESSAGE_LIMIT} bytes")
-        answer = aws.client("kms").sign(
-            KeyId=self.key_id,
-            Message=signing_input,
-            MessageType="RAW",
-            SigningAlgorithm=SPECS[self.alg].signing_algorithm,
-        )
+        kms = aws.client("kms")
+        try:
+            answer = kms.sign(
+                KeyId=self.key_id,
+                Message=signing_input,
+                MessageType="RAW",
+                SigningAlgorithm=SPECS[self.alg].signing_algorithm,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != THROTTLED:
+                raise
+            # The account-wide Sign quota is spent (README: the quota arithmetic): an operator
+            # needs to see it, a client needs a clean 503 to retry, never a 500.
+            emit_metric("KmsThrottled", Algorithm=self.alg)
+            raise TemporarilyUnavailable(
+                "signing is throttled; retry shortly",
+                detail="kms:Sign ThrottlingException",
+                retry_after=THROTTLED_RETRY_AFTER,
+            ) from None
         signature: bytes = answer["Signature"]
         return der_to_jose(signature) if self.alg == "ES256" else signature
 

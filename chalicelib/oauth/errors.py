@@ -17,10 +17,11 @@ class OAuthError(Exception):
     error: ClassVar[str] = "server_error"
     status: ClassVar[int] = 400
 
-    def __init__(self, description: str = "", *, detail: str = "") -> None:
+    def __init__(self, description: str = "", *, detail: str = "", retry_after: int | None = None) -> None:
         super().__init__(description or self.error)
         self.description = description
         self.detail = detail
+        self.retry_after = retry_after  # seconds; sent as ``Retry-After`` (RFC 9110 §10.2.3)
 
     def body(self) -> dict[str, str]:
         body = {"error": self.error}
@@ -29,7 +30,7 @@ class OAuthError(Exception):
         return body
 
     def headers(self) -> dict[str, str]:
-        return {}
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
     def to_response(self) -> Response:
         """Render as RFC 6749 §5.2 JSON."""
@@ -139,3 +140,10 @@ class NotFound(OAuthError):
 class ServerError(OAuthError):
     error = "server_error"
     status = 500
+
+
+class TemporarilyUnavailable(OAuthError):
+    """RFC 6749 §4.1.2.1: overloaded or in maintenance; answered 503 with ``Retry-After`` at every endpoint."""
+
+    error = "temporarily_unavailable"
+    status = 503

@@ -43,6 +43,13 @@ DEVICE_VERIFIER = "device_verifier"
 WRONG_USER_CODE = "the code is not valid or has expired"
 
 
+def new_challenge() -> str:
+    """256 random bits, never starting with ``-``: a login app passes challenges as command-line arguments."""
+    while (value := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return value
+
+
 class TooManyAttempts(InvalidRequest):
     """Too many codes entered for one device challenge or from one address (RFC 8628 §5.1)."""
 
@@ -226,7 +233,7 @@ class Flows:
     # -- creating and redeeming keys -------------------------------------------------
 
     def _put(self, kind: str, flow: Flow) -> str:
-        value = secrets.token_urlsafe(32)
+        value = new_challenge()
         expires_at = int(time.time()) + self._ttl
         self._store.upsert(StateItem(kind, digest(value), flow.to_payload(), expires_at))
         return value
@@ -380,7 +387,7 @@ class Flows:
 
     def request_device(self, csrf_cookie: str, user_code: str = "") -> str:
         """A ``device_challenge`` for the device app; ``user_code`` pre-fills its form (never auto-submits)."""
-        value = secrets.token_urlsafe(32)
+        value = new_challenge()
         payload = {"csrf_hash": digest(csrf_cookie), "user_code": user_code}
         self._store.upsert(StateItem(DEVICE_CHALLENGE, digest(value), payload, int(time.time()) + self._ttl))
         return value

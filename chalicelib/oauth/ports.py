@@ -51,12 +51,22 @@ class StateItem:
     grant_id: str | None = None
     user_code: str | None = None
     consumed_at: int | None = None
-    counter: int = 0  # what ``increment`` has counted; 0 for every other item
+    counter: int = 0  # what ``increment`` has counted, or the polls ``record_poll`` has; 0 otherwise
     polled_at: int | None = None  # the last ``record_poll`` (device codes)
+    first_polled_at: int | None = None  # the first ``record_poll`` (device codes)
+    not_before: int | None = None  # ``consume`` refuses the item before this time (``TooEarly``)
 
 
 class AlreadyConsumed(Exception):
     """``consume`` lost: the item was consumed before, by this or another request."""
+
+    def __init__(self, item: StateItem) -> None:
+        super().__init__(item.kind)
+        self.item = item
+
+
+class TooEarly(Exception):
+    """``consume`` refused: the item is live and unconsumed but its ``not_before`` has not come; nothing changed."""
 
     def __init__(self, item: StateItem) -> None:
         super().__init__(item.kind)
@@ -75,7 +85,13 @@ class StateStore(Protocol):
         """The live items among ``(kind, id)`` keys, in one round trip."""
 
     def consume(self, kind: str, id: str) -> StateItem:
-        """Mark consumed in one conditional write; raise ``AlreadyConsumed`` or ``KeyError``."""
+        """Mark consumed in one conditional write; raise ``AlreadyConsumed``, ``TooEarly`` or ``KeyError``.
+
+        One call whatever the outcome: a refused write says why by itself.
+        """
+
+    def release(self, kind: str, id: str, consumed_at: int) -> bool:
+        """Undo the ``consume`` that stamped ``consumed_at``, in one conditional write; False if it cannot."""
 
     def destroy(self, kind: str, id: str) -> None: ...
 
@@ -84,9 +100,6 @@ class StateStore(Protocol):
 
     def find_by_user_code(self, user_code: str) -> StateItem | None: ...
 
-    def is_expired(self, kind: str, id: str) -> bool:
-        """True if the item exists, unconsumed, but past its expiry (to answer "expired" rather than "unknown")."""
-
     def insert_all(self, items: list[StateItem], *, unless: Sequence[tuple[str, str]] = ()) -> bool:
         """Store all of ``items`` in one transaction, only if none of them, nor any ``unless`` key, is live.
 
@@ -94,7 +107,12 @@ class StateStore(Protocol):
         """
 
     def record_poll(self, kind: str, id: str, polled_at: int) -> StateItem | None:
-        """Stamp ``polled_at`` in one write; the item as it was before, or None if absent, expired or consumed."""
+        """Count one poll at ``polled_at`` in one write: the item as it was before.
+
+        Sets ``polled_at``, ``first_polled_at`` if unset, and adds 1 to ``counter``.
+        None if absent; an expired or consumed item is returned as it is,
+        unchanged (its ``expires_at`` / ``consumed_at`` tell which), by the same call.
+        """
 
     def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:
         """Replace the payload of a live, unsettled, unconsumed item, exactly once; False otherwise."""

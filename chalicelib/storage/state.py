@@ -14,17 +14,21 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.oauth.ports import AlreadyConsumed, StateItem
+from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly
 from chalicelib.storage import region as aws_region
 
 GRANT_INDEX = "grant_id-index"
-USER_CODE_INDEX = "user_code-index"
+USER_CODE_INDEX = "user_code-index-v2"
+# What the verification page needs from a device code, and nothing a poll writes: a write that
+# changes no projected attribute does not write the index (one index write per poll saved).
+USER_CODE_INDEX_ATTRIBUTES = ("kind", "payload", "expires_at", "consumed_at")
 _INCREMENT_ATTEMPTS = 5
 
 
@@ -42,7 +46,7 @@ def state_model(table_name: str) -> type[Model]:
     class UserCodeIndex(GlobalSecondaryIndex[Any]):
         class Meta:
             index_name = USER_CODE_INDEX
-            projection = AllProjection()
+            projection = IncludeProjection(list(USER_CODE_INDEX_ATTRIBUTES))
 
         user_code = UnicodeAttribute(hash_key=True)
 
@@ -59,6 +63,8 @@ def state_model(table_name: str) -> type[Model]:
         consumed_at = NumberAttribute(null=True)
         counter = NumberAttribute(null=True)  # only on items `increment` keeps
         polled_at = NumberAttribute(null=True)  # only on items `record_poll` stamps
+        first_polled_at = NumberAttribute(null=True)  # only on items `record_poll` stamps
+        not_before = NumberAttribute(null=True)  # `consume` waits for it
         settled_at = NumberAttribute(null=True)  # only on items `settle` changed
         by_grant = GrantIndex()
         by_user_code = UserCodeIndex()
@@ -83,10 +89,16 @@ def _to_item(record: Any) -> StateItem:
         expires_at=int(record.expires_at),
         grant_id=record.grant_id,
         user_code=record.user_code,
-        consumed_at=int(record.consumed_at) if record.consumed_at is not None else None,
+        consumed_at=_int_or_none(record.consumed_at),
         counter=int(record.counter or 0),
-        polled_at=int(record.polled_at) if record.polled_at is not None else None,
+        polled_at=_int_or_none(record.polled_at),
+        first_polled_at=_int_or_none(record.first_polled_at),
+        not_before=_int_or_none(record.not_before),
     )
+
+
+def _int_or_none(value: float | None) -> int | None:
+    return int(value) if value is not None else None
 
 
 def _live(record: Any, now: float) -> bool:
@@ -119,24 +131,54 @@ class DynamoStateStore:
         return [_to_item(r) for r in records if _live(r, now) and r.consumed_at is None]
 
     def consume(self, kind: str, id: str) -> StateItem:
-        """One conditional UpdateItem: exactly one caller ever wins, and gets the item back."""
+        """One conditional UpdateItem: exactly one caller ever wins, and gets the item back.
+
+        A refused write returns the item as it was (ReturnValuesOnConditionCheckFailure),
+        so telling absence, replay and "too early" apart costs no second read.
+        """
         now = int(time.time())
         model = self._model
-        record = model(_key(kind, id))
+        condition = (
+            model.pk.exists()
+            & model.consumed_at.does_not_exist()
+            & (model.expires_at > now)
+            & (model.not_before.does_not_exist() | (model.not_before <= now))
+        )
+        updated, record = self._update(_key(kind, id), [model.consumed_at.set(now)], condition, "ALL_NEW")
+        if updated:
+            return _to_item(record)
+        if record is None or not _live(record, now):
+            raise KeyError(id)
+        if record.consumed_at is not None:
+            raise AlreadyConsumed(_to_item(record))
+        raise TooEarly(_to_item(record))
+
+    def _update(self, pk: str, actions: list[Any], condition: Any, return_values: str) -> tuple[bool, Any | None]:
+        """One conditional UpdateItem: ``(True, item after or before)`` or ``(False, item as it was or None)``."""
+        connection = self._model._get_connection().connection
+        request = connection.get_operation_kwargs(
+            self._model.Meta.table_name,
+            pk,
+            actions=actions,
+            condition=condition,
+            return_values=return_values,
+            return_values_on_condition_failure="ALL_OLD",
+        )
         try:
-            record.update(
-                actions=[model.consumed_at.set(now)],
-                condition=model.pk.exists() & model.consumed_at.does_not_exist() & (model.expires_at > now),
-            )
-        except UpdateError as exc:
-            if not _conditional_failure(exc):
+            answer = connection.client.update_item(**request)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            # The rare losing path pays a second read to tell replay from absence.
-            existing = self._get(kind, id)
-            if existing is None:
-                raise KeyError(id) from None
-            raise AlreadyConsumed(_to_item(existing)) from None
-        return _to_item(record)
+            raw = exc.response.get("Item")
+            return False, self._model.from_raw_data(raw) if raw else None
+        attributes = answer.get("Attributes")
+        return True, self._model.from_raw_data(attributes) if attributes else None
+
+    def release(self, kind: str, id: str, consumed_at: int) -> bool:
+        model = self._model
+        condition = model.consumed_at == consumed_at  # only our own consume: absent or revoked stays so
+        updated, _ = self._update(_key(kind, id), [model.consumed_at.remove()], condition, "NONE")
+        return updated
 
     def destroy(self, kind: str, id: str) -> None:
         # An unconditional delete of a missing item succeeds: destroy is idempotent.
@@ -157,14 +199,8 @@ class DynamoStateStore:
             expires_at=item.expires_at,
             grant_id=item.grant_id,
             user_code=item.user_code,
+            not_before=item.not_before,
         )
-
-    def is_expired(self, kind: str, id: str) -> bool:
-        try:
-            record = self._model.get(_key(kind, id), consistent_read=True)
-        except self._model.DoesNotExist:
-            return False
-        return record.consumed_at is None and not _live(record, time.time())
 
     def insert_all(self, items: list[StateItem], *, unless: Sequence[tuple[str, str]] = ()) -> bool:
         """One TransactWriteItems: each put conditioned on its key being absent or expired.
@@ -186,17 +222,16 @@ class DynamoStateStore:
         return True
 
     def record_poll(self, kind: str, id: str, polled_at: int) -> StateItem | None:
+        """One UpdateItem whatever the outcome; none of what it writes is projected into an index."""
         model = self._model
+        actions = [
+            model.polled_at.set(polled_at),
+            model.first_polled_at.set(model.first_polled_at | polled_at),
+            model.counter.add(1),
+        ]
         condition = model.pk.exists() & (model.expires_at > polled_at) & model.consumed_at.does_not_exist()
-        try:
-            answer = model._get_connection().update_item(
-                _key(kind, id), actions=[model.polled_at.set(polled_at)], condition=condition, return_values="ALL_OLD"
-            )
-        except UpdateError as exc:
-            if _conditional_failure(exc):
-                return None
-            raise
-        return _to_item(model.from_raw_data(answer["Attributes"]))
+        _, record = self._update(_key(kind, id), actions, condition, "ALL_OLD")
+        return _to_item(record) if record is not None else None
 
     def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:
         model, now = self._model, int(time.time())

@@ -11,7 +11,9 @@ stdout, which CloudWatch turns into metrics without any API call:
 - ``Failures`` by ``Error`` (the RFC 6749 ``error`` code of any failed answer);
 - ``Logins`` by ``Outcome`` and ``Consents`` by ``Decision`` (the default pages
   and the interactions function's accept / reject operations);
-- ``KeyRotations`` (the rotate_keys function).
+- ``KeyRotations`` (the rotate_keys function);
+- ``KmsThrottled`` (``kms`` mode: KMS refused a ``Sign`` for the account's
+  request quota; written where it happens, in ``chalicelib.keys.kms_mode``).
 
 What is never logged: tokens, client secrets, passwords, codes, cookies,
 request bodies, query strings, headers, ``Location`` URLs, admin params.
@@ -40,10 +42,10 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
+from chalicelib.metrics import emit_metric
 from chalicelib.oauth.http import MAX_BODY_BYTES
 
 SERVICE = "tollgate"
-NAMESPACE = "Tollgate"
 
 KNOWN_GRANT_TYPES = frozenset(
     {
@@ -88,18 +90,6 @@ def logger() -> Any:
     from aws_lambda_powertools import Logger
 
     return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE, stream=_Stdout())
-
-
-def emit_metric(name: str, **dimensions: str) -> None:
-    """One count as an EMF line, with the stage and ``dimensions``."""
-    from aws_lambda_powertools import single_metric
-    from aws_lambda_powertools.metrics import MetricUnit
-
-    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
-    stage = os.environ.get("STAGE") or "local"
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
-        for key, value in {"Stage": stage, **dimensions}.items():
-            metric.add_dimension(name=key, value=value)
 
 
 # --------------------------------------------------------------------------- HTTP requests

@@ -75,7 +75,8 @@ class DeviceAuthorizationEndpoint:
             record = StateItem(
                 device.DEVICE_CODE_KIND, device_id, device_request.to_payload(), expires_at, user_code=user_code
             )
-            guard = StateItem(device.USER_CODE_KIND, user_code, {"device_code_id": device_id}, expires_at)
+            # The guard only has to exist while the code lives: keys, kind and expiry, nothing to read.
+            guard = StateItem(device.USER_CODE_KIND, user_code, {}, expires_at)
             if self._store.insert_all([record, guard]):
                 return device_code, user_code
         raise ServerError("could not allocate a unique user code")

@@ -14,7 +14,7 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant, InvalidRequest
 from chalicelib.oauth.flows import Flow
 from chalicelib.oauth.grants.base import GrantDependencies
-from chalicelib.oauth.grants.issuance import UserGrant, redeem_once
+from chalicelib.oauth.grants.issuance import UserGrant, redeem_once, respond_for
 from chalicelib.oauth.ports import StateItem
 from chalicelib.tokens import opaque
 
@@ -55,7 +55,7 @@ class AuthorizationCodeGrant:
         self._deps = deps
 
     def exchange(self, client: Client, params: Any) -> dict[str, Any]:
-        item = redeem_once(self._deps, CODE_KIND, params.require("code"), "code")
+        item = redeem_once(self._deps, CODE_KIND, params.require("code"), "code", prefix=opaque.AUTHORIZATION_CODE)
         flow = Flow.from_payload(item.payload)
         request = flow.request
         if request.client_id != client.client_id:
@@ -68,4 +68,4 @@ class AuthorizationCodeGrant:
         pkce.verify(params.get("code_verifier"), request.code_challenge)
         assert item.grant_id is not None
         grant = user_grant(flow, item.grant_id, self._deps.grant_ttl)
-        return self._deps.issuer.respond(client, grant, scope=grant.scope, nonce=request.nonce)
+        return respond_for(self._deps, item, client, grant, scope=grant.scope, nonce=request.nonce)

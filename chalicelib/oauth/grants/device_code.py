@@ -1,10 +1,16 @@
 """Device access token requests, RFC 8628 §3.4–3.5.
 
-A poll is one conditional write that stamps the poll time and returns the
-record as it was: while the person has not answered, that is the only call.
-``slow_down`` when the device polls faster than its interval, which then
-grows by 5 s each time; tokens exactly once after approval (a conditional
-consume), bound to the client that asked.
+A poll is one conditional write, whatever its answer (pending, slow_down,
+denied, expired, unknown): it counts the poll and returns the record as it
+was, or as it is when the write is refused.  Only issuing tokens costs more.
+
+Pacing (§3.5 ``slow_down``): every poll spends one ``interval`` of the
+device's budget, fast or not, counted from its first poll; a poll is too
+fast if it comes before its budget allows or within ``interval`` of the last
+one.  A device that ignores ``slow_down`` thus waits out every poll it made,
+as a growing interval would make it, with no second write to grow one.
+Tokens are issued exactly once after approval (a conditional consume),
+bound to the client that asked.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from chalicelib.oauth import device
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import AccessDenied, InvalidGrant, OAuthError
 from chalicelib.oauth.grants.base import GrantDependencies
-from chalicelib.oauth.grants.issuance import UserGrant
+from chalicelib.oauth.grants.issuance import UserGrant, respond_for
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem
 from chalicelib.oauth.request import Params
 from chalicelib.tokens import opaque
@@ -47,11 +53,16 @@ class DeviceCodeGrant:
         self._deps = deps
 
     def exchange(self, client: Client, params: Params) -> dict[str, Any]:
-        device_id = opaque.digest(params.require("device_code"))
+        value = params.require("device_code")
+        if not value.startswith(opaque.DEVICE_CODE):
+            raise InvalidGrant("the device code is unknown or was already used")  # not ours: no call at all
+        device_id = opaque.digest(value)
         now = int(time.time())
         before = self._deps.store.record_poll(device.DEVICE_CODE_KIND, device_id, now)
-        if before is None:
-            raise self._gone(device_id)
+        if before is None or before.consumed_at is not None:
+            raise InvalidGrant("the device code is unknown or was already used")
+        if before.expires_at <= now:
+            raise ExpiredToken("the device code has expired")
         request = device.DeviceRequest.from_payload(before.payload)
         if request.client_id != client.client_id:
             raise InvalidGrant("the device code was issued to another client")
@@ -59,14 +70,16 @@ class DeviceCodeGrant:
             raise DeviceAccessDenied("the person denied the request")
         if request.status == device.APPROVED:
             return self._issue(client, device_id)
-        self._pace(before, device_id, request.interval, now)
+        self._pace(before, request.interval, now)
         raise AuthorizationPending("the person has not answered yet")
 
-    def _pace(self, before: StateItem, device_id: str, interval: int, now: int) -> None:
-        required = interval + device.SLOW_DOWN_STEP * before.counter
-        if before.polled_at is not None and now - before.polled_at < required:
-            self._deps.store.increment(device.DEVICE_CODE_KIND, device_id, before.expires_at)
-            raise SlowDown(f"poll at most every {required + device.SLOW_DOWN_STEP} seconds")
+    def _pace(self, before: StateItem, interval: int, now: int) -> None:
+        """``before`` counts the polls before this one, the first at ``first_polled_at``."""
+        if before.polled_at is None or before.first_polled_at is None:
+            return
+        allowed_at = max(before.first_polled_at + before.counter * interval, before.polled_at + interval)
+        if now < allowed_at:
+            raise SlowDown(f"polled too fast: poll again in {allowed_at - now} s, then every {interval} s at most")
 
     def _issue(self, client: Client, device_id: str) -> dict[str, Any]:
         try:
@@ -74,10 +87,4 @@ class DeviceCodeGrant:
         except (KeyError, AlreadyConsumed):
             raise InvalidGrant("the device code was already used") from None
         grant = UserGrant.from_payload(item.payload["grant"])
-        return self._deps.issuer.respond(client, grant, scope=grant.scope, nonce=None)
-
-    def _gone(self, device_id: str) -> OAuthError:
-        """The rare losing path pays a read to tell expiry (§3.5 expired_token) from reuse."""
-        if self._deps.store.is_expired(device.DEVICE_CODE_KIND, device_id):
-            return ExpiredToken("the device code has expired")
-        return InvalidGrant("the device code is unknown or was already used")
+        return respond_for(self._deps, item, client, grant, scope=grant.scope, nonce=None)

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chalicelib.oauth.clients import Client
-from chalicelib.oauth.errors import InvalidGrant
+from chalicelib.oauth.errors import InvalidGrant, TemporarilyUnavailable
 from chalicelib.oauth.grants.base import GrantDependencies, bearer_response
 from chalicelib.oauth.oidc.id_token import IdTokenRequest, IdTokens
-from chalicelib.oauth.ports import AlreadyConsumed, StateItem
+from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly
 from chalicelib.tokens import opaque
 from chalicelib.tokens.access import AccessTokenRequest, AccessTokens
 
@@ -54,10 +54,15 @@ def new_grant_id() -> str:
 
 
 class GrantIssuer:
-    def __init__(self, access_tokens: AccessTokens, id_tokens: IdTokens, *, refresh_idle_ttl: int) -> None:
+    def __init__(
+        self, access_tokens: AccessTokens, id_tokens: IdTokens, *, refresh_idle_ttl: int, refresh_min_interval: int = 0
+    ) -> None:
         self._access_tokens = access_tokens
         self._id_tokens = id_tokens
         self._refresh_idle_ttl = refresh_idle_ttl
+        # A refresh token may be used this long after it was issued, not before: one refresh
+        # (so at most two signatures) per grant per interval, checked by the consuming write itself.
+        self.refresh_min_interval = refresh_min_interval
 
     def respond(self, client: Client, grant: UserGrant, *, scope: tuple[str, ...], nonce: str | None) -> dict[str, Any]:
         """Access token for ``scope``; ID token with ``openid``; refresh token with ``offline_access``.
@@ -96,23 +101,68 @@ class GrantIssuer:
 
     def _refresh_token(self, grant: UserGrant) -> tuple[str, StateItem]:
         value = opaque.new(opaque.REFRESH_TOKEN, grant.grant_id)
-        expires_at = min(int(time.time()) + self._refresh_idle_ttl, grant.grant_expires_at)
+        now = int(time.time())
+        expires_at = min(now + self._refresh_idle_ttl, grant.grant_expires_at)
         record = StateItem(
-            REFRESH_TOKEN_KIND, opaque.digest(value), grant.to_payload(), expires_at, grant_id=grant.grant_id
+            REFRESH_TOKEN_KIND,
+            opaque.digest(value),
+            grant.to_payload(),
+            expires_at,
+            grant_id=grant.grant_id,
+            not_before=now + self.refresh_min_interval if self.refresh_min_interval else None,
         )
         return value, record
 
 
-def redeem_once(deps: GrantDependencies, kind: str, value: str, what: str) -> StateItem:
-    """Consume a one-time artefact; a replay revokes everything its grant issued (RFC 9700 §4.5, §4.14.2)."""
+def redeem_once(deps: GrantDependencies, kind: str, value: str, what: str, *, prefix: str, grace: int = 0) -> StateItem:
+    """Consume a one-time artefact; a replay revokes everything its grant issued (RFC 9700 §4.5, §4.14.2).
+
+    One call whatever the outcome, none for a value without the kind's prefix.
+    A replay within ``grace`` seconds of the use it repeats is taken for a
+    client's own concurrent request: refused, but the tokens of the first use
+    stay valid.  An item not yet usable (``not_before``) is refused untouched.
+    """
+    if not value.startswith(prefix):
+        raise InvalidGrant(f"the {what} is unknown, expired or revoked")
     try:
         return deps.store.consume(kind, opaque.digest(value))
     except KeyError:
         raise InvalidGrant(f"the {what} is unknown, expired or revoked") from None
+    except TooEarly as early:
+        wait = max(1, (early.item.not_before or 0) - int(time.time()))
+        raise InvalidGrant(
+            f"the {what} is too recent: one use per {grace} s; it stays valid: use it again in {wait} s",
+            retry_after=wait,
+        ) from None
     except AlreadyConsumed as replay:
+        consumed_at = replay.item.consumed_at or 0
+        if grace and consumed_at > time.time() - grace:
+            raise InvalidGrant(f"the {what} was just used by another request; use the tokens it received") from None
         if replay.item.grant_id:
             deps.access_tokens.revoke_grant(replay.item.grant_id)
         raise InvalidGrant(f"the {what} was already used; tokens issued from it are revoked") from None
+
+
+def respond_for(
+    deps: GrantDependencies,
+    redeemed: StateItem,
+    client: Client,
+    grant: UserGrant,
+    *,
+    scope: tuple[str, ...],
+    nonce: str | None,
+) -> dict[str, Any]:
+    """Issue for a consumed artefact; when signing is throttled, hand the artefact back.
+
+    A throttled signature (``kms`` mode) would otherwise burn a refresh token or
+    code the client never got anything for: its retry redeems it again.
+    """
+    try:
+        return deps.issuer.respond(client, grant, scope=scope, nonce=nonce)
+    except TemporarilyUnavailable:
+        if redeemed.consumed_at is not None:
+            deps.store.release(redeemed.kind, redeemed.id, redeemed.consumed_at)
+        raise
 
 
 def live_refresh_token(access_tokens: AccessTokens, token: str) -> StateItem | None:

@@ -4,6 +4,16 @@ Every use consumes the presented token in one conditional write and issues a
 new one; presenting an already-rotated token is taken as theft and revokes
 the whole grant.  The scope may narrow (§6) but the new refresh token keeps
 the original grant's scope.
+
+A refresh token is usable ``REFRESH_MIN_INTERVAL`` seconds after it was
+issued, not before, so a grant refreshes (and signs) at most once per
+interval: a KMS-mode stage's signing quota is shared by the whole account.
+The early attempt is refused with ``invalid_grant`` (RFC 6749 §5.2: the
+grant presented is not valid *now*; ``slow_down`` is RFC 8628's device
+polling code, which refresh clients do not know), the token untouched.
+A repeat of a token's use within that interval is the client's own
+parallel request, not theft: refused without revoking what the first use
+issued (as Hydra's rotation grace period).
 """
 
 from __future__ import annotations
@@ -13,9 +23,10 @@ from typing import Any
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant
 from chalicelib.oauth.grants.base import GrantDependencies
-from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND, UserGrant, redeem_once
+from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND, UserGrant, redeem_once, respond_for
 from chalicelib.oauth.request import Params
 from chalicelib.oauth.scopes import resolve_scope
+from chalicelib.tokens import opaque
 
 
 class RefreshTokenGrant:
@@ -25,10 +36,17 @@ class RefreshTokenGrant:
         self._deps = deps
 
     def exchange(self, client: Client, params: Params) -> dict[str, Any]:
-        item = redeem_once(self._deps, REFRESH_TOKEN_KIND, params.require("refresh_token"), "refresh token")
+        item = redeem_once(
+            self._deps,
+            REFRESH_TOKEN_KIND,
+            params.require("refresh_token"),
+            "refresh token",
+            prefix=opaque.REFRESH_TOKEN,
+            grace=self._deps.issuer.refresh_min_interval,
+        )
         grant = UserGrant.from_payload(item.payload)
         if grant.client_id != client.client_id:
             # A token presented by the wrong client is burnt: its owner's next use reveals the theft.
             raise InvalidGrant("the refresh token was issued to another client")
         scope = resolve_scope(params.get("scope"), frozenset(grant.scope), grant.scope)
-        return self._deps.issuer.respond(client, grant, scope=scope, nonce=None)
+        return respond_for(self._deps, item, client, grant, scope=scope, nonce=None)
