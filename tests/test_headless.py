@@ -88,7 +88,7 @@ def test_custom_login_app_signs_a_person_in_with_hydras_operations(http, client,
         consent_challenge=consent_challenge,
         grant_scope=["openid", "profile"],
         grant_access_token_audience=["https://api.example.com"],
-        session={"access_token": {"tier": "gold"}, "id_token": {"department": "research", "sub": "forged"}},
+        session={"access_token": {"tier": "gold"}, "id_token": {"department": "research"}},
     )
     code = query_of(browser.get(allowed["redirect_to"]).headers["Location"])["code"]
     body = json.loads(exchange(http, client, code, verifier).body)
@@ -96,7 +96,7 @@ def test_custom_login_app_signs_a_person_in_with_hydras_operations(http, client,
     assert id_token["sub"] == "crm-42" and id_token["department"] == "research"
     assert id_token["acr"] == "urn:example:mfa" and id_token["amr"] == ["pwd", "otp"]
     access = jwt.decode(body["access_token"], options={"verify_signature": False})
-    assert access["tier"] == "gold" and access["aud"] == "https://api.example.com"
+    assert access["tier"] == "gold" and access["aud"] == ["https://api.example.com", "http://127.0.0.1:8000"]
 
 
 def test_reject_through_the_interactions_function_redirects_access_denied(http, client, admin):
@@ -182,7 +182,7 @@ def test_consent_app_is_shown_the_registered_audience_when_none_was_requested(ht
     assert consent["requested_access_token_audience"] == ["https://api.example.com"]
 
 
-def test_consent_granting_no_audience_gives_a_token_only_for_the_client_itself(http, client, admin):
+def test_consent_granting_no_audience_gives_a_token_only_for_the_client_itself_and_userinfo(http, client, admin):
     from tests.oauth_flow import introspect
 
     browser = Browser(http)
@@ -192,8 +192,10 @@ def test_consent_granting_no_audience_gives_a_token_only_for_the_client_itself(h
     )
     code = query_of(browser.get(allowed["redirect_to"]).headers["Location"])["code"]
     access_token = json.loads(exchange(http, client, code, verifier).body)["access_token"]
-    assert jwt.decode(access_token, options={"verify_signature": False})["aud"] == client["client_id"]
-    assert introspect(http, client, access_token)["aud"] == client["client_id"]
+    # scope openid: the issuer (its UserInfo endpoint) is the token's other audience.
+    audience = [client["client_id"], "http://127.0.0.1:8000"]
+    assert jwt.decode(access_token, options={"verify_signature": False})["aud"] == audience
+    assert introspect(http, client, access_token)["aud"] == audience
 
 
 # --------------------------------------------------------------------------- one function per job
@@ -225,3 +227,60 @@ def test_interactions_function_refuses_every_administrative_operation(lambdas, o
     assert answer["error"] == "invalid_request" and f"unknown operation '{operation}'" in answer["error_description"]
     listed = lambdas.invoke("admin", {"operation": "clients.list"}).payload["result"]
     assert listed == []  # nothing was registered through the login app's function
+
+
+# --------------------------------------------------------------------------- claims a consent app may not set
+
+
+@pytest.mark.parametrize("token", ["id_token", "access_token"])
+@pytest.mark.parametrize("claim", ["sub", "aud", "scope", "email_verified"])
+def test_consent_app_cannot_set_a_claim_only_tollgate_sets(http, client, admin, handle, token, claim):
+    _, consent = consent_for(admin, Browser(http), client)
+    params = {"consent_challenge": consent["challenge"], "grant_scope": ["openid"], "session": {token: {claim: True}}}
+    answer = handle({"operation": "consent.accept", "params": params})
+    assert answer["error"] == "invalid_request" and claim in answer["error_description"]
+    assert admin("consent.get", consent_challenge=consent["challenge"])  # refused before the challenge was used
+
+
+def test_custom_claims_still_arrive_beside_the_reserved_ones(http, client, admin):
+    browser = Browser(http)
+    verifier, consent = consent_for(admin, browser, client)
+    allowed = admin(
+        "consent.accept",
+        consent_challenge=consent["challenge"],
+        grant_scope=["openid"],
+        session={"access_token": {"tier": "gold"}, "id_token": {"department": "research"}},
+    )
+    code = query_of(browser.get(allowed["redirect_to"]).headers["Location"])["code"]
+    body = json.loads(exchange(http, client, code, verifier).body)
+    assert jwt.decode(body["id_token"], options={"verify_signature": False})["department"] == "research"
+    assert jwt.decode(body["access_token"], options={"verify_signature": False})["tier"] == "gold"
+
+
+def test_a_consent_remembered_before_the_rule_cannot_smuggle_reserved_claims(http, client, admin):
+    """A consent remembered with reserved claims (before they were refused) is filtered when tokens are issued."""
+    from chalicelib import services
+    from chalicelib.oauth.flows import Consent
+
+    forged = {"sub": "admin", "email_verified": True, "scope": "admin", "cnf": {"jkt": "x"}, "tier": "gold"}
+    services.sessions().remember_consent(
+        "crm-42",
+        client["client_id"],
+        Consent(
+            grant_scope=("openid",),
+            grant_access_token_audience=("https://api.example.com",),
+            access_token_claims=forged,
+            id_token_claims=forged,
+        ),
+    )
+    browser = Browser(http)
+    verifier, challenge = pkce_pair()
+    url = authorize_url(client["client_id"], scope="openid", code_challenge=challenge, code_challenge_method="S256")
+    login_challenge = query_of(browser.get(url).headers["Location"])["login_challenge"]
+    accepted = admin("login.accept", login_challenge=login_challenge, subject="crm-42")
+    code = query_of(browser.get(accepted["redirect_to"]).headers["Location"])["code"]
+    body = json.loads(exchange(http, client, code, verifier).body)
+    for token in (body["id_token"], body["access_token"]):
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert claims["sub"] == "crm-42" and claims["tier"] == "gold"
+        assert "email_verified" not in claims and "cnf" not in claims and claims.get("scope", "openid") == "openid"

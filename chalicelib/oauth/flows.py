@@ -30,6 +30,7 @@ from urllib.parse import urlencode
 from chalicelib.oauth import device
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound
+from chalicelib.oauth.oidc.claims import reserved_in
 from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, StateItem, StateStore
 from chalicelib.tokens.opaque import digest
 
@@ -201,6 +202,13 @@ def _oidc_context(request: AuthorizationRequest) -> dict[str, Any]:
     return context
 
 
+def _check_custom_claims(token: str, claims: Mapping[str, Any]) -> None:
+    # Only names from our own list are echoed back, never the app's arbitrary keys.
+    reserved = reserved_in(claims)
+    if reserved:
+        raise InvalidRequest(f"session.{token} may not set {', '.join(reserved)}: only Tollgate sets these claims")
+
+
 class Flows:
     """The state machine's transitions, on the storage port."""
 
@@ -345,6 +353,8 @@ class Flows:
         """Consent accepted: the scopes and audiences granted may only narrow what was requested."""
         if remember_for < 0:
             raise InvalidRequest("remember_for must not be negative")
+        _check_custom_claims("access_token", access_token_claims or {})
+        _check_custom_claims("id_token", id_token_claims or {})
         flow = self._take(CONSENT_CHALLENGE, challenge)
         widened = (set(grant_scope) - set(flow.request.scope)) | (
             set(grant_access_token_audience) - set(flow.request.audience)

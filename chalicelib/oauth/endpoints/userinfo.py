@@ -3,7 +3,9 @@
 The access token comes in the Authorization header (RFC 6750 §2.1) or, on
 POST, in a form body (§2.2) — never both (§2).  Errors are ``WWW-Authenticate:
 Bearer`` challenges (§3): no token at all gets a bare challenge, a bad token
-``invalid_token``, a token without ``openid`` ``insufficient_scope``.
+``invalid_token``, a token without ``openid`` ``insufficient_scope``, and one
+whose ``aud`` names neither the issuer nor this endpoint (a token for an
+API, say a client_credentials one) ``invalid_token``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class UserInfoEndpoint:
             raise InvalidToken("the access token is invalid, expired or revoked")
         if "openid" not in str(claims.get("scope", "")).split():
             raise InsufficientScope("the access token was not granted the openid scope")
+        if not self._access_tokens.is_for_userinfo(claims):
+            # RFC 6750 §3.1: a token meant for another resource (an API) is not valid here.
+            raise InvalidToken("the access token is not meant for this server")
         return claims
 
     def _userinfo(self, claims: dict[str, Any]) -> dict[str, Any]:
