@@ -70,6 +70,7 @@ class AuthorizationRequest:
     max_age: int | None
     acr_values: tuple[str, ...] = ()
     login_hint: str | None = None
+    ui_locales: tuple[str, ...] = ()
     # Set when the flow approves a device (RFC 8628) instead of issuing a code.
     device_code_id: str | None = None
 
@@ -115,6 +116,9 @@ class Flow:
     authentication: Authentication | None = None
     consent: Consent | None = None
     rejection: Rejection | None = None
+    # The browser's login session, when it would have let this sign-in skip the
+    # login (Hydra's ``skip``): the login app must then accept this subject.
+    session: Authentication | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return _encode(self)
@@ -190,6 +194,7 @@ def _decode(payload: Mapping[str, Any]) -> Flow:
         authentication=part("authentication", Authentication),
         consent=part("consent", Consent),
         rejection=part("rejection", Rejection),
+        session=part("session", Authentication),
     )
 
 
@@ -199,7 +204,34 @@ def _oidc_context(request: AuthorizationRequest) -> dict[str, Any]:
         context["acr_values"] = list(request.acr_values)
     if request.login_hint:
         context["login_hint"] = request.login_hint
+    if request.ui_locales:
+        context["ui_locales"] = list(request.ui_locales)
     return context
+
+
+def _fresh_since(flow: Flow) -> int | None:
+    """The oldest ``auth_time`` the client accepts: prompt=login wants a login after the request,
+    max_age one at most that old (OIDC Core §3.1.2.1); None when any will do."""
+    request = flow.request
+    if "login" in request.prompt:
+        return flow.requested_at
+    if request.max_age is not None:
+        return flow.requested_at - request.max_age
+    return None
+
+
+def _authentication_time(flow: Flow, auth_time: int | None, now: int) -> int:
+    """When the person really signed in: what the login app says, checked against what the client asked."""
+    if auth_time is None:
+        return flow.session.auth_time if flow.session else now
+    if auth_time <= 0:
+        raise InvalidRequest("auth_time must be a positive number of seconds since the epoch")
+    if auth_time > now:
+        raise InvalidRequest("auth_time must not be in the future")
+    oldest = _fresh_since(flow)
+    if oldest is not None and auth_time < oldest:
+        raise InvalidRequest("auth_time is older than the client allows (prompt=login or max_age): sign the person in")
+    return auth_time
 
 
 def _check_custom_claims(token: str, claims: Mapping[str, Any]) -> None:
@@ -285,8 +317,8 @@ class Flows:
             client=self._client(flow).metadata(),
             requested_scope=list(flow.request.scope),
             requested_access_token_audience=list(flow.request.audience),
-            skip=False,
-            subject="",
+            skip=flow.session is not None,
+            subject=flow.session.subject if flow.session else "",
             request_url=self._request_url(flow),
             oidc_context=_oidc_context(flow.request),
         )
@@ -300,20 +332,33 @@ class Flows:
         remember_for: int = 0,
         acr: str = "",
         amr: Sequence[str] = (),
+        auth_time: int | None = None,
     ) -> str:
-        """Login accepted: where the login app sends the browser next (Hydra's ``redirect_to``)."""
+        """Login accepted: where the login app sends the browser next (Hydra's ``redirect_to``).
+
+        ``auth_time`` is when the person really signed in (default: now);
+        it goes into ID tokens, so it may not be in the future nor older
+        than prompt=login / max_age allow.  With ``skip`` the subject must be
+        the session's, and the session (its sign-in time and ``sid``) goes on.
+        Checked before the challenge is used, so a refused answer can be retried.
+        """
         if not subject:
             raise InvalidRequest("subject is required")
         if remember_for < 0:
             raise InvalidRequest("remember_for must not be negative")
-        flow = self._take(LOGIN_CHALLENGE, challenge)
+        session = (flow := self._peek(LOGIN_CHALLENGE, challenge)).session
+        if session is not None and subject != session.subject:
+            raise InvalidRequest("skip is true: subject must be the subject of the login request")
+        signed_in_at = _authentication_time(flow, auth_time, int(time.time()))
+        flow = self._take(LOGIN_CHALLENGE, challenge)  # the single use: a racing accept fails here
         authentication = Authentication(
             subject=subject,
-            auth_time=int(time.time()),
-            acr=acr,
-            amr=tuple(amr),
-            remember=remember,
+            auth_time=signed_in_at,
+            acr=acr or (session.acr if session else ""),
+            amr=tuple(amr) or (session.amr if session else ()),
+            remember=remember and session is None,  # a session already exists
             remember_for=remember_for,
+            sid=session.sid if session else "",
         )
         verifier = self._put(LOGIN_VERIFIER, replace(flow, authentication=authentication))
         return self._back_to_authorize("login_verifier", verifier)
@@ -429,6 +474,24 @@ class Flows:
         return self._take(DEVICE_VERIFIER, verifier)
 
     def _request_url(self, flow: Flow) -> str:
+        """The client's authorization request (Hydra's ``request_url``), rebuilt from what was validated:
+        its size is bounded by the parameters' own limits and unknown parameters are not echoed."""
         request = flow.request
-        query = {"client_id": request.client_id, "response_type": "code", "scope": " ".join(request.scope)}
+        query: list[tuple[str, str]] = [("client_id", request.client_id), ("response_type", "code")]
+        if request.redirect_uri_given:
+            query.append(("redirect_uri", request.redirect_uri))
+        query.append(("scope", " ".join(request.scope)))
+        query += [("audience", audience) for audience in request.audience]
+        optional = {
+            "state": request.state,
+            "nonce": request.nonce,
+            "code_challenge": request.code_challenge,
+            "code_challenge_method": request.code_challenge_method,
+            "prompt": " ".join(request.prompt),
+            "max_age": None if request.max_age is None else str(request.max_age),
+            "acr_values": " ".join(request.acr_values),
+            "login_hint": request.login_hint,
+            "ui_locales": " ".join(request.ui_locales),
+        }
+        query += [(name, value) for name, value in optional.items() if value]
         return f"{self._issuer}/oauth2/auth?{urlencode(query)}"
