@@ -442,3 +442,25 @@ def test_prompt_none_with_a_session_never_visits_a_custom_login_app(http, client
     )
     _, location = start_login(browser, client, prompt="none")
     assert query_of(location)["error"] == "consent_required"  # answered from the session, no login UI
+
+
+def test_tollgate_login_page_behind_another_url_accepts_a_skippable_login_without_asking(
+    http, client, admin, monkeypatch
+):
+    """The default page's skip branch: under a LOGIN_URL other than the issuer's own, it is asked like any app."""
+    from chalicelib import services
+
+    monkeypatch.setenv("LOGIN_URL", "http://127.0.0.1:8000/ui/login?brand=acme")
+    services.reset()
+    browser = Browser(http)
+    verifier, location = start_login(browser, client)
+    first = id_token_after_login(
+        http, browser, client, admin, verifier, query_of(location)["login_challenge"], subject="crm-42", remember=True
+    )
+    _, location = start_login(browser, client)
+    assert location.startswith("http://127.0.0.1:8000/ui/login?brand=acme&login_challenge=")
+    page = browser.get(location)
+    assert page.status_code == 303 and "login_verifier=" in page.headers["Location"]  # no form shown
+    consent_challenge = query_of(browser.get(page.headers["Location"]).headers["Location"])["consent_challenge"]
+    assert admin("consent.get", consent_challenge=consent_challenge)["subject"] == first["sub"]
+    services.reset()
