@@ -268,13 +268,17 @@ class Flows:
             raise NotFound(f"unknown, used or expired {kind}")
         return Flow.from_payload(item.payload)
 
-    def _take(self, kind: str, value: str, *, raw: bool = False) -> Any:
+    def _take_item(self, kind: str, value: str) -> StateItem:
         try:
             item = self._store.consume(kind, digest(value)) if value else None
         except (KeyError, AlreadyConsumed):
             item = None
         if item is None:
             raise NotFound(f"unknown, used or expired {kind}")
+        return item
+
+    def _take(self, kind: str, value: str, *, raw: bool = False) -> Any:
+        item = self._take_item(kind, value)
         return item.payload if raw else Flow.from_payload(item.payload)
 
     def _client(self, flow: Flow) -> Client:
@@ -340,17 +344,24 @@ class Flows:
         it goes into ID tokens, so it may not be in the future nor older
         than prompt=login / max_age allow.  With ``skip`` the subject must be
         the session's, and the session (its sign-in time and ``sid``) goes on.
-        Checked before the challenge is used, so a refused answer can be retried.
+        A refused answer leaves the challenge open, so the app can correct it.
         """
         if not subject:
             raise InvalidRequest("subject is required")
         if remember_for < 0:
             raise InvalidRequest("remember_for must not be negative")
-        session = (flow := self._peek(LOGIN_CHALLENGE, challenge)).session
-        if session is not None and subject != session.subject:
-            raise InvalidRequest("skip is true: subject must be the subject of the login request")
-        signed_in_at = _authentication_time(flow, auth_time, int(time.time()))
-        flow = self._take(LOGIN_CHALLENGE, challenge)  # the single use: a racing accept fails here
+        # Consume first and check the answer against what it held: no extra read
+        # on the way that succeeds; a refusal puts the challenge back as it was.
+        item = self._take_item(LOGIN_CHALLENGE, challenge)
+        flow = Flow.from_payload(item.payload)
+        session = flow.session
+        try:
+            if session is not None and subject != session.subject:
+                raise InvalidRequest("skip is true: subject must be the subject of the login request")
+            signed_in_at = _authentication_time(flow, auth_time, int(time.time()))
+        except InvalidRequest:
+            self._store.upsert(replace(item, consumed_at=None))
+            raise
         authentication = Authentication(
             subject=subject,
             auth_time=signed_in_at,
