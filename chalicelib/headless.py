@@ -13,8 +13,12 @@ transport.  Each operation takes the challenge from the query string the app
 was sent (``login_challenge`` / ``consent_challenge``) and answers, for accept
 and reject, ``{"redirect_to": ...}``: where the app sends the browser next.
 
+- ``login.get``: Hydra's login request; ``skip`` true (with ``subject``) when
+  Tollgate's login session would do, and the app must then accept that subject;
+  ``request_url`` carries the client's ``prompt`` and ``max_age``.
 - ``login.accept``: ``subject`` (required), ``remember``, ``remember_for`` (seconds,
-  0 = the default session lifetime), ``acr``, ``amr``.
+  0 = the default session lifetime), ``acr``, ``amr``, ``auth_time`` (when the
+  person really signed in, seconds since the epoch; default now).
 - ``consent.accept``: ``grant_scope``, ``grant_access_token_audience``, ``remember``,
   ``remember_for``, ``session`` = ``{"access_token": {...}, "id_token": {...}}`` extra claims.
 - ``login.reject`` / ``consent.reject``: ``error`` (default ``access_denied``),
@@ -68,7 +72,7 @@ def get_login(params: Params) -> dict[str, Any]:
 
 
 def accept_login(params: Params) -> dict[str, Any]:
-    _only(params, {"login_challenge", "subject", "remember", "remember_for", "acr", "amr"})
+    _only(params, {"login_challenge", "subject", "remember", "remember_for", "acr", "amr", "auth_time"})
     redirect_to = services.flows().accept_login(
         _challenge(params, "login_challenge"),
         subject=_typed(params, "subject", str, ""),
@@ -76,6 +80,7 @@ def accept_login(params: Params) -> dict[str, Any]:
         remember_for=_typed(params, "remember_for", int, 0),
         acr=_typed(params, "acr", str, ""),
         amr=_strings(params, "amr"),
+        auth_time=_typed(params, "auth_time", int, None) if "auth_time" in params else None,
     )
     return {"redirect_to": redirect_to}
 

@@ -363,7 +363,8 @@ def access_claims(body: dict) -> dict:
 def test_without_an_audience_parameter_the_token_is_for_the_registered_audience(http, browser, web_app):
     verifier, challenge = pkce_pair()
     code = sign_in(browser, start(web_app, challenge))["code"]
-    assert access_claims(json.loads(exchange(http, web_app, code, verifier).body))["aud"] == "https://api.example.com"
+    aud = access_claims(json.loads(exchange(http, web_app, code, verifier).body))["aud"]
+    assert aud == ["https://api.example.com", ISSUER]  # and the issuer: scope openid makes it a sign-in token
 
 
 @pytest.mark.usefixtures("refresh_anytime")  # refreshes right after the exchange
@@ -371,11 +372,11 @@ def test_refresh_never_widens_a_grant_of_no_audience(http, browser, web_app):
     verifier, challenge = pkce_pair()
     code = sign_in(browser, start(web_app, challenge), grant_access_token_audience=[])["code"]
     first = json.loads(exchange(http, web_app, code, verifier).body)
-    assert access_claims(first)["aud"] == web_app["client_id"]
+    assert access_claims(first)["aud"] == [web_app["client_id"], ISSUER]
     body = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
     refreshed = json.loads(token_call(http, web_app, body).body)
-    assert access_claims(refreshed)["aud"] == web_app["client_id"]
-    assert introspect(http, web_app, refreshed["access_token"])["aud"] == web_app["client_id"]
+    assert access_claims(refreshed)["aud"] == [web_app["client_id"], ISSUER]
+    assert introspect(http, web_app, refreshed["access_token"])["aud"] == [web_app["client_id"], ISSUER]
 
 
 def test_remembered_consent_to_no_audience_does_not_cover_the_registered_audience(http, browser, web_app):
@@ -387,8 +388,8 @@ def test_remembered_consent_to_no_audience_does_not_cover_the_registered_audienc
 @pytest.mark.parametrize(
     ("requested", "aud"),
     [
-        ({}, ["https://a.example.com", "https://b.example.com"]),
-        ({"audience": "https://b.example.com"}, "https://b.example.com"),
+        ({}, ["https://a.example.com", "https://b.example.com", ISSUER]),
+        ({"audience": "https://b.example.com"}, ["https://b.example.com", ISSUER]),
     ],
 )
 def test_skip_consent_grants_the_requested_audience_else_the_registered_one(http, browser, register, requested, aud):

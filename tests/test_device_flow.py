@@ -384,7 +384,7 @@ def signed_in_browser(http, client, *, remember_consent):
 
 
 def test_remembered_consent_never_skips_the_device_confirmation(http, tv):
-    from chalicelib.headless import handle
+    from chalicelib.headless import handle  # the login app's operations (no longer the admin function's)
 
     browser = signed_in_browser(http, tv, remember_consent=True)
     location = consent_step(browser, json.loads(device_auth(http, tv).body)["user_code"])

@@ -337,3 +337,34 @@ def test_unregistered_post_logout_redirect_uri_is_never_used(http, browser, web_
 def test_foreign_id_token_hint_is_refused(http, browser):
     response = browser.get(f"{ISSUER}/oauth2/sessions/logout?id_token_hint=eyJhbGciOiJub25lIn0.e30.")
     assert response.status_code == 400
+
+
+def test_userinfo_refuses_a_token_whose_audience_is_only_an_api(http, register):
+    """RFC 6750 §3.1: a client_credentials token for an API, even with scope openid, is not for /userinfo."""
+    machine = register(grant_types=["client_credentials"], scope="openid api", audience=["https://api.example.com"])
+    headers = {**FORM, "Authorization": basic(machine["client_id"], machine["client_secret"])}
+    body = urlencode({"grant_type": "client_credentials", "scope": "openid api"})
+    token = json.loads(http.post("/oauth2/token", headers=headers, body=body).body)["access_token"]
+    response = userinfo(http, token)
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert json.loads(response.body)["error"] == "invalid_token"
+
+
+@pytest.mark.parametrize("strategy", ["jwt", "opaque"])
+def test_sign_in_token_is_also_for_the_issuer_so_userinfo_accepts_it(http, register, person, strategy):
+    client = register(
+        grant_types=["authorization_code"],
+        redirect_uris=[REDIRECT_URI],
+        scope="openid email",
+        audience=["https://api.example.com"],
+        access_token_strategy=strategy,
+    )
+    body = tokens(http, Browser(http), client, subject=person["user_id"], scope="openid email")
+    assert introspect(http, client, body["access_token"])["aud"] == ["https://api.example.com", ISSUER]
+    assert userinfo(http, body["access_token"]).status_code == 200
+
+
+def test_a_token_without_openid_is_not_for_the_issuer(http, browser, web_app, person):
+    body = tokens(http, browser, web_app, subject=person["user_id"], scope="profile")
+    assert introspect(http, web_app, body["access_token"])["aud"] == web_app["client_id"]

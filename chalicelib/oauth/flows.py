@@ -30,6 +30,7 @@ from urllib.parse import urlencode
 from chalicelib.oauth import device
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound
+from chalicelib.oauth.oidc.claims import reserved_in
 from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, StateItem, StateStore
 from chalicelib.tokens.opaque import digest
 
@@ -85,6 +86,7 @@ class AuthorizationRequest:
     max_age: int | None
     acr_values: tuple[str, ...] = ()
     login_hint: str | None = None
+    ui_locales: tuple[str, ...] = ()
     # Set when the flow approves a device (RFC 8628) instead of issuing a code.
     device_code_id: str | None = None
 
@@ -130,6 +132,9 @@ class Flow:
     authentication: Authentication | None = None
     consent: Consent | None = None
     rejection: Rejection | None = None
+    # The browser's login session, when it would have let this sign-in skip the
+    # login (Hydra's ``skip``): the login app must then accept this subject.
+    session: Authentication | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return _encode(self)
@@ -205,6 +210,7 @@ def _decode(payload: Mapping[str, Any]) -> Flow:
         authentication=part("authentication", Authentication),
         consent=part("consent", Consent),
         rejection=part("rejection", Rejection),
+        session=part("session", Authentication),
     )
 
 
@@ -214,7 +220,41 @@ def _oidc_context(request: AuthorizationRequest) -> dict[str, Any]:
         context["acr_values"] = list(request.acr_values)
     if request.login_hint:
         context["login_hint"] = request.login_hint
+    if request.ui_locales:
+        context["ui_locales"] = list(request.ui_locales)
     return context
+
+
+def _fresh_since(flow: Flow) -> int | None:
+    """The oldest ``auth_time`` the client accepts: prompt=login wants a login after the request,
+    max_age one at most that old (OIDC Core §3.1.2.1); None when any will do."""
+    request = flow.request
+    if "login" in request.prompt:
+        return flow.requested_at
+    if request.max_age is not None:
+        return flow.requested_at - request.max_age
+    return None
+
+
+def _authentication_time(flow: Flow, auth_time: int | None, now: int) -> int:
+    """When the person really signed in: what the login app says, checked against what the client asked."""
+    if auth_time is None:
+        return flow.session.auth_time if flow.session else now
+    if auth_time <= 0:
+        raise InvalidRequest("auth_time must be a positive number of seconds since the epoch")
+    if auth_time > now:
+        raise InvalidRequest("auth_time must not be in the future")
+    oldest = _fresh_since(flow)
+    if oldest is not None and auth_time < oldest:
+        raise InvalidRequest("auth_time is older than the client allows (prompt=login or max_age): sign the person in")
+    return auth_time
+
+
+def _check_custom_claims(token: str, claims: Mapping[str, Any]) -> None:
+    # Only names from our own list are echoed back, never the app's arbitrary keys.
+    reserved = reserved_in(claims)
+    if reserved:
+        raise InvalidRequest(f"session.{token} may not set {', '.join(reserved)}: only Tollgate sets these claims")
 
 
 class Flows:
@@ -244,13 +284,17 @@ class Flows:
             raise NotFound(f"unknown, used or expired {kind}")
         return Flow.from_payload(item.payload)
 
-    def _take(self, kind: str, value: str, *, raw: bool = False) -> Any:
+    def _take_item(self, kind: str, value: str) -> StateItem:
         try:
             item = self._store.consume(kind, digest(value)) if value else None
         except (KeyError, AlreadyConsumed):
             item = None
         if item is None:
             raise NotFound(f"unknown, used or expired {kind}")
+        return item
+
+    def _take(self, kind: str, value: str, *, raw: bool = False) -> Any:
+        item = self._take_item(kind, value)
         return item.payload if raw else Flow.from_payload(item.payload)
 
     def _client(self, flow: Flow) -> Client:
@@ -293,8 +337,8 @@ class Flows:
             client=self._client(flow).metadata(),
             requested_scope=list(flow.request.scope),
             requested_access_token_audience=list(flow.request.audience),
-            skip=False,
-            subject="",
+            skip=flow.session is not None,
+            subject=flow.session.subject if flow.session else "",
             request_url=self._request_url(flow),
             oidc_context=_oidc_context(flow.request),
         )
@@ -308,20 +352,40 @@ class Flows:
         remember_for: int = 0,
         acr: str = "",
         amr: Sequence[str] = (),
+        auth_time: int | None = None,
     ) -> str:
-        """Login accepted: where the login app sends the browser next (Hydra's ``redirect_to``)."""
+        """Login accepted: where the login app sends the browser next (Hydra's ``redirect_to``).
+
+        ``auth_time`` is when the person really signed in (default: now);
+        it goes into ID tokens, so it may not be in the future nor older
+        than prompt=login / max_age allow.  With ``skip`` the subject must be
+        the session's, and the session (its sign-in time and ``sid``) goes on.
+        A refused answer leaves the challenge open, so the app can correct it.
+        """
         if not subject:
             raise InvalidRequest("subject is required")
         if remember_for < 0:
             raise InvalidRequest("remember_for must not be negative")
-        flow = self._take(LOGIN_CHALLENGE, challenge)
+        # Consume first and check the answer against what it held: no extra read
+        # on the way that succeeds; a refusal puts the challenge back as it was.
+        item = self._take_item(LOGIN_CHALLENGE, challenge)
+        flow = Flow.from_payload(item.payload)
+        session = flow.session
+        try:
+            if session is not None and subject != session.subject:
+                raise InvalidRequest("skip is true: subject must be the subject of the login request")
+            signed_in_at = _authentication_time(flow, auth_time, int(time.time()))
+        except InvalidRequest:
+            self._store.upsert(replace(item, consumed_at=None))
+            raise
         authentication = Authentication(
             subject=subject,
-            auth_time=int(time.time()),
-            acr=acr,
-            amr=tuple(amr),
-            remember=remember,
+            auth_time=signed_in_at,
+            acr=acr or (session.acr if session else ""),
+            amr=tuple(amr) or (session.amr if session else ()),
+            remember=remember and session is None,  # a session already exists
             remember_for=remember_for,
+            sid=session.sid if session else "",
         )
         verifier = self._put(LOGIN_VERIFIER, replace(flow, authentication=authentication))
         return self._back_to_authorize("login_verifier", verifier)
@@ -361,6 +425,8 @@ class Flows:
         """Consent accepted: the scopes and audiences granted may only narrow what was requested."""
         if remember_for < 0:
             raise InvalidRequest("remember_for must not be negative")
+        _check_custom_claims("access_token", access_token_claims or {})
+        _check_custom_claims("id_token", id_token_claims or {})
         flow = self._take(CONSENT_CHALLENGE, challenge)
         widened = (set(grant_scope) - set(flow.request.scope)) | (
             set(grant_access_token_audience) - set(flow.request.audience)
@@ -444,6 +510,24 @@ class Flows:
         return self._take(DEVICE_VERIFIER, verifier)
 
     def _request_url(self, flow: Flow) -> str:
+        """The client's authorization request (Hydra's ``request_url``), rebuilt from what was validated:
+        its size is bounded by the parameters' own limits and unknown parameters are not echoed."""
         request = flow.request
-        query = {"client_id": request.client_id, "response_type": "code", "scope": " ".join(request.scope)}
+        query: list[tuple[str, str]] = [("client_id", request.client_id), ("response_type", "code")]
+        if request.redirect_uri_given:
+            query.append(("redirect_uri", request.redirect_uri))
+        query.append(("scope", " ".join(request.scope)))
+        query += [("audience", audience) for audience in request.audience]
+        optional = {
+            "state": request.state,
+            "nonce": request.nonce,
+            "code_challenge": request.code_challenge,
+            "code_challenge_method": request.code_challenge_method,
+            "prompt": " ".join(request.prompt),
+            "max_age": None if request.max_age is None else str(request.max_age),
+            "acr_values": " ".join(request.acr_values),
+            "login_hint": request.login_hint,
+            "ui_locales": " ".join(request.ui_locales),
+        }
+        query += [(name, value) for name, value in optional.items() if value]
         return f"{self._issuer}/oauth2/auth?{urlencode(query)}"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.oauth.clients import Client
+from chalicelib.oauth.oidc.claims import public_claims
 from chalicelib.oauth.ports import KeyProvider, StateItem, StateStore
 from chalicelib.tokens import jws, opaque
 
@@ -41,6 +42,8 @@ class AccessTokenRequest:
     audience: tuple[str, ...]
     grant_id: str | None = None
     extra_claims: dict[str, Any] = field(default_factory=dict)
+    # A person's sign-in (scope openid): the token is also for our own UserInfo endpoint.
+    for_userinfo: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,12 @@ class AccessTokens:
         # itself is the only honest one (never its registered list: that
         # would widen what the person or the grant allowed).
         audience = list(request.audience) or [request.client.client_id]
+        if request.for_userinfo and self._issuer not in audience:
+            # OIDC Core §5.3: UserInfo is a protected resource of the OP, so
+            # its token names the issuer among its audiences (RFC 9068 §3).
+            audience.append(self._issuer)
         claims = {
-            **request.extra_claims,
+            **public_claims(request.extra_claims),
             "iss": self._issuer,
             "sub": request.subject,
             "aud": audience[0] if len(audience) == 1 else audience,
@@ -82,6 +89,12 @@ class AccessTokens:
             # The Grant Management name: lets one revocation reach every JWT of a grant.
             claims["grant_id"] = request.grant_id
         return claims
+
+    def is_for_userinfo(self, claims: dict[str, Any]) -> bool:
+        """Whether a token's ``aud`` names this server (issuer or its UserInfo URL)."""
+        audience = claims.get("aud")
+        names = audience if isinstance(audience, list) else [audience]
+        return self._issuer in names or f"{self._issuer}/userinfo" in names
 
     def mint(self, request: AccessTokenRequest) -> IssuedToken:
         """A new token; an opaque one comes with the record the caller must store first."""

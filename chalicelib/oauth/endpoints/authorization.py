@@ -38,6 +38,7 @@ from chalicelib.tokens.opaque import digest
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 FLOW_COOKIE_PREFIX = "tollgate_flow_"
+LOGIN_PAGE_PATH = "/ui/login"  # the default LOGIN_URL, under the issuer
 
 
 class LoginRequired(OAuthError):
@@ -65,6 +66,11 @@ class AuthorizationSettings:
     consent_url: str
     code_ttl: int
     secure_cookies: bool
+
+    @property
+    def own_login_page(self) -> bool:
+        """Whether ``LOGIN_URL`` is Tollgate's own login page (the default)."""
+        return self.login_url == f"{self.issuer}{LOGIN_PAGE_PATH}"
 
 
 def error_page(error: str, description: str, status: int = 400) -> Page:
@@ -165,6 +171,7 @@ class AuthorizationEndpoint:
             max_age=_max_age(query.get("max_age")),
             acr_values=tuple((query.get("acr_values") or "").split()),
             login_hint=query.get("login_hint"),
+            ui_locales=tuple((query.get("ui_locales") or "").split()),
         )
 
     def _authorize(self, request: Request, client: Client, authorization: AuthorizationRequest) -> Response | Page:
@@ -176,19 +183,25 @@ class AuthorizationEndpoint:
         """Login (unless the browser's session will do), then consent (unless already given)."""
         authorization = flow.request
         session = self._usable_session(request, authorization)
-        if session is None:
-            if "none" in authorization.prompt:
-                raise LoginRequired("the person is not signed in")
-            challenge = self._flows.request_login(flow)
-            return redirect(_with_query(self._settings.login_url, {"login_challenge": challenge}), cookies=cookies)
-        authentication = Authentication(
-            subject=session.subject,
-            auth_time=session.auth_time,
-            acr=session.acr,
-            amr=session.amr,
-            sid=session.sid,
-        )
-        return self._consent_step(client, replace(flow, authentication=authentication), cookies)
+        if session is None and "none" in authorization.prompt:
+            raise LoginRequired("the person is not signed in")
+        authentication = None
+        if session is not None:
+            authentication = Authentication(
+                subject=session.subject,
+                auth_time=session.auth_time,
+                acr=session.acr,
+                amr=session.amr,
+                sid=session.sid,
+            )
+        # Tollgate's own page would only accept the session (its skip branch), and
+        # prompt=none may show no login UI: answer from the session at once.  A
+        # team's own login app is asked, told it may skip (Hydra's contract), so
+        # it can still refuse a person its user system has since disabled.
+        if authentication is not None and (self._settings.own_login_page or "none" in authorization.prompt):
+            return self._consent_step(client, replace(flow, authentication=authentication), cookies)
+        challenge = self._flows.request_login(replace(flow, session=authentication))
+        return redirect(_with_query(self._settings.login_url, {"login_challenge": challenge}), cookies=cookies)
 
     def _usable_session(self, request: Request, authorization: AuthorizationRequest) -> BrowserSession | None:
         """The login session, unless the client asked for a fresh login (prompt=login, max_age)."""
@@ -218,7 +231,7 @@ class AuthorizationEndpoint:
             value, session = self._sessions.start(authentication)
             cookies = (self._session_cookie(value, session.expires_at),)
             authentication = replace(authentication, sid=session.sid)
-        else:
+        elif not authentication.sid:  # a skipped login keeps its session's sid
             authentication = replace(authentication, sid=secrets.token_urlsafe(16))
         try:
             return self._consent_step(client, replace(flow, authentication=authentication), cookies)

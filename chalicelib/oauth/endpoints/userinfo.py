@@ -3,7 +3,9 @@
 The access token comes in the Authorization header (RFC 6750 §2.1) or, on
 POST, in a form body (§2.2) — never both (§2).  Errors are ``WWW-Authenticate:
 Bearer`` challenges (§3): no token at all gets a bare challenge, a bad token
-``invalid_token``, a token without ``openid`` ``insufficient_scope``.
+``invalid_token``, a token without ``openid`` ``insufficient_scope``, and one
+whose ``aud`` names neither the issuer nor this endpoint (a token for an
+API, say a client_credentials one) ``invalid_token``.
 """
 
 from __future__ import annotations
@@ -45,8 +47,7 @@ class UserInfoEndpoint:
         claims: dict[str, Any] | None = None
         try:
             claims = self._token_claims(_bearer_token(request))
-            if "openid" not in str(claims.get("scope", "")).split():
-                raise InsufficientScope("the access token was not granted the openid scope")
+            self._check_meant_for_userinfo(claims)
             response = json_response(self._userinfo(claims), headers=no_store())
         except OAuthError as error:
             body = {} if isinstance(error, MissingToken) else error.body()
@@ -58,6 +59,14 @@ class UserInfoEndpoint:
         if claims is None:
             raise InvalidToken("the access token is invalid, expired or revoked")
         return claims
+
+    def _check_meant_for_userinfo(self, claims: dict[str, Any]) -> None:
+        """Checked once the token is known to be live, so a browser app may read why it was refused."""
+        if "openid" not in str(claims.get("scope", "")).split():
+            raise InsufficientScope("the access token was not granted the openid scope")
+        if not self._access_tokens.is_for_userinfo(claims):
+            # RFC 6750 §3.1: a token meant for another resource (an API) is not valid here.
+            raise InvalidToken("the access token is not meant for this server")
 
     def _browser_client(self, request: Request, claims: dict[str, Any] | None) -> Client | None:
         """The token's client, whose origins may read the answer; read only for a browser's request.

@@ -73,7 +73,13 @@ class GrantIssuer:
         """
         access = self._access_tokens.mint(
             AccessTokenRequest(
-                client, grant.subject, scope, grant.audience, grant.grant_id, dict(grant.access_token_claims)
+                client,
+                grant.subject,
+                scope,
+                grant.audience,
+                grant.grant_id,
+                dict(grant.access_token_claims),
+                for_userinfo="openid" in scope,
             )
         )
         records = [access.record] if access.record else []

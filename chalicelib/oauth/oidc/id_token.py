@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.oauth.clients import Client
+from chalicelib.oauth.oidc.claims import public_claims
 from chalicelib.oauth.ports import KeyProvider
 from chalicelib.tokens import jws
-
-# Claims a consent app may not override through session.id_token.
-PROTECTED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp", "jti"})
 
 
 def at_hash(access_token: str) -> str:
@@ -53,7 +51,7 @@ class IdTokens:
 
     def issue(self, request: IdTokenRequest) -> str:
         now = int(time.time())
-        claims: dict[str, Any] = {k: v for k, v in request.extra_claims.items() if k not in PROTECTED_CLAIMS}
+        claims: dict[str, Any] = public_claims(request.extra_claims)
         claims.update(
             iss=self._issuer,
             sub=request.subject,
