@@ -70,7 +70,7 @@ def test_state_table_expires_items_on_expires_at(applied: AppliedTemplate) -> No
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
 
 
-def test_indexes_on_grant_id_user_code_and_username(applied: AppliedTemplate) -> None:
+def test_indexes_on_grant_id_user_code_subject_and_username(applied: AppliedTemplate) -> None:
     def indexes(logical_id: str) -> dict[str, tuple[str, str]]:
         table = client("dynamodb").describe_table(TableName=applied.tables[logical_id])["Table"]
         return {
@@ -81,6 +81,7 @@ def test_indexes_on_grant_id_user_code_and_username(applied: AppliedTemplate) ->
     assert indexes("StateTable") == {
         "grant_id-index": ("grant_id", "KEYS_ONLY"),
         "user_code-index": ("user_code", "ALL"),
+        "subject-index": ("subject", "KEYS_ONLY"),
     }
     assert indexes("UsersTable") == {"username-index": ("username", "ALL")}
     assert indexes("ClientsTable") == {}

@@ -9,7 +9,9 @@ are real.  The first failure opens a window of ``window`` seconds (default
 username is locked until the window ends: no password, even the right one,
 is checked, so guessing stops at 5 tries per 15 minutes per username.  A
 successful sign-in clears the counter.  An unknown username still pays for
-one scrypt verification, so timing does not reveal it either.
+one scrypt verification, so timing does not reveal it either.  A disabled
+user (``users disable``) is refused exactly like a wrong password, after the
+same verification, so the page never tells that an account is disabled.
 
 The price is that anyone can lock a known username for 15 minutes (NIST SP
 800-63B §5.2.2 accepts that trade); throttling by source address belongs in
@@ -56,7 +58,7 @@ class PasswordLogin:
         user = self._users.find_by_username(username)
         if user is None:
             spend_verification_time(password)
-        elif verify_password(password, user.password_hash):
+        elif verify_password(password, user.password_hash) and not user.disabled:
             if failures is not None:
                 self._store.destroy(LOGIN_FAILURES, key)
             return user

@@ -49,6 +49,8 @@ class StateItem:
     consumed_at: int | None = None
     counter: int = 0  # what ``increment`` has counted; 0 for every other item
     polled_at: int | None = None  # the last ``record_poll`` (device codes)
+    subject: str | None = None  # the person it belongs to (sessions, consents, grant records): indexed
+    not_before: int | None = None  # on a sign-out marker: what a person did up to this second is void
 
 
 class AlreadyConsumed(Exception):
@@ -83,11 +85,21 @@ class StateStore(Protocol):
     def is_expired(self, kind: str, id: str) -> bool:
         """True if the item exists, unconsumed, but past its expiry (to answer "expired" rather than "unknown")."""
 
-    def insert_all(self, items: list[StateItem], *, unless: Sequence[tuple[str, str]] = ()) -> bool:
-        """Store all of ``items`` in one transaction, only if none of them, nor any ``unless`` key, is live.
+    def insert_all(
+        self,
+        items: list[StateItem],
+        *,
+        unless: Sequence[tuple[str, str]] = (),
+        unless_since: Sequence[tuple[str, str, int]] = (),
+    ) -> bool:
+        """Store all of ``items`` in one transaction, only if none of them, nor any ``unless`` key, is live,
+        and no ``unless_since`` ``(kind, id, time)`` key is live with a ``not_before`` at or after ``time``.
 
         False if one was: nothing is then stored.
         """
+
+    def find_by_subject(self, subject: str) -> list[StateItem]:
+        """Every live, unconsumed item stored with this ``subject`` (index read: may lag a moment)."""
 
     def record_poll(self, kind: str, id: str, polled_at: int) -> StateItem | None:
         """Stamp ``polled_at`` in one write; the item as it was before, or None if absent, expired or consumed."""
@@ -115,6 +127,9 @@ class UserRepository(Protocol):
 
     def create(self, user: User) -> None:
         """Store a new user; ``UsernameTaken`` if the username is in use, even under a race."""
+
+    def set_disabled(self, user_id: str, disabled: bool) -> User | None:
+        """Set or clear the ``disabled`` flag in one conditional write; the user, or None if there is none."""
 
 
 class SigningKey(Protocol):

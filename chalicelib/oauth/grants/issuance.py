@@ -90,7 +90,8 @@ class GrantIssuer:
         if "offline_access" in grant.scope and "refresh_token" in client.grant_types:
             body["refresh_token"], record = self._refresh_token(grant)
             records.append(record)
-        if records and not self._access_tokens.store_for_grant(grant.grant_id, records):
+        stored = self._access_tokens.store_for_grant
+        if records and not stored(grant.grant_id, grant.subject, grant.auth_time, records):
             raise InvalidGrant("the grant was revoked")
         return body
 
@@ -98,7 +99,12 @@ class GrantIssuer:
         value = opaque.new(opaque.REFRESH_TOKEN, grant.grant_id)
         expires_at = min(int(time.time()) + self._refresh_idle_ttl, grant.grant_expires_at)
         record = StateItem(
-            REFRESH_TOKEN_KIND, opaque.digest(value), grant.to_payload(), expires_at, grant_id=grant.grant_id
+            REFRESH_TOKEN_KIND,
+            opaque.digest(value),
+            grant.to_payload(),
+            expires_at,
+            grant_id=grant.grant_id,
+            subject=grant.subject,
         )
         return value, record
 
