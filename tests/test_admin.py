@@ -264,6 +264,11 @@ def test_admin_and_login_app_operations_are_two_disjoint_tables():
         "keys.rotate",
         "keys.list",
         "users.create",
+        "users.disable",
+        "users.enable",
+        "users.sign_out",
+        "consents.list",
+        "consents.revoke",
     }
     assert set(headless.OPERATIONS) == {
         "login.get",

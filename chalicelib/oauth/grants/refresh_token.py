@@ -4,10 +4,18 @@ Every use consumes the presented token in one conditional write and issues a
 new one; presenting an already-rotated token is taken as theft and revokes
 the whole grant.  The scope may narrow (§6) but the new refresh token keeps
 the original grant's scope.
+
+The client is re-checked on every refresh: it must still exist and be
+registered for ``refresh_token`` (client authentication and the token
+endpoint; a container caches a client for CLIENT_CACHE_SECONDS), and a scope
+it is no longer registered for leaves the grant for good: the grant narrows
+silently, as §6 lets a refresh issue a narrower scope and §5.1 has the
+response's ``scope`` say so.  Asking for a scope it lost is ``invalid_scope``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.oauth.clients import Client
@@ -30,5 +38,7 @@ class RefreshTokenGrant:
         if grant.client_id != client.client_id:
             # A token presented by the wrong client is burnt: its owner's next use reveals the theft.
             raise InvalidGrant("the refresh token was issued to another client")
+        registered = client.scopes
+        grant = replace(grant, scope=tuple(scope for scope in grant.scope if scope in registered))
         scope = resolve_scope(params.get("scope"), frozenset(grant.scope), grant.scope)
         return self._deps.issuer.respond(client, grant, scope=scope, nonce=None)
