@@ -135,6 +135,7 @@ def test_userinfo_refuses_a_disabled_persons_opaque_token_even_before_any_sign_o
     services.users().set_disabled(person["user_id"], True)  # the flag alone, as if the sign-out had not run yet
     assert _userinfo_status(http, tokens) == 401
 
+
 def test_disable_and_enable_need_a_user_of_the_built_in_store(aws):
     assert _operation("users.disable", user_id="nobody")["error"] == "not_found"
     assert _operation("users.enable", user_id="username#ada")["error"] == "not_found"
