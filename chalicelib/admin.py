@@ -21,6 +21,16 @@ Params of the ``clients.*`` operations:
 ``email_verified`` and ``name``; it answers the user with its ``user_id`` (the
 OIDC ``sub``) and never the password or its hash.
 
+``users.disable``, ``users.enable`` and ``users.sign_out`` take ``user_id``.
+Disabling sets the user's flag (the default login page then refuses them)
+and signs them out; enabling clears the flag and brings nothing back.
+Signing out works for any ``sub``, also one a team's own login app
+authenticates: it ends every session and revokes every grant of that person
+(:mod:`chalicelib.oauth.people`).  ``consents.list`` and ``consents.revoke``
+take ``user_id`` and optionally ``client_id``: revoking forgets the
+remembered consent and revokes the person's grants of that client (or of
+every client).
+
 ``keys.rotate`` and ``keys.list`` take nothing, ``keys.revoke`` takes ``kid``;
 deployed, they are carried out by the ``rotate_keys`` function (see
 :mod:`chalicelib.keys.rotation`).
@@ -229,6 +239,55 @@ def create_user(params: Params) -> dict[str, Any]:
     return user.public()
 
 
+def _user_id(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest("user_id must be a non-empty string")
+    return value
+
+
+def _set_disabled(params: Params, disabled: bool) -> dict[str, Any]:
+    (user_id,) = _params(params, "user_id")
+    user = services.users().set_disabled(_user_id(user_id), disabled)
+    if user is None:
+        raise NotFound(f"no user with user_id '{user_id}'")
+    return user.public()
+
+
+def disable_user(params: Params) -> dict[str, Any]:
+    """The default login page refuses the user from now on, and all they had stops working."""
+    user = _set_disabled(params, True)
+    services.people().sign_out(user["user_id"])
+    return user
+
+
+def enable_user(params: Params) -> dict[str, Any]:
+    """The user may sign in again; what disabling ended stays ended."""
+    return _set_disabled(params, False)
+
+
+def sign_out_user(params: Params) -> dict[str, Any]:
+    (user_id,) = _params(params, "user_id")
+    return services.people().sign_out(_user_id(user_id))
+
+
+# --- consents.* ----------------------------------------------------------------------
+
+
+def _consent_params(params: Params) -> tuple[str, str | None]:
+    client_id = params.get("client_id")
+    names = ("user_id", "client_id") if client_id is not None else ("user_id",)
+    user_id, *_ = _params(params, *names)
+    return _user_id(user_id), (_client_id(client_id) if client_id is not None else None)
+
+
+def list_consents(params: Params) -> list[dict[str, Any]]:
+    return services.people().consents(*_consent_params(params))
+
+
+def revoke_consents(params: Params) -> dict[str, Any]:
+    return services.people().revoke_consents(*_consent_params(params))
+
+
 # --- keys.* --------------------------------------------------------------------------
 
 
@@ -261,6 +320,11 @@ OPERATIONS: dict[str, Operation] = {
     "clients.delete": delete_client,
     "clients.rotate_secret": rotate_client_secret,
     "users.create": create_user,
+    "users.disable": disable_user,
+    "users.enable": enable_user,
+    "users.sign_out": sign_out_user,
+    "consents.list": list_consents,
+    "consents.revoke": revoke_consents,
     "keys.rotate": rotate_keys,
     "keys.list": list_keys,
     "keys.revoke": revoke_key,

@@ -141,6 +141,33 @@ def _users(groups: argparse._SubParsersAction) -> None:
     create.add_argument("--email")
     create.add_argument("--email-verified", action="store_true", help="the email is known to be the user's")
     create.add_argument("--name", help="full name (the OIDC `name` claim)")
+    for name, operation, summary in (
+        ("disable", "users.disable", "refuse the user's sign-in and sign them out everywhere"),
+        ("enable", "users.enable", "let a disabled user sign in again (ended sessions and tokens stay ended)"),
+        ("sign-out", "users.sign_out", "end every session and revoke every grant of a person (any sub)"),
+    ):
+        _command(actions, name, operation, _user_id_params, summary).add_argument("user_id", metavar="ID")
+
+
+def _user_id_params(args: argparse.Namespace) -> dict[str, Any]:
+    return {"user_id": args.user_id}
+
+
+def _consents(groups: argparse._SubParsersAction) -> None:
+    consents = groups.add_parser("consents", help="a person's remembered consents")
+    actions = consents.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, operation, summary in (
+        ("list", "consents.list", "list a person's remembered consents"),
+        ("revoke", "consents.revoke", "forget a person's consents and revoke their grants (of one client)"),
+    ):
+        command = _command(actions, name, operation, _consent_params, summary)
+        command.add_argument("--user", dest="user_id", required=True, metavar="ID", help="the person's sub")
+        command.add_argument("--client", dest="client_id", metavar="ID", help="only this client")
+
+
+def _consent_params(args: argparse.Namespace) -> dict[str, Any]:
+    params = {"user_id": args.user_id}
+    return params if args.client_id is None else {**params, "client_id": args.client_id}
 
 
 def _user_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -189,7 +216,7 @@ def _challenge_params(group: str) -> ParamsOf:
 
 
 # One function per command group.
-GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_clients, _users, _keys, _challenges)
+GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_clients, _users, _consents, _keys, _challenges)
 
 
 def _no_params(args: argparse.Namespace) -> dict[str, Any]:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from chalicelib.oauth.flows import Flows
     from chalicelib.oauth.grants.base import GrantDependencies
     from chalicelib.oauth.password_login import PasswordLogin
+    from chalicelib.oauth.people import People
     from chalicelib.oauth.ports import ClientRepository, KeyProvider, Pepper, StateStore, UserRepository
     from chalicelib.oauth.sessions import Sessions
     from chalicelib.tokens.access import AccessTokens
@@ -182,6 +183,13 @@ def sessions() -> Sessions:
 
     config = settings()
     return Sessions(state_store(), default_ttl=config.session_ttl, consent_ttl=config.refresh_token_ttl)
+
+
+@lru_cache(maxsize=1)
+def people() -> People:
+    from chalicelib.oauth.people import People
+
+    return People(state_store(), access_tokens())
 
 
 @lru_cache(maxsize=1)

@@ -19,6 +19,9 @@ Who may do what:
 - ``admin`` alone writes ``Clients`` and ``Users``; it reads the pepper to
   hash client secrets, and asks ``rotate_keys`` to rotate or list keys
   instead of touching them itself; it answers no login/consent challenge;
+  it reads and writes the state table only to control a person (sign-out
+  markers, their sessions, consents and grants: ``users sign-out``,
+  ``consents revoke``);
 - ``interactions`` (what a team's login app may invoke) answers login,
   consent and device challenges: it reads ``Clients`` and reads and writes the
   state table, and nothing else (no ``Users``, secret, key or function);
@@ -77,6 +80,15 @@ WRITE_ITEMS = (
     "dynamodb:ConditionCheckItem",
 )
 
+# What signing a person out and forgetting consents call on the state table.
+PEOPLE_IN_STATE = (
+    "dynamodb:Query",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+)
+
 
 def _statement(sid: str, actions: tuple[str, ...], resources: list[str], **condition: Any) -> Statement:
     statement: Statement = {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": resources}
@@ -130,6 +142,7 @@ def _admin(stage: Stage) -> list[Statement]:
     return [
         _statement("ReadWriteClientsAndUsers", (*READ_ITEMS, "dynamodb:Scan", *WRITE_ITEMS), [CLIENTS, USERS]),
         _statement("QueryUsersByUsername", ("dynamodb:Query",), [USERS_INDEXES]),
+        _statement("ControlPeopleInState", PEOPLE_IN_STATE, [STATE, STATE_INDEXES]),
         _statement("ReadPepper", ("secretsmanager:GetSecretValue",), [PEPPER_SECRET]),
         _via_secrets_manager("kms:Decrypt"),
         _statement("AskKeyRotationToRotateOrList", ("lambda:InvokeFunction",), [rotate_keys]),

@@ -332,6 +332,11 @@ def test_admin_and_login_app_operations_are_two_disjoint_tables():
         "keys.list",
         "keys.revoke",
         "users.create",
+        "users.disable",
+        "users.enable",
+        "users.sign_out",
+        "consents.list",
+        "consents.revoke",
     }
     assert set(headless.OPERATIONS) == {
         "login.get",

@@ -70,7 +70,7 @@ def test_state_table_expires_items_on_expires_at(applied: AppliedTemplate) -> No
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
 
 
-def test_indexes_on_grant_id_user_code_and_username(applied: AppliedTemplate) -> None:
+def test_indexes_on_grant_id_user_code_subject_and_username(applied: AppliedTemplate) -> None:
     def indexes(logical_id: str) -> dict[str, tuple[str, str]]:
         table = client("dynamodb").describe_table(TableName=applied.tables[logical_id])["Table"]
         return {
@@ -81,6 +81,7 @@ def test_indexes_on_grant_id_user_code_and_username(applied: AppliedTemplate) ->
     assert indexes("StateTable") == {
         "grant_id-index": ("grant_id", "KEYS_ONLY"),
         "user_code-index-v2": ("user_code", "INCLUDE"),
+        "subject-index": ("subject", "KEYS_ONLY"),
     }
     assert indexes("UsersTable") == {"username-index": ("username", "ALL")}
     assert indexes("ClientsTable") == {}
@@ -102,7 +103,7 @@ def test_a_kept_local_table_gets_a_renamed_index_in_place_of_the_old_one(applied
     )
     apply_template()
     indexes = dynamodb.describe_table(TableName=table)["Table"]["GlobalSecondaryIndexes"]
-    assert sorted(index["IndexName"] for index in indexes) == ["grant_id-index", "user_code-index-v2"]
+    assert sorted(index["IndexName"] for index in indexes) == ["grant_id-index", "subject-index", "user_code-index-v2"]
 
 
 def test_kms_key_is_symmetric_rotating_and_aliased(applied: AppliedTemplate) -> None:

@@ -196,7 +196,7 @@ def test_every_call_of_every_function_is_allowed_by_its_policy(call_log, http, m
         admin.handle({"operation": "clients.list"})
         admin.handle({"operation": "clients.get", "params": {"client_id": clients[0]["client_id"]}})
         rotated = admin.handle({"operation": "clients.rotate_secret", "params": {"client_id": clients[0]["client_id"]}})
-        admin.handle({"operation": "users.create", "params": {"username": "ada", "password": "pw-0123456789abc"}})
+        ada = admin.handle({"operation": "users.create", "params": {"username": "ada", "password": "pw-0123456789abc"}})
         browser_client = admin.handle({"operation": "clients.create", "params": BROWSER_CLIENT})["result"]
         tv = admin.handle({"operation": "clients.create", "params": DEVICE_CLIENT})["result"]
     for client in (rotated["result"], clients[1]):
@@ -212,6 +212,11 @@ def test_every_call_of_every_function_is_allowed_by_its_policy(call_log, http, m
         rotation.revoke(rotated_keys[0]["kid"])
     with call_log.acting_as("admin"):
         admin.handle({"operation": "clients.delete", "params": {"client_id": clients[1]["client_id"]}})
+        # Control over a person: the one a team's app signed in has sessions, consents and grants.
+        for operation in ("consents.list", "consents.revoke", "users.sign_out"):
+            assert "result" in admin.handle({"operation": operation, "params": {"user_id": "crm-42"}})
+        for operation in ("users.disable", "users.enable"):
+            assert "result" in admin.handle({"operation": operation, "params": {"user_id": ada["result"]["user_id"]}})
 
     stage = load_stage("dev")
     documents = deploy_documents(stage, call_log.outputs)

@@ -109,6 +109,29 @@ def test_insert_all_unless_stores_nothing_while_the_named_item_is_live(store):
     assert store.find("code", "t1") is not None
 
 
+def test_insert_all_unless_since_refuses_only_what_a_live_marker_dates_before_it(store):
+    now = int(time.time())
+    marker = StateItem("signed_out", "ada", {}, now + 60, not_before=now - 10)
+    store.upsert(marker)
+    assert not store.insert_all([item("before")], unless_since=[("signed_out", "ada", now - 10)])
+    assert store.find("code", "before") is None
+    assert store.insert_all([item("after")], unless_since=[("signed_out", "ada", now - 9), ("signed_out", "bob", 0)])
+    store.upsert(StateItem("signed_out", "ada", {}, now - 1, not_before=now))  # expired: counts as absent
+    assert store.insert_all([item("late")], unless_since=[("signed_out", "ada", 0)])
+
+
+def test_find_by_subject_finds_a_persons_live_items_only(store):
+    now = int(time.time())
+    store.upsert(StateItem("session", "s1", {}, now + 60, subject="ada"))
+    store.upsert(StateItem("consent", "c1", {"client_id": "app"}, now + 60, subject="ada"))
+    store.upsert(StateItem("session", "s2", {}, now - 1, subject="ada"))  # expired
+    store.upsert(StateItem("session", "s3", {}, now + 60, subject="bob"))
+    store.upsert(item("code-without-subject"))
+    found = sorted((found.kind, found.id, found.subject) for found in store.find_by_subject("ada"))
+    assert found == [("consent", "c1", "ada"), ("session", "s1", "ada")]
+    assert store.find_by_subject("nobody") == []
+
+
 def test_record_poll_counts_polls_and_returns_the_item_as_it_was(store):
     store.upsert(item("d"))
     first = store.record_poll("code", "d", 1000)

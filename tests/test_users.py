@@ -171,7 +171,7 @@ def test_admin_users_create_answers_the_user_without_password_or_hash(aws, cheap
     with caplog.at_level("DEBUG"):
         answer = admin.handle({"operation": "users.create", "params": params})
     result = answer["result"]
-    assert set(result) == {"user_id", "username", "email", "email_verified", "name"}
+    assert set(result) == {"user_id", "username", "email", "email_verified", "name", "disabled"}
     assert result["username"] == "alice" and result["email_verified"] is False
     ours = " ".join(r.getMessage() for r in caplog.records if r.name.startswith(("chalicelib", "tollgate")))
     assert "users.create" in ours  # the operation is logged, its params are not

@@ -10,6 +10,9 @@ Counters are keyed by hashes of the *submitted* username, whether or not such
 a user exists, so counts, delays and answers never tell a guesser which
 usernames are real; an unknown username still pays for one scrypt
 verification, so timing does not tell either.
+A disabled user (``users disable``) is refused exactly like a wrong
+password, after the same verification, so the page never tells that an
+account is disabled.
 
 - Per (username, source address): ``max_failures`` attempts (default 5)
   in a row; from the last of them on, each attempt must first take a delay
@@ -75,7 +78,7 @@ class PasswordLogin:
         user = self._users.find_by_username(username)
         if user is None:
             spend_verification_time(password)
-        elif verify_password(password, user.password_hash):
+        elif verify_password(password, user.password_hash) and not user.disabled:
             self._forget(pair, attempts)
             return user
         raise WrongCredentials

@@ -54,7 +54,10 @@ class StateItem:
     counter: int = 0  # what ``increment`` has counted, or the polls ``record_poll`` has; 0 otherwise
     polled_at: int | None = None  # the last ``record_poll`` (device codes)
     first_polled_at: int | None = None  # the first ``record_poll`` (device codes)
-    not_before: int | None = None  # ``consume`` refuses the item before this time (``TooEarly``)
+    subject: str | None = None  # the person it belongs to (sessions, consents, grant records): indexed
+    # Grant records: ``consume`` refuses the item before this time (``TooEarly``).  Sign-out
+    # markers: what the person did up to this second is void (``insert_all(unless_since=...)``).
+    not_before: int | None = None
 
 
 class AlreadyConsumed(Exception):
@@ -100,11 +103,21 @@ class StateStore(Protocol):
 
     def find_by_user_code(self, user_code: str) -> StateItem | None: ...
 
-    def insert_all(self, items: list[StateItem], *, unless: Sequence[tuple[str, str]] = ()) -> bool:
-        """Store all of ``items`` in one transaction, only if none of them, nor any ``unless`` key, is live.
+    def insert_all(
+        self,
+        items: list[StateItem],
+        *,
+        unless: Sequence[tuple[str, str]] = (),
+        unless_since: Sequence[tuple[str, str, int]] = (),
+    ) -> bool:
+        """Store all of ``items`` in one transaction, only if none of them, nor any ``unless`` key, is live,
+        and no ``unless_since`` ``(kind, id, time)`` key is live with a ``not_before`` at or after ``time``.
 
         False if one was: nothing is then stored.
         """
+
+    def find_by_subject(self, subject: str) -> list[StateItem]:
+        """Every live, unconsumed item stored with this ``subject`` (index read: may lag a moment)."""
 
     def record_poll(self, kind: str, id: str, polled_at: int) -> StateItem | None:
         """Count one poll at ``polled_at`` in one write: the item as it was before.
@@ -137,6 +150,9 @@ class UserRepository(Protocol):
 
     def create(self, user: User) -> None:
         """Store a new user; ``UsernameTaken`` if the username is in use, even under a race."""
+
+    def set_disabled(self, user_id: str, disabled: bool) -> User | None:
+        """Set or clear the ``disabled`` flag in one conditional write; the user, or None if there is none."""
 
 
 class SigningKey(Protocol):

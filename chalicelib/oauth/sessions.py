@@ -5,6 +5,11 @@ it lets a second authorization skip the login page.  Its public ``sid``
 (OIDC Front-/Back-Channel Logout's session id) goes into ID tokens, never
 the cookie value.  Remembered consent is keyed by subject and client; it
 skips the consent page only when it covers every scope and audience asked for.
+
+Both carry the person's ``subject`` (the state table's sparse subject index),
+so an administrator can end every session and list or forget consents of one
+person.  A session signed in up to a person's sign-out second is refused
+(the ``signed_out`` marker: one more GetItem on session use).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from chalicelib.oauth.flows import Authentication, Consent
 from chalicelib.oauth.ports import StateItem, StateStore
+from chalicelib.tokens.access import SIGNED_OUT_KIND, signed_out_since
 from chalicelib.tokens.opaque import digest
 
 SESSION_KIND = "session"
@@ -52,14 +58,19 @@ class Sessions:
             expires_at=int(time.time()) + ttl,
         )
         payload: dict[str, Any] = {**session.__dict__, "amr": list(session.amr)}
-        self._store.upsert(StateItem(SESSION_KIND, digest(value), payload, session.expires_at))
+        item = StateItem(SESSION_KIND, digest(value), payload, session.expires_at, subject=session.subject)
+        self._store.upsert(item)
         return value, session
 
     def find(self, cookie_value: str | None) -> BrowserSession | None:
+        """The live session, unless its person was signed out (or disabled) since signing in."""
         item = self._store.find(SESSION_KIND, digest(cookie_value)) if cookie_value else None
         if item is None:
             return None
-        return BrowserSession(**{**item.payload, "amr": tuple(item.payload.get("amr", ()))})
+        session = BrowserSession(**{**item.payload, "amr": tuple(item.payload.get("amr", ()))})
+        if signed_out_since(self._store.find(SIGNED_OUT_KIND, session.subject), session.auth_time):
+            return None
+        return session
 
     def end(self, cookie_value: str | None) -> None:
         if cookie_value:
@@ -67,13 +78,16 @@ class Sessions:
 
     def remember_consent(self, subject: str, client_id: str, consent: Consent) -> None:
         payload = {
+            "client_id": client_id,
             "grant_scope": list(consent.grant_scope),
             "grant_access_token_audience": list(consent.grant_access_token_audience),
             "access_token_claims": dict(consent.access_token_claims),
             "id_token_claims": dict(consent.id_token_claims),
         }
         expires_at = int(time.time()) + (consent.remember_for or self._consent_ttl)
-        self._store.upsert(StateItem(CONSENT_KIND, _consent_id(subject, client_id), payload, expires_at))
+        self._store.upsert(
+            StateItem(CONSENT_KIND, _consent_id(subject, client_id), payload, expires_at, subject=subject)
+        )
 
     def remembered_consent(
         self, subject: str, client_id: str, scope: tuple[str, ...], audience: tuple[str, ...]

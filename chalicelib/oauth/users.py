@@ -64,6 +64,7 @@ class User:
     email_verified: bool = False
     name: str = ""
     password_hash: str = field(default="", repr=False)
+    disabled: bool = False  # `users disable`: the default login page refuses them
 
     def claims(self, scopes: Iterable[str]) -> dict[str, Any]:
         """The OIDC claims ``scopes`` grant (OIDC Core §5.4); empty values are left out."""
@@ -88,6 +89,7 @@ class User:
             "email": self.email,
             "email_verified": self.email_verified,
             "name": self.name,
+            "disabled": self.disabled,
         }
 
 

@@ -29,6 +29,7 @@ USER_CODE_INDEX = "user_code-index-v2"
 # What the verification page needs from a device code, and nothing a poll writes: a write that
 # changes no projected attribute does not write the index (one index write per poll saved).
 USER_CODE_INDEX_ATTRIBUTES = ("kind", "payload", "expires_at", "consumed_at")
+SUBJECT_INDEX = "subject-index"
 _INCREMENT_ATTEMPTS = 5
 
 
@@ -50,6 +51,13 @@ def state_model(table_name: str) -> type[Model]:
 
         user_code = UnicodeAttribute(hash_key=True)
 
+    class SubjectIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = SUBJECT_INDEX
+            projection = KeysOnlyProjection()
+
+        subject = UnicodeAttribute(hash_key=True)
+
     class StateRecord(Model):
         class Meta:
             region = aws_region()
@@ -64,10 +72,13 @@ def state_model(table_name: str) -> type[Model]:
         counter = NumberAttribute(null=True)  # only on items `increment` keeps
         polled_at = NumberAttribute(null=True)  # only on items `record_poll` stamps
         first_polled_at = NumberAttribute(null=True)  # only on items `record_poll` stamps
-        not_before = NumberAttribute(null=True)  # `consume` waits for it
+        # Grant records: `consume` waits for it; sign-out markers: `insert_all` conditions on it.
+        not_before = NumberAttribute(null=True)
         settled_at = NumberAttribute(null=True)  # only on items `settle` changed
+        subject = UnicodeAttribute(null=True)  # a person's sessions, consents and grant records
         by_grant = GrantIndex()
         by_user_code = UserCodeIndex()
+        by_subject = SubjectIndex()
 
     StateRecord.Meta.table_name = table_name
     return StateRecord
@@ -94,6 +105,7 @@ def _to_item(record: Any) -> StateItem:
         polled_at=_int_or_none(record.polled_at),
         first_polled_at=_int_or_none(record.first_polled_at),
         not_before=_int_or_none(record.not_before),
+        subject=record.subject,
     )
 
 
@@ -199,13 +211,22 @@ class DynamoStateStore:
             expires_at=item.expires_at,
             grant_id=item.grant_id,
             user_code=item.user_code,
+            subject=item.subject,
             not_before=item.not_before,
         )
 
-    def insert_all(self, items: list[StateItem], *, unless: Sequence[tuple[str, str]] = ()) -> bool:
+    def insert_all(
+        self,
+        items: list[StateItem],
+        *,
+        unless: Sequence[tuple[str, str]] = (),
+        unless_since: Sequence[tuple[str, str, int]] = (),
+    ) -> bool:
         """One TransactWriteItems: each put conditioned on its key being absent or expired.
 
-        Each ``unless`` key adds a ConditionCheck that it is absent or expired too.
+        Each ``unless`` key adds a ConditionCheck that it is absent or expired too;
+        each ``unless_since`` ``(kind, id, time)`` one that it is absent, expired,
+        or has a ``not_before`` earlier than ``time``.
         """
         model, now = self._model, int(time.time())
         absent = model.pk.does_not_exist() | (model.expires_at <= now)
@@ -215,6 +236,8 @@ class DynamoStateStore:
                     transaction.save(self._record(item), condition=absent)
                 for kind, id in unless:
                     transaction.condition_check(model, _key(kind, id), condition=absent)
+                for kind, id, since in unless_since:
+                    transaction.condition_check(model, _key(kind, id), condition=absent | (model.not_before < since))
         except TransactWriteError as exc:
             if getattr(exc, "cause_response_code", None) == "TransactionCanceledException":
                 return False
@@ -288,6 +311,13 @@ class DynamoStateStore:
                 if not _conditional_failure(exc):
                     raise
         raise RuntimeError(f"{kind} counter stayed contended for {_INCREMENT_ATTEMPTS} attempts")
+
+    def find_by_subject(self, subject: str) -> list[StateItem]:
+        """Every live item of a person: a Query on the sparse subject index, then the items (consistent)."""
+        keys = [record.pk for record in self._model.by_subject.query(subject)]
+        now = time.time()
+        records = self._model.batch_get(keys, consistent_read=True) if keys else []
+        return [_to_item(r) for r in records if _live(r, now) and r.consumed_at is None and r.subject == subject]
 
     def find_by_user_code(self, user_code: str) -> StateItem | None:
         now = time.time()

@@ -22,7 +22,7 @@ from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -56,6 +56,7 @@ def user_model(table_name: str) -> type[Model]:
         name = UnicodeAttribute(null=True)
         password_hash = UnicodeAttribute(null=True)
         guards = UnicodeAttribute(null=True)  # on a guard item: the user_id owning the username
+        disabled = BooleanAttribute(null=True)  # `users disable`; absent on users never disabled
         by_username = UsernameIndex()
 
     UserRecord.Meta.table_name = table_name
@@ -81,6 +82,7 @@ def _user(record: Any) -> User:
         email_verified=bool(record.email_verified),
         name=record.name or "",
         password_hash=record.password_hash or "",
+        disabled=bool(record.disabled),
     )
 
 
@@ -129,3 +131,17 @@ class DynamoUserRepository:
             if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
                 raise UsernameTaken(user.username) from None
             raise
+
+    def set_disabled(self, user_id: str, disabled: bool) -> User | None:
+        """One UpdateItem, on the condition that a user (not a guard, not nothing) has this key."""
+        if not user_id or user_id.startswith(GUARD_PREFIX):
+            return None
+        model = self._model
+        record = model(user_id)
+        try:
+            record.update(actions=[model.disabled.set(disabled)], condition=model.username.exists())
+        except UpdateError as error:
+            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _user(record)

@@ -12,6 +12,14 @@ before, so the marker is what counts: every token of a grant is refused
 while it exists (read side), and nothing of a grant is stored once it exists
 (write side, one transaction), so a first exchange still writing when its
 code is replayed hands nothing out.
+
+Signing a person out (or disabling them) writes a ``signed_out`` marker keyed
+by their ``sub`` whose ``not_before`` is that second: whatever stems from a
+sign-in up to that second is void.  It is checked where it is free: in the
+transaction that stores a grant's new tokens (code, refresh and device
+exchanges: the grant's ``auth_time``), in the BatchGetItem that already
+checks a JWT's revocation (its ``iat``), and on session use (one GetItem).
+A sign-in in the very second of the sign-out counts as before it.
 """
 
 from __future__ import annotations
@@ -30,6 +38,12 @@ JWT_TYP = "at+jwt"
 OPAQUE_KIND = "access_token"
 REVOKED_JTI_KIND = "revoked_jti"
 REVOKED_GRANT_KIND = "revoked_grant"
+SIGNED_OUT_KIND = "signed_out"
+
+
+def signed_out_since(marker: StateItem | None, issued_at: int) -> bool:
+    """True if a ``signed_out`` marker voids what was issued (or signed in) at ``issued_at``."""
+    return marker is not None and marker.not_before is not None and issued_at <= marker.not_before
 
 
 @dataclass(frozen=True)
@@ -102,7 +116,11 @@ class AccessTokens:
         if request.client.access_token_strategy != "opaque":
             return IssuedToken(jws.sign(self._keys.signing_key(self._alg), claims, typ=JWT_TYP), self._ttl, claims)
         value = opaque.new(opaque.ACCESS_TOKEN, request.grant_id)
-        record = StateItem(OPAQUE_KIND, opaque.digest(value), claims, claims["exp"], grant_id=request.grant_id)
+        # A person's grant records carry their sub, so signing them out finds the grant (subject index).
+        subject = request.subject if request.grant_id else None
+        record = StateItem(
+            OPAQUE_KIND, opaque.digest(value), claims, claims["exp"], grant_id=request.grant_id, subject=subject
+        )
         return IssuedToken(value, self._ttl, claims, record)
 
     def issue(self, request: AccessTokenRequest) -> IssuedToken:
@@ -112,9 +130,12 @@ class AccessTokens:
             self._store.upsert(token.record)
         return token
 
-    def store_for_grant(self, grant_id: str, records: list[StateItem]) -> bool:
-        """Store a grant's new tokens in one transaction, only while the grant is not revoked."""
-        return self._store.insert_all(records, unless=[(REVOKED_GRANT_KIND, grant_id)])
+    def store_for_grant(self, grant_id: str, subject: str, auth_time: int, records: list[StateItem]) -> bool:
+        """Store a grant's new tokens in one transaction, only while neither the grant is revoked
+        nor its person signed out since ``auth_time``."""
+        return self._store.insert_all(
+            records, unless=[(REVOKED_GRANT_KIND, grant_id)], unless_since=[(SIGNED_OUT_KIND, subject, auth_time)]
+        )
 
     def find_stored(self, kind: str, value: str) -> StateItem | None:
         """The live record of an opaque token (access or refresh); None as well if its grant is revoked.
@@ -144,9 +165,11 @@ class AccessTokens:
             return None
         revocations = [(REVOKED_JTI_KIND, str(claims["jti"]))]
         if claims.get("grant_id"):
-            revocations.append((REVOKED_GRANT_KIND, str(claims["grant_id"])))
-        if self._store.find_many(revocations):
-            return None
+            # A person's token: its grant's marker and its person's sign-out, in the same read.
+            revocations += [(REVOKED_GRANT_KIND, str(claims["grant_id"])), (SIGNED_OUT_KIND, str(claims["sub"]))]
+        for marker in self._store.find_many(revocations):
+            if marker.kind != SIGNED_OUT_KIND or signed_out_since(marker, int(claims["iat"])):
+                return None
         return claims
 
     def revocable_claims(self, token: str) -> dict[str, Any] | None:
@@ -170,6 +193,13 @@ class AccessTokens:
         else:
             # Remembered only until the token would have expired anyway.
             self._store.upsert(StateItem(REVOKED_JTI_KIND, str(claims["jti"]), {}, int(claims["exp"])))
+
+    def sign_out(self, subject: str) -> None:
+        """Void everything of ``subject`` signed in or issued up to this second (the ``signed_out`` marker)."""
+        now = int(time.time())
+        # Outlives every grant and token from before it; sessions are also deleted (see chalicelib.oauth.people).
+        expires_at = now + self._grant_ttl + self._ttl
+        self._store.upsert(StateItem(SIGNED_OUT_KIND, subject, {}, expires_at, not_before=now))
 
     def revoke_grant(self, grant_id: str) -> None:
         """Everything issued under ``grant_id`` stops working: the marker first, then what the index finds."""

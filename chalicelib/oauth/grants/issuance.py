@@ -101,7 +101,8 @@ class GrantIssuer:
         if "offline_access" in grant.scope and "refresh_token" in client.grant_types:
             body["refresh_token"], record = self._refresh_token(grant)
             records.append(record)
-        if records and not self._access_tokens.store_for_grant(grant.grant_id, records):
+        stored = self._access_tokens.store_for_grant
+        if records and not stored(grant.grant_id, grant.subject, grant.auth_time, records):
             raise InvalidGrant("the grant was revoked")
         return body
 
@@ -116,6 +117,7 @@ class GrantIssuer:
             expires_at,
             grant_id=grant.grant_id,
             not_before=now + self.refresh_min_interval if self.refresh_min_interval else None,
+            subject=grant.subject,
         )
         return value, record
 

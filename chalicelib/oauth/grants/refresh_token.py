@@ -14,10 +14,18 @@ polling code, which refresh clients do not know), the token untouched.
 A repeat of a token's use within that interval is the client's own
 parallel request, not theft: refused without revoking what the first use
 issued (as Hydra's rotation grace period).
+
+The client is re-checked on every refresh: it must still exist and be
+registered for ``refresh_token`` (client authentication and the token
+endpoint; a container caches a client for CLIENT_CACHE_SECONDS), and a scope
+it is no longer registered for leaves the grant for good: the grant narrows
+silently, as §6 lets a refresh issue a narrower scope and §5.1 has the
+response's ``scope`` say so.  Asking for a scope it lost is ``invalid_scope``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.oauth.clients import Client
@@ -48,5 +56,7 @@ class RefreshTokenGrant:
         if grant.client_id != client.client_id:
             # A token presented by the wrong client is burnt: its owner's next use reveals the theft.
             raise InvalidGrant("the refresh token was issued to another client")
+        registered = client.scopes
+        grant = replace(grant, scope=tuple(scope for scope in grant.scope if scope in registered))
         scope = resolve_scope(params.get("scope"), frozenset(grant.scope), grant.scope)
         return respond_for(self._deps, item, client, grant, scope=scope, nonce=None)
