@@ -3,13 +3,33 @@
 A rotation reaches every warm container within that interval, without a
 deploy; ``next`` keys are published a rotation period ahead, so no verifier
 meets an unknown ``kid`` meanwhile.
+
+A refresh that fails (Secrets Manager or KMS throttled, unreachable, or a
+permission not yet propagated) keeps serving the set this container already
+holds: those keys were valid a moment ago, and a token server that stops
+signing because a *re-read* failed turns a blip into an outage.  The failure
+is logged and counted (metric ``KeyRefreshFailed``) and retried after
+``RETRY_SECONDS``, not on every request.  Only a container that never read
+a set answers ``temporarily_unavailable`` (503), never a 500.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any, Generic, Protocol, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.metrics import emit_metric
+from chalicelib.oauth.errors import TemporarilyUnavailable
+
+logger = logging.getLogger(__name__)
+
+RETRY_SECONDS = 5  # a failed refresh is tried again this soon, while the held set keeps serving
+# What a read of the key store can fail with that says nothing about the keys already held.
+REFRESH_ERRORS = (ClientError, BotoCoreError)
 
 
 class PublicKeyEntry(Protocol):
@@ -46,10 +66,23 @@ class CachedKeySet(Generic[Key]):
         return self._by_kid
 
     def _load(self) -> None:
+        try:
+            keys = self.fetch()
+        except REFRESH_ERRORS as error:
+            self._refresh_failed(error)
+            return
         # A kid seen twice (a KMS alias mid-move) is published once.
-        self._by_kid = {key.kid: key for key in self.fetch()}
+        self._by_kid = {key.kid: key for key in keys}
         self._jwks = {"keys": [key.public_jwk for key in self._by_kid.values()]}
         self._loaded_at = time.monotonic()
+
+    def _refresh_failed(self, error: Exception) -> None:
+        emit_metric("KeyRefreshFailed")
+        if not self._by_kid:
+            logger.error("signing keys could not be read: %s", type(error).__name__)
+            raise TemporarilyUnavailable("the signing keys cannot be read right now; try again shortly") from error
+        logger.warning("key set refresh failed (%s): serving the keys already held", type(error).__name__)
+        self._loaded_at = time.monotonic() - self._cache_seconds + RETRY_SECONDS
 
     def forget(self) -> None:
         """Read the set again on next use (this container just changed it)."""

@@ -31,6 +31,7 @@ emits ``KmsThrottled`` and answers ``temporarily_unavailable`` (503,
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,8 @@ from chalicelib.keys.cached import CachedKeySet
 from chalicelib.keys.jwkset import ALGORITHMS, STATUSES, NotYet
 from chalicelib.metrics import emit_metric
 from chalicelib.oauth.errors import TemporarilyUnavailable
+
+logger = logging.getLogger(__name__)
 
 KEYSET_TAG = "tollgate-keyset"
 RAW_MESSAGE_LIMIT = 4096  # KMS signs at most 4 KB with MessageType=RAW
@@ -145,8 +148,24 @@ def published_key(kms: Any, prefix: str, alg: str, status: str) -> PublishedKey 
 
 def published_keys(prefix: str) -> list[PublishedKey]:
     kms = aws.client("kms")
-    found = (published_key(kms, prefix, alg, status) for alg in ALGORITHMS for status in STATUSES)
+    found = (_readable(kms, prefix, alg, status) for alg in ALGORITHMS for status in STATUSES)
     return [key for key in found if key is not None]
+
+
+def _readable(kms: Any, prefix: str, alg: str, status: str) -> PublishedKey | None:
+    """A ``next`` key that can't be read yet (a new key's tag-based permission propagates in
+    minutes) is left out until the next refresh; any other key's failure fails the refresh."""
+    try:
+        return published_key(kms, prefix, alg, status)
+    except ClientError as error:
+        if status != "next":
+            raise
+        logger.warning("next %s key not readable yet (%s): left out of this refresh", alg, _code(error))
+        return None
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", "ClientError"))
 
 
 class KmsKeyProvider(CachedKeySet[PublishedKey]):

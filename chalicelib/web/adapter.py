@@ -70,6 +70,8 @@ def respond(
     try:
         result = handler(protocol_request(request))
         response = _render(result) if isinstance(result, Page) else result
+    except OAuthError as error:  # raised below the endpoint, e.g. keys that cannot be read (503)
+        response = _render(_error_page(error)) if page else error.to_response()
     except Exception:
         log.exception("unhandled error in %s", request.context.get("resourcePath", "?"))
         response = ServerError("the server could not complete the request").to_response()

@@ -13,7 +13,9 @@ stdout, which CloudWatch turns into metrics without any API call:
   and the interactions function's accept / reject operations);
 - ``KeyRotations`` (the rotate_keys function);
 - ``KmsThrottled`` (``kms`` mode: KMS refused a ``Sign`` for the account's
-  request quota; written where it happens, in ``chalicelib.keys.kms_mode``).
+  request quota; written where it happens, in ``chalicelib.keys.kms_mode``);
+- ``KeyRefreshFailed`` (a container could not re-read its key set and kept
+  the one it holds: ``chalicelib.keys.cached``).
 
 What is never logged: tokens, client secrets, passwords, codes, cookies,
 request bodies, query strings, headers, ``Location`` URLs, admin params.
