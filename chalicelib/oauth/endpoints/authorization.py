@@ -142,7 +142,7 @@ class AuthorizationEndpoint:
         return client
 
     def _validate(self, client: Client, query: Params, redirect_uri: str) -> AuthorizationRequest:
-        query.check_no_duplicates()
+        query.check_all()  # every parameter, even one we ignore, before anything is looked at or kept
         _check_response_type(query.get("response_type"))
         if "request" in query:
             raise RequestNotSupported("request objects are not supported")

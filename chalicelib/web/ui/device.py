@@ -52,8 +52,9 @@ def show(request: Request) -> Response | Page:
         return services.authorization_endpoint().resume_device(request, query.require("device_verifier"))
     if "device" in query or "error" in query:
         return _done(query.get("device") == "connected", query.get("error"))
+    query.check_all()  # an overlong or control-character prefill is refused before anything is kept
     csrf = secrets.token_urlsafe(24)
-    prefill = query.get("user_code") or ""
+    prefill = _prefill(query.get("user_code"))
     challenge = services.flows().request_device(csrf, prefill)
     cookie = services.authorization_endpoint().flow_cookie(digest(csrf), csrf)
     device_url = settings().device_url
@@ -61,6 +62,12 @@ def show(request: Request) -> Response | Page:
         return redirect(f"{device_url}?{urlencode({'device_challenge': challenge})}", cookies=(cookie,))
     page = _form(request, challenge, user_code=prefill)
     return Page(page.template, page.context, page.status, page.headers, (*page.cookies, cookie))
+
+
+def _prefill(user_code: str | None) -> str:
+    """``verification_uri_complete``'s code as shown on the form, or "" if it cannot be a user code (§6.1)."""
+    code = device.normalize(user_code or "")
+    return device.display(code) if code else ""
 
 
 @shows_errors

@@ -1,0 +1,151 @@
+"""Nothing is stored for an anonymous request until it is worth it (issue 10 item 1).
+
+``GET /oauth2/auth`` and ``GET /oauth2/device/verify`` need no session, so
+anyone can send them by the million.  Junk (an unknown client, a bad
+redirect_uri, an overlong, repeated or control-character parameter, a
+device prefill that cannot be a user code) must cost no DynamoDB write;
+writes are counted through botocore's ``before-call`` hooks, as
+tests/test_call_counts.py counts calls.
+"""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.conftest import ISSUER
+from tests.oauth_flow import REDIRECT_URI, Browser, pkce_pair, query_of
+
+WRITES = frozenset(
+    {
+        "dynamodb.PutItem",
+        "dynamodb.UpdateItem",
+        "dynamodb.DeleteItem",
+        "dynamodb.TransactWriteItems",
+        "dynamodb.BatchWriteItem",
+    }
+)
+
+
+def writes(aws) -> list[str]:
+    return [call for call in aws.calls if call in WRITES]
+
+
+@pytest.fixture
+def web_app(register):
+    return register(
+        client_name="Web app",
+        grant_types=["authorization_code"],
+        redirect_uris=[REDIRECT_URI],
+        scope="openid profile",
+    )
+
+
+def valid_query(client, **params: str) -> dict[str, str]:
+    _, challenge = pkce_pair()
+    return {
+        "client_id": client["client_id"],
+        "response_type": "code",
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid",
+        "state": "st",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **params,
+    }
+
+
+JUNK = {
+    "unknown client": {"client_id": "nobody"},
+    "unregistered redirect_uri": {"redirect_uri": "https://evil.example.com/cb"},
+    "bad response_type": {"response_type": "token"},
+    "unknown prompt": {"prompt": "whenever"},
+    "state of 513 bytes": {"state": "s" * 513},
+    "nonce of 513 bytes": {"nonce": "n" * 513},
+    "login_hint of 257 bytes": {"login_hint": "h" * 257},
+    "scope of 2049 bytes": {"scope": "openid" + " x" * 1022},  # 2050 bytes
+    "acr_values of 4 KB": {"acr_values": "urn:acr " * 512},
+    "ui_locales of 4 KB": {"ui_locales": "en " * 1365},
+    "claims of 8 KB": {"claims": "{" + "x" * 8192 + "}"},
+    "control characters in state": {"state": "\x01" * 100},
+    "control characters in nonce": {"nonce": "n\x00n"},
+    "control characters in login_hint": {"login_hint": "alice\r\nSet-Cookie: x=y"},
+    "control characters in acr_values": {"acr_values": "\x7f"},
+}
+
+
+@pytest.mark.parametrize("junk", JUNK.values(), ids=JUNK.keys())
+def test_a_junk_authorization_request_writes_nothing_and_is_refused(http, web_app, aws, junk):
+    browser = Browser(http)
+    browser.get(f"{ISSUER}/oauth2/auth?{urlencode(valid_query(web_app))}")  # warm: client and pepper
+    aws.reset()
+    response = browser.get(f"{ISSUER}/oauth2/auth?{urlencode(valid_query(web_app, **junk))}")
+    assert writes(aws) == [], aws.calls
+    if response.status_code == 302:  # the client and redirect_uri are genuine: the error goes back to it
+        answer = query_of(response.headers["Location"])
+        assert response.headers["Location"].startswith(REDIRECT_URI)
+        assert answer["error"] in ("invalid_request", "unsupported_response_type"), answer
+        assert "state" not in answer or answer["state"] == "st"  # a refused state is never echoed
+    else:
+        assert response.status_code == 400 and "Location" not in response.headers
+
+
+def test_a_repeated_parameter_writes_nothing(http, web_app, aws):
+    query = urlencode(valid_query(web_app)) + "&state=again"
+    aws.reset()
+    response = Browser(http).get(f"{ISSUER}/oauth2/auth?{query}")
+    assert query_of(response.headers["Location"])["error"] == "invalid_request"
+    assert writes(aws) == [], aws.calls
+
+
+def test_a_control_character_in_state_is_refused_never_echoed(http, web_app):
+    response = Browser(http).get(f"{ISSUER}/oauth2/auth?{urlencode(valid_query(web_app, state='a' + chr(1)))}")
+    answer = query_of(response.headers["Location"])
+    assert answer["error"] == "invalid_request" and "control character" in answer["error_description"]
+    assert "state" not in answer
+
+
+# -- the device verification page ----------------------------------------------------------
+
+
+def verify_page(http, **query: str):
+    return Browser(http).get(f"{ISSUER}/oauth2/device/verify?{urlencode(query)}")
+
+
+def prefilled(response) -> str:
+    match = re.search(r'name="user_code"[^>]*value="([^"]*)"', response.body.decode())
+    return unescape(match.group(1)) if match else ""
+
+
+JUNK_PREFILL = {
+    "4 KB": "B" * 4096,
+    "control characters": "\x01\x01",
+}
+
+
+@pytest.mark.parametrize("user_code", JUNK_PREFILL.values(), ids=JUNK_PREFILL.keys())
+def test_a_junk_device_prefill_writes_nothing(http, aws, user_code):
+    verify_page(http)  # warm
+    aws.reset()
+    response = verify_page(http, user_code=user_code)
+    assert response.status_code == 400 and "invalid_request" in response.body.decode()
+    assert writes(aws) == [], aws.calls
+
+
+@pytest.mark.parametrize("user_code", ["hello world", "BCDF-GHJ", "AEIO-UAEI", "BCDF-GHJKL"])
+def test_a_prefill_that_cannot_be_a_user_code_shows_an_empty_field_and_is_not_kept(http, user_code):
+    from chalicelib import services
+
+    response = verify_page(http, user_code=user_code)
+    assert response.status_code == 200 and prefilled(response) == ""
+    challenge = re.search(r'name="device_challenge" value="([^"]*)"', response.body.decode()).group(1)
+    assert services.flows().device_request(unescape(challenge))["user_code"] == ""
+
+
+@pytest.mark.parametrize("user_code", ["BCDF-GHJK", "bcdf ghjk", "bcdfghjk"])
+def test_a_prefill_that_can_be_a_user_code_is_shown_normalised(http, user_code):
+    response = verify_page(http, user_code=user_code)
+    assert response.status_code == 200 and prefilled(response) == "BCDF-GHJK"
