@@ -149,3 +149,56 @@ def test_a_prefill_that_cannot_be_a_user_code_shows_an_empty_field_and_is_not_ke
 def test_a_prefill_that_can_be_a_user_code_is_shown_normalised(http, user_code):
     response = verify_page(http, user_code=user_code)
     assert response.status_code == 200 and prefilled(response) == "BCDF-GHJK"
+
+
+# -- flow cookies: each hop sets one, the browser keeps a bounded number ----------------------
+
+FLOW_COOKIE_BOUND = 600  # bytes of Cookie header: a handful of sign-ins in progress, never one per hop
+
+
+def cookie_header(browser: Browser) -> str:
+    return "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+
+
+def login_challenge_of(response) -> str:
+    assert response.status_code == 302, response.body
+    return query_of(response.headers["Location"])["login_challenge"]
+
+
+def test_twenty_authorization_hops_never_grow_the_cookie_header_past_a_bound(http, web_app):
+    from chalicelib import services
+
+    browser = Browser(http)
+    challenges = []
+    for _ in range(20):
+        challenges.append(login_challenge_of(browser.get(f"{ISSUER}/oauth2/auth?{urlencode(valid_query(web_app))}")))
+        assert len(cookie_header(browser)) <= FLOW_COOKIE_BOUND, cookie_header(browser)
+    # The sign-ins of the latest hops (several tabs) still finish; the oldest one was dropped.
+    for challenge in challenges[-3:]:
+        redirect_to = services.flows().accept_login(challenge, subject="u")
+        assert "consent_challenge=" in browser.get(redirect_to).headers["Location"]
+    redirect_to = services.flows().accept_login(challenges[0], subject="u")
+    assert browser.get(redirect_to).status_code == 403
+
+
+def test_twenty_device_page_hops_never_grow_the_cookie_header_past_a_bound(http):
+    browser = Browser(http)
+    for _ in range(20):
+        assert browser.get(f"{ISSUER}/oauth2/device/verify").status_code == 200
+        flow_cookies = {k: v for k, v in browser.cookies.items() if "flow" in k}
+        assert len("; ".join(f"{k}={v}" for k, v in flow_cookies.items())) <= FLOW_COOKIE_BOUND
+
+
+def test_on_a_secure_stage_the_oldest_host_prefixed_flow_cookies_are_the_ones_expired():
+    from chalicelib.oauth.flow_cookies import MAX_FLOWS, FlowCookies
+    from chalicelib.oauth.http import CookiePolicy
+    from chalicelib.oauth.request import Params, Request
+
+    cookies = FlowCookies(CookiePolicy.for_issuer("https://auth.example.com", secure=True), max_age=600)
+    # Sent newest first: the order a browser sends them in must not decide which go.
+    held = [f"__Host-tollgate_flow_{n:016x}={1700000000 + n}.secret{n}" for n in range(MAX_FLOWS + 1, 0, -1)]
+    request = Request("GET", "/oauth2/auth", {"cookie": "; ".join(["__Host-tollgate_csrf=x", *held])}, Params({}))
+    new, *expired = cookies.start(request).cookies
+    assert new.startswith("__Host-tollgate_flow_") and "Path=/;" in new and "Secure" in new
+    assert [line.split("=", 1)[0] for line in expired] == [f"__Host-tollgate_flow_{n:016x}" for n in (1, 2)]
+    assert all("Max-Age=0" in line and "Path=/;" in line for line in expired)

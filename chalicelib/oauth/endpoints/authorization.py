@@ -25,6 +25,7 @@ from urllib.parse import urlencode, urlsplit
 from chalicelib.oauth import device, pkce, redirect_uris
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound, OAuthError, UnauthorizedClient, UnsupportedResponseType
+from chalicelib.oauth.flow_cookies import FlowBinding, FlowCookies
 from chalicelib.oauth.flows import Authentication, AuthorizationRequest, Consent, Flow, Flows, Rejection
 from chalicelib.oauth.grants.authorization_code import store_code, user_grant
 from chalicelib.oauth.grants.base import GrantDependencies
@@ -34,10 +35,8 @@ from chalicelib.oauth.ports import ClientLookup
 from chalicelib.oauth.request import Params, Request
 from chalicelib.oauth.scopes import resolve_audience, resolve_scope
 from chalicelib.oauth.sessions import SESSION_COOKIE, BrowserSession, Sessions
-from chalicelib.tokens.opaque import digest
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
-FLOW_COOKIE_PREFIX = "tollgate_flow_"
 LOGIN_PAGE_PATH = "/ui/login"  # the default LOGIN_URL, under the issuer
 
 
@@ -96,6 +95,7 @@ class AuthorizationEndpoint:
         self._grants = grants
         self._settings = settings
         self._cookies = CookiePolicy.for_issuer(settings.issuer, secure=settings.secure_cookies)
+        self._flow_cookies = FlowCookies(self._cookies, max_age=flows.challenge_ttl)
 
     def handle(self, request: Request) -> Response | Page:
         query = request.query
@@ -175,9 +175,9 @@ class AuthorizationEndpoint:
         )
 
     def _authorize(self, request: Request, client: Client, authorization: AuthorizationRequest) -> Response | Page:
-        csrf = secrets.token_urlsafe(24)
-        flow = self._flows.new_flow(authorization, csrf)
-        return self._proceed(request, client, flow, (self.flow_cookie(flow.csrf_hash, csrf),))
+        binding = self.bind_flow(request)
+        flow = self._flows.new_flow(authorization, binding.secret)
+        return self._proceed(request, client, flow, binding.cookies)
 
     def _proceed(self, request: Request, client: Client, flow: Flow, cookies: tuple[str, ...]) -> Response:
         """Login (unless the browser's session will do), then consent (unless already given)."""
@@ -337,23 +337,17 @@ class AuthorizationEndpoint:
 
     def _returning(self, request: Request, flow: Flow) -> Client | Page:
         """The flow's client, if the verifier came back to the browser that started the flow."""
-        cookie = request.cookie(self._cookies.name(_flow_cookie_name(flow.csrf_hash)))
-        if cookie is None or not secrets.compare_digest(digest(cookie), flow.csrf_hash):
+        if not self._flow_cookies.matches(request, flow.csrf_hash):
             return error_page("invalid_request", "This sign-in was started in another browser.", 403)
         client = self._clients.find(flow.request.client_id)
         return client if client is not None else error_page("invalid_request", "The client is not registered.")
 
-    def flow_cookie(self, csrf_hash: str, csrf: str) -> str:
-        """The cookie binding a flow to the browser that started it (sent to the auth and device endpoints)."""
-        return self._cookies.set(_flow_cookie_name(csrf_hash), csrf, max_age=self._flows.challenge_ttl, under="oauth2/")
+    def bind_flow(self, request: Request) -> FlowBinding:
+        """A new flow's cookie, binding it to this browser (the authorization endpoint and the device page)."""
+        return self._flow_cookies.start(request)
 
     def _session_cookie(self, value: str, expires_at: int) -> str:
         return self._cookies.set(SESSION_COOKIE, value, max_age=max(0, expires_at - int(time.time())))
-
-
-def _flow_cookie_name(csrf_hash: str) -> str:
-    # One cookie per flow, so sign-ins in two tabs do not overwrite each other.
-    return FLOW_COOKIE_PREFIX + csrf_hash[:16]
 
 
 def _first(query: Params, name: str) -> str | None:

@@ -17,7 +17,6 @@ the same 400 page.  The limits and the entropy behind them are in
 
 from __future__ import annotations
 
-import secrets
 import time
 from urllib.parse import urlencode
 
@@ -53,15 +52,14 @@ def show(request: Request) -> Response | Page:
     if "device" in query or "error" in query:
         return _done(query.get("device") == "connected", query.get("error"))
     query.check_all()  # an overlong or control-character prefill is refused before anything is kept
-    csrf = secrets.token_urlsafe(24)
     prefill = _prefill(query.get("user_code"))
-    challenge = services.flows().request_device(csrf, prefill)
-    cookie = services.authorization_endpoint().flow_cookie(digest(csrf), csrf)
+    binding = services.authorization_endpoint().bind_flow(request)
+    challenge = services.flows().request_device(binding.secret, prefill)
     device_url = settings().device_url
     if device_url != f"{settings().issuer_url}/oauth2/device/verify":
-        return redirect(f"{device_url}?{urlencode({'device_challenge': challenge})}", cookies=(cookie,))
+        return redirect(f"{device_url}?{urlencode({'device_challenge': challenge})}", cookies=binding.cookies)
     page = _form(request, challenge, user_code=prefill)
-    return Page(page.template, page.context, page.status, page.headers, (*page.cookies, cookie))
+    return Page(page.template, page.context, page.status, page.headers, (*page.cookies, *binding.cookies))
 
 
 def _prefill(user_code: str | None) -> str:
