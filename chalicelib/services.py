@@ -240,7 +240,9 @@ def flows() -> Flows:
     from chalicelib.oauth.flows import Flows
 
     config = settings()
-    return Flows(state_store(), client_repository(), issuer=config.issuer(), challenge_ttl=config.challenge_ttl)
+    return Flows(
+        state_store(), client_repository(), pepper(), issuer=config.issuer(), challenge_ttl=config.challenge_ttl
+    )
 
 
 def reset() -> None:

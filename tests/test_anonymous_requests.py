@@ -202,3 +202,72 @@ def test_on_a_secure_stage_the_oldest_host_prefixed_flow_cookies_are_the_ones_ex
     assert new.startswith("__Host-tollgate_flow_") and "Path=/;" in new and "Secure" in new
     assert [line.split("=", 1)[0] for line in expired] == [f"__Host-tollgate_flow_{n:016x}" for n in (1, 2)]
     assert all("Max-Age=0" in line and "Path=/;" in line for line in expired)
+
+
+# -- login_hint is never stored in clear ----------------------------------------------------
+
+HINT = "alice@example.com"
+
+
+def state_table_text() -> str:
+    """Every item of the state table, as DynamoDB returns it."""
+    import json
+
+    import boto3
+
+    from chalicelib.config import settings
+
+    items = boto3.client("dynamodb").scan(TableName=settings().state_table)["Items"]
+    assert items  # the scan sees what was written
+    return json.dumps(items)
+
+
+def hint_stored(text: str) -> bool:
+    return HINT in text or "alice" in text.lower()
+
+
+@pytest.fixture
+def hinted_login(http, web_app):
+    """An authorization request with login_hint (and an unrelated write, so the table is never empty)."""
+    from chalicelib import services
+
+    services.state_store().increment("marker", "m", 2**31)
+    browser = Browser(http)
+    response = browser.get(f"{ISSUER}/oauth2/auth?{urlencode(valid_query(web_app, login_hint=HINT))}")
+    return browser, login_challenge_of(response)
+
+
+def test_login_hint_prefills_the_login_page_but_is_never_stored_in_clear(http, hinted_login):
+    from chalicelib import services
+
+    browser, challenge = hinted_login
+    assert not hint_stored(state_table_text())
+    page = browser.get(f"{ISSUER}/ui/login?{urlencode({'login_challenge': challenge})}")
+    assert re.search(rf'name="username"[^>]*value="{re.escape(HINT)}"', page.body.decode())
+    # ... nor at any later step of the flow: verifier, consent challenge and verifier, code.
+    redirect_to = services.flows().accept_login(challenge, subject="u")
+    consent = query_of(browser.get(redirect_to).headers["Location"])["consent_challenge"]
+    assert services.flows().consent_request(consent).oidc_context["login_hint"] == HINT
+    redirect_to = services.flows().accept_consent(consent, grant_scope=["openid"])
+    assert "code" in query_of(browser.get(redirect_to).headers["Location"])
+    assert not hint_stored(state_table_text())
+
+
+@pytest.fixture
+def custom_login(monkeypatch):
+    from chalicelib import services
+
+    monkeypatch.setenv("LOGIN_URL", "https://login.example.com/signin")
+    services.reset()
+    yield
+    services.reset()
+
+
+@pytest.mark.usefixtures("custom_login")
+def test_a_custom_login_app_still_gets_the_login_hint_which_is_stored_encrypted(http, hinted_login):
+    from chalicelib import services
+
+    _, challenge = hinted_login
+    assert not hint_stored(state_table_text())
+    assert services.flows().login_request(challenge).oidc_context["login_hint"] == HINT
+    assert query_of(services.flows().login_request(challenge).request_url)["login_hint"] == HINT

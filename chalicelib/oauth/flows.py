@@ -31,7 +31,8 @@ from chalicelib.oauth import device
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound
 from chalicelib.oauth.oidc.claims import reserved_in
-from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, StateItem, StateStore
+from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, Pepper, StateItem, StateStore
+from chalicelib.oauth.sealing import Sealer
 from chalicelib.tokens.opaque import digest
 
 LOGIN_CHALLENGE = "login_challenge"
@@ -85,7 +86,9 @@ class AuthorizationRequest:
     prompt: tuple[str, ...]
     max_age: int | None
     acr_values: tuple[str, ...] = ()
-    login_hint: str | None = None
+    # The login_hint sealed (``Flows.seal_login_hint``): it only pre-fills a login form, so the
+    # state table, which holds this request at every step, never holds it in clear.
+    sealed_login_hint: str | None = None
     ui_locales: tuple[str, ...] = ()
     # Set when the flow approves a device (RFC 8628) instead of issuing a code.
     device_code_id: str | None = None
@@ -214,12 +217,12 @@ def _decode(payload: Mapping[str, Any]) -> Flow:
     )
 
 
-def _oidc_context(request: AuthorizationRequest) -> dict[str, Any]:
+def _oidc_context(request: AuthorizationRequest, login_hint: str | None) -> dict[str, Any]:
     context: dict[str, Any] = {}
     if request.acr_values:
         context["acr_values"] = list(request.acr_values)
-    if request.login_hint:
-        context["login_hint"] = request.login_hint
+    if login_hint:
+        context["login_hint"] = login_hint
     if request.ui_locales:
         context["ui_locales"] = list(request.ui_locales)
     return context
@@ -260,11 +263,22 @@ def _check_custom_claims(token: str, claims: Mapping[str, Any]) -> None:
 class Flows:
     """The state machine's transitions, on the storage port."""
 
-    def __init__(self, store: StateStore, clients: ClientLookup, *, issuer: str, challenge_ttl: int) -> None:
+    def __init__(
+        self, store: StateStore, clients: ClientLookup, pepper: Pepper, *, issuer: str, challenge_ttl: int
+    ) -> None:
         self._store = store
         self._clients = clients
         self._issuer = issuer
         self._ttl = challenge_ttl
+        self._login_hints = Sealer(pepper, "login_hint")
+
+    def seal_login_hint(self, login_hint: str | None) -> str | None:
+        return self._login_hints.seal(login_hint.encode()) if login_hint else None
+
+    def _login_hint(self, request: AuthorizationRequest) -> str | None:
+        sealed = request.sealed_login_hint
+        opened = self._login_hints.open(sealed) if sealed else None
+        return opened.decode() if opened else None
 
     @property
     def challenge_ttl(self) -> int:
@@ -340,7 +354,7 @@ class Flows:
             skip=flow.session is not None,
             subject=flow.session.subject if flow.session else "",
             request_url=self._request_url(flow),
-            oidc_context=_oidc_context(flow.request),
+            oidc_context=_oidc_context(flow.request, self._login_hint(flow.request)),
         )
 
     def accept_login(
@@ -408,7 +422,7 @@ class Flows:
             acr=authentication.acr,
             amr=list(authentication.amr),
             request_url=self._request_url(flow),
-            oidc_context=_oidc_context(flow.request),
+            oidc_context=_oidc_context(flow.request, self._login_hint(flow.request)),
         )
 
     def accept_consent(
@@ -526,7 +540,7 @@ class Flows:
             "prompt": " ".join(request.prompt),
             "max_age": None if request.max_age is None else str(request.max_age),
             "acr_values": " ".join(request.acr_values),
-            "login_hint": request.login_hint,
+            "login_hint": self._login_hint(request),
             "ui_locales": " ".join(request.ui_locales),
         }
         query += [(name, value) for name, value in optional.items() if value]

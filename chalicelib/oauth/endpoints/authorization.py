@@ -170,7 +170,7 @@ class AuthorizationEndpoint:
             prompt=_prompt(query.get("prompt")),
             max_age=_max_age(query.get("max_age")),
             acr_values=tuple((query.get("acr_values") or "").split()),
-            login_hint=query.get("login_hint"),
+            sealed_login_hint=self._flows.seal_login_hint(query.get("login_hint")),
             ui_locales=tuple((query.get("ui_locales") or "").split()),
         )
 
