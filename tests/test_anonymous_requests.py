@@ -271,3 +271,114 @@ def test_a_custom_login_app_still_gets_the_login_hint_which_is_stored_encrypted(
     assert not hint_stored(state_table_text())
     assert services.flows().login_request(challenge).oidc_context["login_hint"] == HINT
     assert query_of(services.flows().login_request(challenge).request_url)["login_hint"] == HINT
+
+
+# -- the headline: an anonymous visit to Tollgate's own login page writes nothing ------------
+
+PASSWORD = "carol's password"
+
+
+@pytest.fixture
+def carol(aws, monkeypatch):
+    from chalicelib import admin
+    from chalicelib.oauth import users
+
+    monkeypatch.setattr(users, "COST", users.ScryptCost(log2_n=10, r=8, p=1))
+    return admin.handle({"operation": "users.create", "params": {"username": "carol", "password": PASSWORD}})
+
+
+def hidden_field(body, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', body.decode() if isinstance(body, bytes) else body)
+    assert match, f"no hidden field {name}"
+    return unescape(match.group(1))
+
+
+def open_login(browser: Browser, challenge: str):
+    return browser.get(f"{ISSUER}/ui/login?{urlencode({'login_challenge': challenge})}")
+
+
+def submit_login(browser: Browser, challenge: str, page, password: str = PASSWORD):
+    fields = {
+        "login_challenge": challenge,
+        "username": "carol",
+        "password": password,
+        "csrf_token": hidden_field(page.body, "csrf_token"),
+    }
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie_header(browser)}
+    return browser.http.post("/ui/login", headers=headers, body=urlencode(fields))
+
+
+def test_an_anonymous_authorization_request_and_the_login_page_write_nothing(http, web_app, aws, carol):
+    browser = Browser(http)
+    browser.get(f"{ISSUER}/oauth2/auth?{urlencode(valid_query(web_app))}")  # warm: client and pepper
+    aws.reset()
+    challenge = login_challenge_of(browser.get(f"{ISSUER}/oauth2/auth?{urlencode(valid_query(web_app))}"))
+    assert aws.calls == []  # was one PutItem (the login challenge)
+    page = open_login(browser, challenge)
+    assert page.status_code == 200 and 'name="password"' in page.body.decode()
+    assert aws.calls == []  # was one GetItem (the login challenge)
+    # Signing in writes the flow (the login verifier), and the sign-in goes on as before.
+    answer = submit_login(browser, challenge, page)
+    assert answer.status_code == 303, answer.body
+    assert "dynamodb.TransactWriteItems" in aws.calls
+    assert "consent_challenge=" in browser.get(answer.headers["Location"]).headers["Location"]
+
+
+def test_a_wrong_password_on_a_sealed_challenge_keeps_the_sign_in_open(http, web_app, carol):
+    browser = Browser(http)
+    challenge = login_challenge_of(browser.get(f"{ISSUER}/oauth2/auth?{urlencode(valid_query(web_app))}"))
+    page = open_login(browser, challenge)
+    again = submit_login(browser, challenge, page, password="wrong")
+    assert again.status_code == 200 and "Wrong username or password." in again.body.decode()
+    assert submit_login(browser, challenge, again).status_code == 303
+    # Posting the form once more is the used-challenge page, not a second sign-in.
+    assert submit_login(browser, challenge, again).status_code == 404
+
+
+def flip(text: str, at: int) -> str:
+    return text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1 :]
+
+
+def unknown_challenge_page(http) -> str:
+    response = http.get("/ui/login?login_challenge=nope")
+    assert response.status_code == 404
+    return response.body.decode()
+
+
+class OtherPepper:
+    def pepper(self) -> bytes:
+        return b"another deployment's pepper"
+
+
+def test_a_tampered_expired_or_foreign_sealed_challenge_gets_the_unknown_challenge_page(http, web_app, clock):
+    from chalicelib import services
+    from chalicelib.oauth.errors import NotFound
+    from chalicelib.oauth.flows import Flows
+    from tests.test_ui_pages import new_flow
+
+    expected = unknown_challenge_page(http)
+    browser = Browser(http)
+    challenge = login_challenge_of(browser.get(f"{ISSUER}/oauth2/auth?{urlencode(valid_query(web_app))}"))
+    tampered = [flip(challenge, at) for at in (3, len(challenge) // 2, len(challenge) - 1)]
+    tampered += [challenge[:-4], challenge + "AAAA", challenge.replace(".", "", 1), "s." + "A" * 200]
+    for value in tampered:
+        response = http.get(f"/ui/login?{urlencode({'login_challenge': value})}")
+        assert (response.status_code, response.body.decode()) == (404, expected), value
+        with pytest.raises(NotFound):
+            services.flows().accept_login(value, subject="u")
+    # Foreign: sealed by another deployment (another pepper), or sealed here for another purpose.
+    flows = services.flows()
+    flow = new_flow(web_app, scope=("openid",), audience=())
+    elsewhere = Flows(
+        services.state_store(), services.client_repository(), OtherPepper(), issuer=ISSUER, challenge_ttl=600
+    )
+    foreign = [elsewhere.request_login(flow, sealed=True), "s." + flows.seal_login_hint("carol")]
+    for value in foreign:
+        response = http.get(f"/ui/login?{urlencode({'login_challenge': value})}")
+        assert (response.status_code, response.body.decode()) == (404, expected), value
+    # Expired: CHALLENGE_TTL after the request (and not yet answered).
+    fresh = login_challenge_of(browser.get(f"{ISSUER}/oauth2/auth?{urlencode(valid_query(web_app))}"))
+    assert http.get(f"/ui/login?{urlencode({'login_challenge': fresh})}").status_code == 200
+    clock[0] += services.flows().challenge_ttl + 1
+    response = http.get(f"/ui/login?{urlencode({'login_challenge': fresh})}")
+    assert (response.status_code, response.body.decode()) == (404, expected)

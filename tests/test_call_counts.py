@@ -274,3 +274,23 @@ def test_a_rotated_secret_is_picked_up_once_the_re_read_interval_has_passed(http
     aws.reset()
     assert token_request(http, {**machine, "client_secret": "new"}).status_code == 200
     assert aws.by_operation() == {"dynamodb.GetItem": 1}, aws.calls
+
+
+def test_a_sign_in_through_the_default_pages_costs_nothing_until_the_password_is_posted(http, web_app, login_form, aws):
+    """Issue 10 item 1: the login challenge is the flow, sealed; was 1 PutItem, 1 GetItem, then 7 calls."""
+    from tests.oauth_flow import Browser, authorize_url, login_challenge, pkce_pair
+    from tests.test_ui_pages import Page
+
+    login_form()  # warm: the client, the pepper
+    browser = Browser(http)
+    url = authorize_url(
+        web_app["client_id"], scope="openid", code_challenge=pkce_pair()[1], code_challenge_method="S256"
+    )
+    aws.reset()
+    challenge = login_challenge(browser.get(url))
+    page = Page(http, f"/ui/login?{urlencode({'login_challenge': challenge})}")
+    assert aws.count == 0, aws.calls
+    assert page.post(login_challenge=challenge, username="carol", password="carol's password").status_code == 303
+    # The two attempt counters, the user query, clearing the pair counter, storing the verifier if absent.
+    expected = {"dynamodb.UpdateItem": 2, "dynamodb.Query": 1, "dynamodb.DeleteItem": 1}
+    assert aws.by_operation() == {**expected, "dynamodb.TransactWriteItems": 1}, aws.calls

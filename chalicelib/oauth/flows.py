@@ -32,6 +32,7 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound
 from chalicelib.oauth.oidc.claims import reserved_in
 from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, Pepper, StateItem, StateStore
+from chalicelib.oauth.sealed_challenges import SealedChallenges
 from chalicelib.oauth.sealing import Sealer
 from chalicelib.tokens.opaque import digest
 
@@ -145,6 +146,15 @@ class Flow:
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Flow:
         return _decode(payload)
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """A challenge taken to be answered."""
+
+    flow: Flow
+    item: StateItem | None = None  # a stored challenge, now consumed: put back if the answer is refused
+    sealed_id: str | None = None  # a sealed challenge's id: its one verifier derives from it
 
 
 @dataclass(frozen=True)
@@ -271,6 +281,7 @@ class Flows:
         self._issuer = issuer
         self._ttl = challenge_ttl
         self._login_hints = Sealer(pepper, "login_hint")
+        self._sealed = SealedChallenges(pepper, ttl=challenge_ttl)
 
     def seal_login_hint(self, login_hint: str | None) -> str | None:
         return self._login_hints.seal(login_hint.encode()) if login_hint else None
@@ -293,10 +304,45 @@ class Flows:
         return value
 
     def _peek(self, kind: str, value: str) -> Flow:
+        if self._sealed.is_sealed(value):
+            return self._open(kind, value)[1]
         item = self._store.find(kind, digest(value)) if value else None
         if item is None:
             raise NotFound(f"unknown, used or expired {kind}")
         return Flow.from_payload(item.payload)
+
+    def _open(self, kind: str, value: str) -> tuple[str, Flow]:
+        opened = self._sealed.open(kind, value)
+        if opened is None:
+            raise NotFound(f"unknown, tampered with or expired sealed {kind}")
+        return opened[0], Flow.from_payload(opened[1])
+
+    def _take_challenge(self, kind: str, value: str) -> _Taken:
+        """A challenge taken to be answered: a stored one is consumed, a sealed one only opened."""
+        if self._sealed.is_sealed(value):
+            id, flow = self._open(kind, value)
+            return _Taken(flow, sealed_id=id)
+        item = self._take_item(kind, value)
+        return _Taken(Flow.from_payload(item.payload), item=item)
+
+    def _put_back(self, taken: _Taken) -> None:
+        """Reopen a challenge whose answer was refused (a sealed one never closed)."""
+        if taken.item is not None:
+            self._store.upsert(replace(taken.item, consumed_at=None))
+
+    def _answer(self, taken: _Taken, kind: str, flow: Flow) -> str:
+        """Store the answer to a taken challenge as a ``kind`` verifier: the verifier.
+
+        A sealed challenge's verifier is derived from its id and stored only if
+        absent, so a second answer finds it there and fails like a used challenge.
+        """
+        if taken.sealed_id is None:
+            return self._put(kind, flow)
+        verifier = self._sealed.verifier(kind, taken.sealed_id)
+        item = StateItem(kind, digest(verifier), flow.to_payload(), int(time.time()) + self._ttl)
+        if not self._store.insert_all([item]):
+            raise NotFound(f"this sealed challenge was already answered ({kind} exists)")
+        return verifier
 
     def _take_item(self, kind: str, value: str) -> StateItem:
         try:
@@ -328,9 +374,15 @@ class Flows:
     def new_flow(self, request: AuthorizationRequest, csrf_cookie: str) -> Flow:
         return Flow(request=request, csrf_hash=digest(csrf_cookie), requested_at=int(time.time()))
 
-    def request_login(self, flow: Flow) -> str:
-        """Login requested: the ``login_challenge`` for the login app."""
-        return self._put(LOGIN_CHALLENGE, flow)
+    def request_login(self, flow: Flow, *, sealed: bool = False) -> str:
+        """Login requested: the ``login_challenge`` for the login app.
+
+        ``sealed``: for Tollgate's own login page, the challenge carries the flow
+        and nothing is stored (:mod:`~chalicelib.oauth.sealed_challenges`), unless
+        the flow is too large to travel in a URL.
+        """
+        challenge = self._sealed.seal(LOGIN_CHALLENGE, flow.to_payload()) if sealed else None
+        return challenge or self._put(LOGIN_CHALLENGE, flow)
 
     def request_consent(self, flow: Flow) -> str:
         """Consent requested: the ``consent_challenge`` for the consent app."""
@@ -382,15 +434,15 @@ class Flows:
             raise InvalidRequest("remember_for must not be negative")
         # Consume first and check the answer against what it held: no extra read
         # on the way that succeeds; a refusal puts the challenge back as it was.
-        item = self._take_item(LOGIN_CHALLENGE, challenge)
-        flow = Flow.from_payload(item.payload)
+        taken = self._take_challenge(LOGIN_CHALLENGE, challenge)
+        flow = taken.flow
         session = flow.session
         try:
             if session is not None and subject != session.subject:
                 raise InvalidRequest("skip is true: subject must be the subject of the login request")
             signed_in_at = _authentication_time(flow, auth_time, int(time.time()))
         except InvalidRequest:
-            self._store.upsert(replace(item, consumed_at=None))
+            self._put_back(taken)
             raise
         authentication = Authentication(
             subject=subject,
@@ -401,12 +453,13 @@ class Flows:
             remember_for=remember_for,
             sid=session.sid if session else "",
         )
-        verifier = self._put(LOGIN_VERIFIER, replace(flow, authentication=authentication))
+        verifier = self._answer(taken, LOGIN_VERIFIER, replace(flow, authentication=authentication))
         return self._back_to_authorize("login_verifier", verifier)
 
     def reject_login(self, challenge: str, *, error: str = "access_denied", error_description: str = "") -> str:
         rejection = _rejection(error, error_description)
-        verifier = self._put(LOGIN_VERIFIER, replace(self._take(LOGIN_CHALLENGE, challenge), rejection=rejection))
+        taken = self._take_challenge(LOGIN_CHALLENGE, challenge)
+        verifier = self._answer(taken, LOGIN_VERIFIER, replace(taken.flow, rejection=rejection))
         return self._back_to_authorize("login_verifier", verifier)
 
     def consent_request(self, challenge: str) -> ConsentRequest:

@@ -66,7 +66,8 @@ class Sealer:
     def open(self, sealed: str, *, context: bytes = b"") -> bytes | None:
         """What :meth:`seal` sealed with the same ``context``; None for anything else."""
         raw = _unb64(sealed) if sealed.isascii() else None
-        if raw is None or len(raw) < NONCE_BYTES + TAG_BYTES:
+        # Only the one canonical spelling opens: no second string for the same value.
+        if raw is None or len(raw) < NONCE_BYTES + TAG_BYTES or _b64(raw) != sealed:
             return None
         try:
             return AESGCM(self._key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context)

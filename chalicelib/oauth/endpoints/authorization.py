@@ -200,7 +200,11 @@ class AuthorizationEndpoint:
         # it can still refuse a person its user system has since disabled.
         if authentication is not None and (self._settings.own_login_page or "none" in authorization.prompt):
             return self._consent_step(client, replace(flow, authentication=authentication), cookies)
-        challenge = self._flows.request_login(replace(flow, session=authentication))
+        # Tollgate's own page gets the flow sealed in its challenge: nothing is stored before
+        # someone signs in.  A team's login app reads a stored one through ``login get``.
+        challenge = self._flows.request_login(
+            replace(flow, session=authentication), sealed=self._settings.own_login_page
+        )
         return redirect(_with_query(self._settings.login_url, {"login_challenge": challenge}), cookies=cookies)
 
     def _usable_session(self, request: Request, authorization: AuthorizationRequest) -> BrowserSession | None:
