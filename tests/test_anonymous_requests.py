@@ -382,3 +382,20 @@ def test_a_tampered_expired_or_foreign_sealed_challenge_gets_the_unknown_challen
     clock[0] += services.flows().challenge_ttl + 1
     response = http.get(f"/ui/login?{urlencode({'login_challenge': fresh})}")
     assert (response.status_code, response.body.decode()) == (404, expected)
+
+
+def test_a_flow_too_large_for_a_url_is_stored_instead_and_still_signs_in(http, register, aws):
+    from chalicelib import services
+    from chalicelib.oauth.sealed_challenges import MAX_LENGTH
+
+    scopes = " ".join(f"scope-{n:03}" for n in range(180))  # 1.8 KB of registered scopes
+    client = register(grant_types=["authorization_code"], redirect_uris=[REDIRECT_URI], scope=f"openid {scopes}")
+    browser = Browser(http)
+    typical = login_challenge_of(browser.get(f"{ISSUER}/oauth2/auth?{urlencode(valid_query(client))}"))
+    assert len(typical) < 1024  # a typical flow travels sealed in the login page's URL
+    large = valid_query(client, scope=f"openid {scopes}", state="s" * 512, nonce="n" * 512, login_hint="h" * 256)
+    aws.reset()
+    challenge = login_challenge_of(browser.get(f"{ISSUER}/oauth2/auth?{urlencode(large)}"))
+    assert len(challenge) < MAX_LENGTH and aws.by_operation()["dynamodb.PutItem"] == 1  # stored, as before
+    redirect_to = services.flows().accept_login(challenge, subject="u")
+    assert "consent_challenge=" in browser.get(redirect_to).headers["Location"]

@@ -228,3 +228,24 @@ def test_every_call_of_every_function_is_allowed_by_its_policy(call_log, http, m
     assert any(c.function == "api_handler" and c.resource.startswith(users_table) for c in call_log.calls)  # sign-in
     denied = sorted({call for call in call_log.calls if not may(policies[call.function], call.action, call.resource)})
     assert denied == [], "\n".join(f"{c.function}: {c.action} on {c.resource}" for c in denied)
+
+
+def test_the_interactions_function_may_open_the_sealed_login_hint_it_returns(call_log, http, monkeypatch):
+    """``login get`` returns the login_hint, which the state table holds only sealed under the pepper."""
+    from chalicelib import services
+
+    monkeypatch.setenv("LOGIN_URL", "https://login.example.com/signin")
+    services.reset()
+    with call_log.acting_as("admin"):
+        client = admin.handle({"operation": "clients.create", "params": BROWSER_CLIENT})["result"]
+    _, challenge = pkce_pair()
+    url = authorize_url(
+        client["client_id"], scope="openid", code_challenge=challenge, code_challenge_method="S256", login_hint="ada"
+    )
+    login = query_of(Browser(http).get(url).headers["Location"])["login_challenge"]
+    services.reset()  # a cold interactions container: it reads the pepper itself
+    assert _answer(call_log, "login.get", login_challenge=login)["oidc_context"]["login_hint"] == "ada"
+    policies = {name: doc["Statement"] for name, doc in deploy_documents(load_stage("dev"), call_log.outputs).items()}
+    calls = [call for call in call_log.calls if call.function == "interactions"]
+    assert any(call.action == "secretsmanager:GetSecretValue" for call in calls)
+    assert [call for call in calls if not may(policies["interactions"], call.action, call.resource)] == []
