@@ -399,3 +399,22 @@ def test_a_flow_too_large_for_a_url_is_stored_instead_and_still_signs_in(http, r
     assert len(challenge) < MAX_LENGTH and aws.by_operation()["dynamodb.PutItem"] == 1  # stored, as before
     redirect_to = services.flows().accept_login(challenge, subject="u")
     assert "consent_challenge=" in browser.get(redirect_to).headers["Location"]
+
+
+def test_a_visit_to_the_device_page_writes_nothing_until_a_code_is_accepted(http, register, aws):
+    import json
+
+    from tests.test_device_flow import GRANT, device_auth, form_fields, post_form
+
+    tv = register(grant_types=[GRANT], scope="openid offline_access", token_endpoint_auth_method="none")
+    user_code = json.loads(device_auth(http, tv).body)["user_code"]
+    verify_page(http)  # warm
+    aws.reset()
+    browser = Browser(http)
+    page = browser.get(f"{ISSUER}/oauth2/device/verify?{urlencode({'user_code': user_code})}")
+    assert page.status_code == 200 and prefilled(page) == user_code
+    assert writes(aws) == [], aws.calls  # was one PutItem (the device challenge)
+    fields = form_fields(page)
+    assert post_form(http, fields, cookie_header(browser), user_code).status_code == 303
+    # The same challenge answers once: a second accept gets the wrong-code page.
+    assert post_form(http, fields, cookie_header(browser), user_code).status_code == 400

@@ -152,9 +152,13 @@ class Flow:
 class _Taken:
     """A challenge taken to be answered."""
 
-    flow: Flow
+    payload: dict[str, Any]
     item: StateItem | None = None  # a stored challenge, now consumed: put back if the answer is refused
     sealed_id: str | None = None  # a sealed challenge's id: its one verifier derives from it
+
+    @property
+    def flow(self) -> Flow:
+        return Flow.from_payload(self.payload)
 
 
 @dataclass(frozen=True)
@@ -305,25 +309,25 @@ class Flows:
 
     def _peek(self, kind: str, value: str) -> Flow:
         if self._sealed.is_sealed(value):
-            return self._open(kind, value)[1]
+            return Flow.from_payload(self._open(kind, value)[1])
         item = self._store.find(kind, digest(value)) if value else None
         if item is None:
             raise NotFound(f"unknown, used or expired {kind}")
         return Flow.from_payload(item.payload)
 
-    def _open(self, kind: str, value: str) -> tuple[str, Flow]:
+    def _open(self, kind: str, value: str) -> tuple[str, dict[str, Any]]:
         opened = self._sealed.open(kind, value)
         if opened is None:
             raise NotFound(f"unknown, tampered with or expired sealed {kind}")
-        return opened[0], Flow.from_payload(opened[1])
+        return opened
 
     def _take_challenge(self, kind: str, value: str) -> _Taken:
         """A challenge taken to be answered: a stored one is consumed, a sealed one only opened."""
         if self._sealed.is_sealed(value):
-            id, flow = self._open(kind, value)
-            return _Taken(flow, sealed_id=id)
+            id, payload = self._open(kind, value)
+            return _Taken(payload, sealed_id=id)
         item = self._take_item(kind, value)
-        return _Taken(Flow.from_payload(item.payload), item=item)
+        return _Taken(item.payload, item=item)
 
     def _put_back(self, taken: _Taken) -> None:
         """Reopen a challenge whose answer was refused (a sealed one never closed)."""
@@ -353,9 +357,8 @@ class Flows:
             raise NotFound(f"unknown, used or expired {kind}")
         return item
 
-    def _take(self, kind: str, value: str, *, raw: bool = False) -> Any:
-        item = self._take_item(kind, value)
-        return item.payload if raw else Flow.from_payload(item.payload)
+    def _take(self, kind: str, value: str) -> Flow:
+        return Flow.from_payload(self._take_item(kind, value).payload)
 
     def _client(self, flow: Flow) -> Client:
         client = self._clients.find(flow.request.client_id)
@@ -518,18 +521,27 @@ class Flows:
 
     # -- the device flow's first step (RFC 8628 §3.3): which device is this? -------------
 
-    def request_device(self, csrf_cookie: str, user_code: str = "") -> str:
-        """A ``device_challenge`` for the device app; ``user_code`` pre-fills its form (never auto-submits)."""
-        value = new_challenge()
+    def request_device(self, csrf_cookie: str, user_code: str = "", *, sealed: bool = False) -> str:
+        """A ``device_challenge`` for the device app; ``user_code`` pre-fills its form (never auto-submits).
+
+        ``sealed``: for Tollgate's own device page, nothing is stored until a code is accepted.
+        """
         payload = {"csrf_hash": digest(csrf_cookie), "user_code": user_code}
-        self._store.upsert(StateItem(DEVICE_CHALLENGE, digest(value), payload, int(time.time()) + self._ttl))
+        value = self._sealed.seal(DEVICE_CHALLENGE, payload) if sealed else None
+        if value is None:
+            value = new_challenge()
+            self._store.upsert(StateItem(DEVICE_CHALLENGE, digest(value), payload, int(time.time()) + self._ttl))
         return value
 
     def device_request(self, challenge: str) -> dict[str, Any]:
-        item = self._store.find(DEVICE_CHALLENGE, digest(challenge)) if challenge else None
-        if item is None:
-            raise NotFound("unknown, used or expired device_challenge")
-        return {"challenge": challenge, "user_code": item.payload.get("user_code", ""), "request_url": ""}
+        if self._sealed.is_sealed(challenge):
+            payload = self._open(DEVICE_CHALLENGE, challenge)[1]
+        else:
+            item = self._store.find(DEVICE_CHALLENGE, digest(challenge)) if challenge else None
+            if item is None:
+                raise NotFound("unknown, used or expired device_challenge")
+            payload = item.payload
+        return {"challenge": challenge, "user_code": payload.get("user_code", ""), "request_url": ""}
 
     def accept_device(self, challenge: str, *, user_code: str) -> str:
         """The person typed ``user_code``: bind that device to this browser's flow.
@@ -549,7 +561,7 @@ class Flows:
         if record is None or request is None or request.status != device.PENDING:
             raise InvalidRequest(WRONG_USER_CODE)
         try:
-            started = self._take(DEVICE_CHALLENGE, challenge, raw=True)
+            started = self._take_challenge(DEVICE_CHALLENGE, challenge)
         except NotFound:
             raise InvalidRequest(WRONG_USER_CODE) from None
         authorization = AuthorizationRequest(
@@ -566,11 +578,15 @@ class Flows:
             max_age=None,
             device_code_id=record.id,
         )
-        flow = Flow(request=authorization, csrf_hash=started["csrf_hash"], requested_at=int(time.time()))
-        return self._back_to("oauth2/device/verify", "device_verifier", self._put(DEVICE_VERIFIER, flow))
+        flow = Flow(request=authorization, csrf_hash=started.payload["csrf_hash"], requested_at=int(time.time()))
+        try:
+            verifier = self._answer(started, DEVICE_VERIFIER, flow)
+        except NotFound:  # a sealed challenge answered before: like a used one
+            raise InvalidRequest(WRONG_USER_CODE) from None
+        return self._back_to("oauth2/device/verify", "device_verifier", verifier)
 
     def reject_device(self, challenge: str) -> str:
-        self._take(DEVICE_CHALLENGE, challenge, raw=True)
+        self._take_challenge(DEVICE_CHALLENGE, challenge)  # a sealed one is only checked: it was never stored
         return f"{self._issuer}/oauth2/device/verify?{urlencode({'error': 'access_denied'})}"
 
     def redeem_device_verifier(self, verifier: str) -> Flow:

@@ -1,8 +1,9 @@
 """The device verification page, ``GET/POST /oauth2/device/verify`` (RFC 8628 §3.3, DESIGN §4).
 
-GET starts a device flow in this browser (a ``device_challenge`` plus the
-flow cookie) and shows the form — field ``Code``, button ``Continue`` —
-pre-filled from ``verification_uri_complete`` but never submitted by itself
+GET starts a device flow in this browser (a ``device_challenge``, sealed so
+that a visit stores nothing, plus the flow cookie) and shows the form —
+field ``Code``, button ``Continue`` — pre-filled from
+``verification_uri_complete`` but never submitted by itself
 (§5.4: the person must confirm the code they see on their device).  With
 ``DEVICE_URL`` pointing at a team's own app, GET redirects there instead and
 the app answers through the admin function (``device.accept``).
@@ -54,9 +55,11 @@ def show(request: Request) -> Response | Page:
     query.check_all()  # an overlong or control-character prefill is refused before anything is kept
     prefill = _prefill(query.get("user_code"))
     binding = services.authorization_endpoint().bind_flow(request)
-    challenge = services.flows().request_device(binding.secret, prefill)
     device_url = settings().device_url
-    if device_url != f"{settings().issuer_url}/oauth2/device/verify":
+    own_page = device_url == f"{settings().issuer_url}/oauth2/device/verify"
+    # Tollgate's own page gets a sealed challenge (nothing stored for a visit); a team's app a stored one.
+    challenge = services.flows().request_device(binding.secret, prefill, sealed=own_page)
+    if not own_page:
         return redirect(f"{device_url}?{urlencode({'device_challenge': challenge})}", cookies=binding.cookies)
     page = _form(request, challenge, user_code=prefill)
     return Page(page.template, page.context, page.status, page.headers, (*page.cookies, *binding.cookies))
