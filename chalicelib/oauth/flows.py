@@ -11,6 +11,10 @@ or rejects it, the authorization endpoint redeems the verifier and creates a
 authorization endpoint redeems for a code.  Every step is a conditional
 ``consume`` of the previous key, so no challenge or verifier works twice and
 no step can be skipped.  Challenges expire after ``CHALLENGE_TTL``.
+For Tollgate's own login and device pages, the login and device challenges
+are not stored but sealed (:mod:`chalicelib.oauth.sealed_challenges`): an
+anonymous visit writes nothing, and the verifier answering one is derived
+from it and stored only if absent, so it too is answered once.
 
 The login and consent apps (Tollgate's own pages, or a team's app through
 the admin function) only ever see challenges; verifiers travel through the
