@@ -47,6 +47,32 @@ def test_short_tags_load_as_intrinsic_functions() -> None:
     assert load_template()["Outputs"]["KeysKmsKeyArn"]["Value"] == {"Fn::GetAtt": ["KeysKmsKey", "Arn"]}
 
 
+RETAINED = ("Retain", "RetainExceptOnCreate")
+
+
+def test_what_the_stack_retains_is_still_deleted_when_its_own_first_create_rolls_back() -> None:
+    """A failed first create must not orphan fixed-name resources: the retry would fail with "already exists".
+    ``RetainExceptOnCreate`` keeps ``Retain`` after that first success; UpdateReplacePolicy has no such
+    value (Delete, Retain, Snapshot), so it stays ``Retain``."""
+    resources = load_template()["Resources"]
+    retained = {name for name, resource in resources.items() if resource.get("DeletionPolicy") in RETAINED}
+    assert {"ClientsTable", "UsersTable", "KeysKmsKey", "SigningKeysSecret", "PepperSecret"} <= retained
+    for name in retained:
+        assert resources[name]["DeletionPolicy"] == "RetainExceptOnCreate", name
+        assert resources[name]["UpdateReplacePolicy"] == "Retain", name
+
+
+def test_durable_tables_are_deletable_until_the_first_create_succeeds() -> None:
+    """CloudFormation cannot delete a table with deletion protection, so a rollback of the first create would
+    fail (ROLLBACK_FAILED) and keep it: protection follows a parameter ``make deploy`` turns on afterwards."""
+    template = load_template()
+    parameter = template["Parameters"]["ProtectDurableTables"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("true", ["true", "false"])
+    for name in ("ClientsTable", "UsersTable"):
+        protection = template["Resources"][name]["Properties"]["DeletionProtectionEnabled"]
+        assert protection == {"Ref": "ProtectDurableTables"}, name
+
+
 def test_tables_get_their_key_schemas_and_on_demand_billing(applied: AppliedTemplate) -> None:
     expected_keys = {"ClientsTable": "client_id", "UsersTable": "user_id", "StateTable": "pk"}
     assert set(applied.tables) == set(expected_keys)
