@@ -1,7 +1,11 @@
 """``make deploy STAGE=...``: from an AWS account to a working issuer with one command.
 
 1. deploy ``infra/resources.yaml`` as the CloudFormation stack ``tollgate-STAGE``
-   (``NamePrefix=tollgate-STAGE``) and read its outputs;
+   (``NamePrefix=tollgate-STAGE``) and read its outputs: a first create runs
+   without termination or table deletion protection, so a failure rolls back
+   to nothing, and both are switched on once it succeeds; a stack in a state
+   CloudFormation would not update stops the deploy with one line saying
+   what to run (:func:`stack_problem`);
 2. write each function's ``iam_policy_file`` from ``infra/policies.py`` with
    the ARNs in those outputs (least privilege needs real ARNs, which only
    exist once the stack does);
