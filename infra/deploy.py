@@ -143,14 +143,16 @@ def _wait(cloudformation: Any, waiter: str, stage: Stage) -> None:
     """Wait for the operation to settle; if it failed, the one line its final state calls for."""
     try:
         cloudformation.get_waiter(waiter).wait(StackName=stage.stack_name)
-    except WaiterError:
-        stack = _describe_stack(cloudformation, stage.stack_name)
-        if stack is None:
-            raise StackNotUsable(f"Stack {stage.stack_name} is gone: deploy again") from None
-        refuse_unusable(stage, stack)
-        if stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
-            raise StackNotUsable(stack_problem(stage, stack)) from None
-        raise
+        return
+    except WaiterError as error:
+        failure = error
+    stack = _describe_stack(cloudformation, stage.stack_name)
+    if stack is None:
+        raise StackNotUsable(f"Stack {stage.stack_name} is gone: deploy again")
+    refuse_unusable(stage, stack)
+    if stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
+        raise StackNotUsable(stack_problem(stage, stack))
+    raise failure  # settled in a usable state, yet the waiter gave up: nothing clearer to say
 
 
 def _describe_stack(cloudformation: Any, name: str) -> dict[str, Any] | None:
