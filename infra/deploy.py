@@ -1,7 +1,11 @@
 """``make deploy STAGE=...``: from an AWS account to a working issuer with one command.
 
 1. deploy ``infra/resources.yaml`` as the CloudFormation stack ``tollgate-STAGE``
-   (``NamePrefix=tollgate-STAGE``) and read its outputs;
+   (``NamePrefix=tollgate-STAGE``) and read its outputs: a first create runs
+   without termination or table deletion protection, so a failure rolls back
+   to nothing, and both are switched on once it succeeds; a stack in a state
+   CloudFormation would not update stops the deploy with one line saying
+   what to run (:func:`stack_problem`);
 2. write each function's ``iam_policy_file`` from ``infra/policies.py`` with
    the ARNs in those outputs (least privilege needs real ARNs, which only
    exist once the stack does);
@@ -31,6 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import WaiterError
 
 from infra.local import TEMPLATE_PATH
 from infra.policies import deploy_documents
@@ -81,37 +87,120 @@ def check_placeholders(stage: Stage) -> None:
 
 # --------------------------------------------------------------------------- 1. infrastructure
 
+PROTECTION_PARAMETER = "ProtectDurableTables"  # infra/resources.yaml: deletion protection of Clients and Users
+USABLE_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
+
+
+class StackNotUsable(StageError):
+    """The stage's stack is in a state ``make deploy`` cannot update; the message is one line saying what to run."""
+
 
 def deploy_infrastructure(cloudformation: Any, stage: Stage, template_path: Path = TEMPLATE_PATH) -> dict[str, str]:
-    """Create or update the stage's infrastructure stack; its outputs."""
-    arguments = {
-        "StackName": stage.stack_name,
-        "TemplateBody": template_path.read_text(encoding="utf-8"),
-        "Parameters": [{"ParameterKey": "NamePrefix", "ParameterValue": stage.name_prefix}],
-        "Tags": [{"Key": "tollgate-stage", "Value": stage.name}],
-    }
-    if _stack_exists(cloudformation, stage.stack_name):
-        try:
-            cloudformation.update_stack(**arguments)
-        except cloudformation.exceptions.ClientError as error:
-            if "No updates are to be performed" not in str(error):
-                raise
-        else:
-            cloudformation.get_waiter("stack_update_complete").wait(StackName=stage.stack_name)
+    """Create or update the stage's infrastructure stack; its outputs.
+
+    A first create runs unprotected (no termination protection, tables
+    deletable), so if it fails CloudFormation rolls it back to nothing and
+    ``RetainExceptOnCreate`` leaves no name behind; the update that follows
+    at once switches both protections on for good.
+    """
+    template = template_path.read_text(encoding="utf-8")
+    stack = _describe_stack(cloudformation, stage.stack_name)
+    if stack is None:
+        _create_unprotected(cloudformation, stage, template)
     else:
-        cloudformation.create_stack(**arguments, EnableTerminationProtection=True)
-        cloudformation.get_waiter("stack_create_complete").wait(StackName=stage.stack_name)
+        refuse_unusable(stage, stack)
+    _update_protected(cloudformation, stage, template)
     return stack_outputs(cloudformation, stage.stack_name)
 
 
-def _stack_exists(cloudformation: Any, name: str) -> bool:
+def _stack_arguments(stage: Stage, template: str, *, protect: bool) -> dict[str, Any]:
+    parameters = {"NamePrefix": stage.name_prefix, PROTECTION_PARAMETER: "true" if protect else "false"}
+    return {
+        "StackName": stage.stack_name,
+        "TemplateBody": template,
+        "Parameters": [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+        "Tags": [{"Key": "tollgate-stage", "Value": stage.name}],
+    }
+
+
+def _create_unprotected(cloudformation: Any, stage: Stage, template: str) -> None:
+    cloudformation.create_stack(**_stack_arguments(stage, template, protect=False))
+    _wait(cloudformation, "stack_create_complete", stage)
+    cloudformation.update_termination_protection(EnableTerminationProtection=True, StackName=stage.stack_name)
+
+
+def _update_protected(cloudformation: Any, stage: Stage, template: str) -> None:
+    try:
+        cloudformation.update_stack(**_stack_arguments(stage, template, protect=True))
+    except cloudformation.exceptions.ClientError as error:
+        if "No updates are to be performed" not in str(error):
+            raise
+    else:
+        _wait(cloudformation, "stack_update_complete", stage)
+
+
+def _wait(cloudformation: Any, waiter: str, stage: Stage) -> None:
+    """Wait for the operation to settle; if it failed, the one line its final state calls for."""
+    try:
+        cloudformation.get_waiter(waiter).wait(StackName=stage.stack_name)
+        return
+    except WaiterError as error:
+        failure = error
+    stack = _describe_stack(cloudformation, stage.stack_name)
+    if stack is None:
+        raise StackNotUsable(f"Stack {stage.stack_name} is gone: deploy again")
+    refuse_unusable(stage, stack)
+    if stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
+        raise StackNotUsable(stack_problem(stage, stack))
+    raise failure  # settled in a usable state, yet the waiter gave up: nothing clearer to say
+
+
+def _describe_stack(cloudformation: Any, name: str) -> dict[str, Any] | None:
     try:
         stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
     except cloudformation.exceptions.ClientError as error:
         if "does not exist" in str(error):
-            return False
+            return None
         raise
-    return any(stack["StackStatus"] != "DELETE_COMPLETE" for stack in stacks)
+    live = [stack for stack in stacks if stack["StackStatus"] != "DELETE_COMPLETE"]
+    return live[0] if live else None
+
+
+def refuse_unusable(stage: Stage, stack: dict[str, Any]) -> None:
+    if stack["StackStatus"] not in USABLE_STATES:
+        raise StackNotUsable(stack_problem(stage, stack))
+
+
+def stack_problem(stage: Stage, stack: dict[str, Any]) -> str:
+    """One line: the stack's state, what it means, and the command that unblocks the next deploy."""
+    name, status = stage.stack_name, stack["StackStatus"]
+    events = f"aws cloudformation describe-stack-events --stack-name {name}"
+    delete = f"aws cloudformation delete-stack --stack-name {name}"
+    if stack.get("EnableTerminationProtection"):
+        delete = (
+            f"aws cloudformation update-termination-protection --no-enable-termination-protection "
+            f"--stack-name {name} && {delete}"
+        )
+    if status == "ROLLBACK_COMPLETE":
+        advice = f"its first create failed (why: {events}) and was undone; it holds nothing and can only be deleted"
+        return f"Stack {name} is in {status}: {advice}: delete it with: {delete}; then deploy again"
+    if status in ("ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED", "REVIEW_IN_PROGRESS"):
+        advice = f"it never finished creating, or a delete stopped half way (why: {events})"
+        return f"Stack {name} is in {status}: {advice}: delete it with: {delete}; then deploy again"
+    if status == "UPDATE_ROLLBACK_FAILED":
+        fix = f"aws cloudformation continue-update-rollback --stack-name {name}"
+        return f"Stack {name} is in {status}: an update could not be undone (why: {events}): fix that, then: {fix}"
+    if status == "UPDATE_FAILED":
+        fix = f"aws cloudformation rollback-stack --stack-name {name}"
+        return f"Stack {name} is in {status}: an update failed without rollback (why: {events}): {fix}"
+    if status == "UPDATE_ROLLBACK_COMPLETE":
+        advice = "the update failed and was undone; the stage runs as before"
+        return f"Stack {name} is in {status}: {advice}: see why with: {events}; then deploy again"
+    if status.endswith("_IN_PROGRESS"):
+        return (
+            f"Stack {name} is in {status}: another operation is running: follow it with: {events}; deploy when it ends"
+        )
+    return f"Stack {name} is in {status}, which make deploy cannot update: see why with: {events}"
 
 
 def stack_outputs(cloudformation: Any, name: str) -> dict[str, str]:
@@ -221,12 +310,12 @@ def retrying(call: Callable[[], Any], *, attempts: int = 6, pause: float = 5.0) 
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, tools: Tools | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.deploy", description=__doc__.splitlines()[0])
     parser.add_argument("--stage", required=True)
     args = parser.parse_args(argv)
     try:
-        issuer = deploy(args.stage, real_tools())
+        issuer = deploy(args.stage, tools or real_tools())
     except StageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

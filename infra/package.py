@@ -18,7 +18,11 @@ build here into the one Chalice generates:
   ``execute-api`` endpoint switched off, so every caller goes through the
   domain and its TLS 1.2 security policy;
 - the API handler's log group named after ``${APIHandler}``: Chalice 1.34
-  writes ``${ApiHandler}``, a resource that does not exist (cfn-lint E1019).
+  writes ``${ApiHandler}``, a resource that does not exist (cfn-lint E1019);
+- with a custom domain, the base path mapping made to wait for the API
+  stage: Chalice names the stage as a literal with no dependency, so
+  CloudFormation may create the mapping first and fail with "Invalid stage
+  identifier specified" (aws/chalice#1735).
 
 Writes ``build/STAGE/merge.json``, ``sam.json`` and ``deployment.zip``.
 """
@@ -46,6 +50,7 @@ PACKAGING_REGION = "us-east-1"  # the template itself is region-independent (${A
 API_HANDLER_RESOURCE = "APIHandler"
 API_HANDLER_LOG_GROUP = "ApiHandlerLogGroup"
 REST_API_RESOURCE = "RestAPI"
+DOMAIN_MAPPING_RESOURCE = "ApiGatewayCustomDomainMapping"
 
 
 def _camel(name: str) -> str:
@@ -130,6 +135,23 @@ def _check_custom_domain(stage: Stage) -> None:
     domain = stage.custom_domain
     if domain and domain.get("tls_version") != "TLS_1_2":
         raise StageError(f"stage {stage.name}: api_gateway_custom_domain.tls_version must be TLS_1_2")
+    if domain and not stage.api_gateway_stage.isalnum():
+        raise StageError(
+            f"stage {stage.name}: api_gateway_stage must be letters and digits with a custom domain "
+            f"(SAM names its stage resource after it only then), not {stage.api_gateway_stage!r}"
+        )
+
+
+def api_stage_resource(stage: Stage) -> str:
+    """The logical id SAM gives the stage of ``RestAPI``: ``<api-LogicalId><stage-name>Stage``."""
+    return f"{REST_API_RESOURCE}{stage.api_gateway_stage}Stage"
+
+
+def _domain_mapping_order(stage: Stage) -> dict[str, Any]:
+    """The custom domain's base path mapping waits for the stage it names (only merged when Chalice writes one)."""
+    if not stage.custom_domain:
+        return {}
+    return {DOMAIN_MAPPING_RESOURCE: {"DependsOn": [api_stage_resource(stage)]}}
 
 
 def merge_template(stage: Stage, *, issuer_override: str | None = None) -> dict[str, Any]:
@@ -148,6 +170,7 @@ def merge_template(stage: Stage, *, issuer_override: str | None = None) -> dict[
             **_function_overrides(stage, issuer_override),
             **_rest_api_overrides(stage),
             **_log_group_fix(stage),
+            **_domain_mapping_order(stage),
         },
         "Outputs": infra.get("Outputs", {}),
     }

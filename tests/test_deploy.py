@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
-from infra.deploy import Tools, deploy, throttling_patch
+from infra.deploy import Tools, deploy, main, throttling_patch
 from infra.stages import CONFIG_PATH, StageError, load_stage
+from tests.fake_cloudformation import ACCOUNT, REGION, FakeCloudFormation
 from tests.iam_policies import may
 
-ACCOUNT, REGION = "111122223333", "eu-west-1"
 REST_API_URL = f"https://abc123defg.execute-api.{REGION}.amazonaws.com/api/"
 
 
@@ -36,25 +35,6 @@ OUTPUTS = {
     "PepperSecretArn": arn("secretsmanager", "secret:tollgate-dev/client-secret-pepper-GhIjKl"),
     "KeysKmsKeyArn": arn("kms", "key/1234abcd-12ab-34cd-56ef-1234567890ab"),
 }
-
-
-class FakeCloudFormation:
-    exceptions = type("Exceptions", (), {"ClientError": ClientError})
-
-    def __init__(self) -> None:
-        self.created: dict[str, Any] | None = None
-
-    def describe_stacks(self, StackName: str) -> dict[str, Any]:
-        if self.created is None:
-            raise ClientError({"Error": {"Message": f"Stack with id {StackName} does not exist"}}, "DescribeStacks")
-        outputs = [{"OutputKey": key, "OutputValue": value} for key, value in OUTPUTS.items()]
-        return {"Stacks": [{"StackStatus": "CREATE_COMPLETE", "Outputs": outputs}]}
-
-    def create_stack(self, **arguments: Any) -> None:
-        self.created = arguments
-
-    def get_waiter(self, name: str) -> Any:
-        return type("Waiter", (), {"wait": lambda self, **_: None})()
 
 
 class Recorder:
@@ -74,8 +54,10 @@ def project(tmp_path: Path) -> Path:
     return chalice_dir / "config.json"
 
 
-def fake_tools(config_path: Path, steps: list[str], keys: list[Any]) -> tuple[Tools, FakeCloudFormation, Recorder]:
-    cloudformation, apigateway = FakeCloudFormation(), Recorder()
+def fake_tools(
+    config_path: Path, steps: list[str], keys: list[Any], cloudformation: FakeCloudFormation | None = None
+) -> tuple[Tools, FakeCloudFormation, Recorder]:
+    cloudformation, apigateway = cloudformation or FakeCloudFormation(OUTPUTS), Recorder()
 
     def run_chalice(arguments: list[str]) -> None:
         steps.append("chalice " + " ".join(arguments))
@@ -102,7 +84,10 @@ def test_deploy_builds_infrastructure_then_policies_then_the_app_then_records_th
 
     assert cloudformation.created is not None
     assert cloudformation.created["StackName"] == "tollgate-dev"
-    assert cloudformation.created["Parameters"] == [{"ParameterKey": "NamePrefix", "ParameterValue": "tollgate-dev"}]
+    assert cloudformation.created["Parameters"] == [
+        {"ParameterKey": "NamePrefix", "ParameterValue": "tollgate-dev"},
+        {"ParameterKey": "ProtectDurableTables", "ParameterValue": "false"},  # until the create succeeds
+    ]
     assert issuer == REST_API_URL.rstrip("/")
     saved = json.loads(project.read_text())["stages"]["dev"]["environment_variables"]
     assert saved["ISSUER_URL"] == issuer
@@ -198,3 +183,94 @@ def test_the_local_stage_is_never_deployed(project):
     tools, _, _ = fake_tools(project, [], keys=[])
     with pytest.raises(StageError, match="local"):
         deploy("local", tools, config_path=project, say=lambda _: None)
+
+
+# --------------------------------------------------------------------------- stack states (issue 11 item 2)
+
+
+def test_a_failed_first_create_leaves_nothing_behind_and_the_printed_command_makes_the_retry_work(project):
+    cloudformation = FakeCloudFormation(OUTPUTS, fail_once={"create:PepperSecret"})
+    tools, _, _ = fake_tools(project, [], keys=[], cloudformation=cloudformation)
+    with pytest.raises(StageError) as failed:
+        deploy("dev", tools, config_path=project, say=lambda _: None)
+    message = str(failed.value)
+    assert "\n" not in message
+    assert message.startswith("Stack tollgate-dev is in ROLLBACK_COMPLETE")
+    assert "aws cloudformation delete-stack --stack-name tollgate-dev" in message
+    assert cloudformation.account == {}  # no table, key, alias or secret orphaned to clash with the retry
+
+    cloudformation.run_cli(message)  # what the operator does with the line
+    issuer = deploy("dev", tools, config_path=project, say=lambda _: None)
+    assert issuer == REST_API_URL.rstrip("/")
+    assert cloudformation.stacks["tollgate-dev"].status == "UPDATE_COMPLETE"
+
+
+def test_data_protection_is_switched_on_only_after_the_first_create_succeeds(project):
+    tools, cloudformation, _ = fake_tools(project, [], keys=[])
+    deploy("dev", tools, config_path=project, say=lambda _: None)
+    assert cloudformation.created is not None and not cloudformation.created["EnableTerminationProtection"]
+    assert {"ParameterKey": "ProtectDurableTables", "ParameterValue": "false"} in cloudformation.created["Parameters"]
+    assert cloudformation.operations == [
+        "create tollgate-dev",
+        "termination protection True tollgate-dev",
+        "update tollgate-dev",
+    ]
+    stack = cloudformation.stacks["tollgate-dev"]
+    assert stack.termination_protection and stack.parameters["ProtectDurableTables"] == "true"
+    assert cloudformation.account["tollgate-dev-clients"].protected
+    assert cloudformation.account["tollgate-dev-users"].protected
+    assert not cloudformation.account["tollgate-dev-state"].protected
+
+
+def test_a_failed_protection_update_is_one_line_and_the_next_deploy_finishes_it(project):
+    cloudformation = FakeCloudFormation(OUTPUTS, fail_once={"update:UsersTable"})
+    tools, _, _ = fake_tools(project, [], keys=[], cloudformation=cloudformation)
+    with pytest.raises(
+        StageError, match=r"^Stack tollgate-dev is in UPDATE_ROLLBACK_COMPLETE: [^\n]*describe-stack-events"
+    ):
+        deploy("dev", tools, config_path=project, say=lambda _: None)
+    deploy("dev", tools, config_path=project, say=lambda _: None)
+    assert cloudformation.account["tollgate-dev-clients"].protected
+
+
+@pytest.mark.parametrize(
+    ("status", "command"),
+    [
+        ("ROLLBACK_COMPLETE", "aws cloudformation delete-stack --stack-name tollgate-dev"),
+        ("ROLLBACK_FAILED", "aws cloudformation delete-stack --stack-name tollgate-dev"),
+        ("CREATE_FAILED", "aws cloudformation delete-stack --stack-name tollgate-dev"),
+        ("DELETE_FAILED", "aws cloudformation delete-stack --stack-name tollgate-dev"),
+        ("UPDATE_ROLLBACK_FAILED", "aws cloudformation continue-update-rollback --stack-name tollgate-dev"),
+        ("UPDATE_FAILED", "aws cloudformation rollback-stack --stack-name tollgate-dev"),
+        ("UPDATE_IN_PROGRESS", "aws cloudformation describe-stack-events --stack-name tollgate-dev"),
+    ],
+)
+def test_a_stack_make_deploy_cannot_update_is_named_in_one_line_with_the_command_that_unblocks_it(
+    project, status, command
+):
+    cloudformation = FakeCloudFormation(OUTPUTS)
+    cloudformation.given_stack("tollgate-dev", status)
+    tools, _, _ = fake_tools(project, [], keys=[], cloudformation=cloudformation)
+    with pytest.raises(StageError) as failed:
+        deploy("dev", tools, config_path=project, say=lambda _: None)
+    assert str(failed.value).startswith(f"Stack tollgate-dev is in {status}: ")
+    assert command in str(failed.value) and "\n" not in str(failed.value)
+    assert cloudformation.operations == []  # neither an update CloudFormation would refuse, nor a create
+
+
+def test_make_deploy_exits_non_zero_with_one_line_for_a_rolled_back_stack_created_with_termination_protection(
+    capsys,
+):
+    """A stack created by an earlier ``make deploy`` had termination protection from the start: the line
+    says to switch it off first, or delete-stack would be refused."""
+    cloudformation = FakeCloudFormation(OUTPUTS)
+    cloudformation.given_stack("tollgate-dev", "ROLLBACK_COMPLETE", termination_protection=True)
+    tools = Tools(cloudformation, Recorder(), lambda _: None, lambda *_: [])
+    assert main(["--stage", "dev"], tools) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: Stack tollgate-dev is in ROLLBACK_COMPLETE: ")
+    assert "update-termination-protection --no-enable-termination-protection --stack-name tollgate-dev && " in line
+    cloudformation.run_cli(line)
+    assert cloudformation.operations[-1] == "delete tollgate-dev" and "tollgate-dev" not in {
+        name for name, stack in cloudformation.stacks.items() if stack.status != "DELETE_COMPLETE"
+    }

@@ -302,6 +302,23 @@ def test_custom_domain_requires_tls_1_2_and_is_the_only_way_in(prod: Packaged, d
     assert "DisableExecuteApiEndpoint" not in dev.resources["RestAPI"]["Properties"]  # its issuer is that endpoint
 
 
+def test_custom_domain_mapping_is_created_after_the_api_stage_it_names(prod: Packaged, dev: Packaged):
+    """Chalice maps the domain to the literal stage name without a dependency, so CloudFormation may create
+    the mapping first and fail with "Invalid stage identifier specified" (aws/chalice#1735)."""
+    stage_name = prod.resources["RestAPI"]["Properties"]["StageName"]
+    mapping = prod.resources["ApiGatewayCustomDomainMapping"]
+    assert mapping["Properties"]["Stage"] == stage_name
+    # SAM names the stage it generates <api-LogicalId><stage-name>Stage (AWS SAM: generated resources).
+    assert f"RestAPI{stage_name}Stage" in mapping["DependsOn"]
+    assert "ApiGatewayCustomDomainMapping" not in dev.resources  # no domain, no half-declared mapping
+
+
+def test_a_stage_name_sam_would_hash_cannot_be_packaged_with_a_custom_domain():
+    prod_stage = load_stage("prod")
+    with pytest.raises(StageError, match="api_gateway_stage"):
+        merge_template(Stage("prod", {**prod_stage.config, "api_gateway_stage": "v-1"}))
+
+
 def test_cors_preflights_reach_the_api_handler_only_on_the_browser_endpoints(prod: Packaged):
     """Our OPTIONS routes are Lambda proxy integrations, not Chalice's static mock; other paths have none,
     so API Gateway refuses a preflight there (DESIGN §4: the authorization endpoint and pages answer no CORS)."""
