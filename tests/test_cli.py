@@ -203,6 +203,22 @@ def test_users_create_reads_the_password_from_stdin_and_that_password_signs_in(l
         services.reset()
 
 
+def test_the_readme_user_creation_example_works_as_written(local_stack):
+    """The README's ``read -rs PW`` then ``printf ... | ... --password-stdin``, run by bash as a person would
+    (a pipe from the ``printf`` builtin: the password is in no file and no process list)."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    command = next(n for n, line in enumerate(lines) if "users create" in line and ".venv/bin/python" in line)
+    assert lines[command - 1].startswith("read -rs PW"), lines[command - 1]
+    script = "\n".join(lines[command - 1 : command + 1]).replace(".venv/bin/python", sys.executable)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env["AWS_PORT"] = str(local_stack)
+    run = subprocess.run(
+        ["bash", "-c", script], cwd=ROOT, env=env, input="a readme password\n", capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["username"]
+
+
 # --- in process, under mock_aws ---------------------------------------------------------------
 
 
