@@ -55,6 +55,7 @@ def password_login() -> PasswordLogin:
     return PasswordLogin(
         users(),
         state_store(),
+        pepper(),
         max_failures=config.login_max_failures,
         max_delay=config.login_lockout_seconds,
         username_ceiling=config.login_username_max_attempts,

@@ -225,6 +225,7 @@ def test_entering_a_device_code_costs_three_calls_when_wrong_and_five_when_right
 
     tv = register(grant_types=[GRANT], scope="openid offline_access", token_endpoint_auth_method="none")
     user_code = json.loads(device_auth(http, tv).body)["user_code"]
+    post_form(http, *open_form(Browser(http)), "ZZZZ-ZZZZ")  # warm: the pepper (read once per container)
     fields, cookie = open_form(Browser(http))
     aws.reset()
     assert post_form(http, fields, cookie, "ZZZZ-ZZZZ").status_code == 400

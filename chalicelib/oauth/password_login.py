@@ -6,8 +6,8 @@ is counted *before* the password is checked, each count one atomic write
 (:meth:`StateStore.increment`), so parallel requests cannot slip past a
 limit they all read as not yet reached (NIST SP 800-63B §5.2.2: limit failed
 attempts; OWASP Authentication Cheat Sheet: throttle per account and source).
-Counters are keyed by hashes of the *submitted* username, whether or not such
-a user exists, so counts, delays and answers never tell a guesser which
+Counters are keyed by HMACs (under the pepper: :mod:`~chalicelib.oauth.person_keys`)
+of the *submitted* username, whether or not such a user exists, so counts, delays and answers never tell a guesser which
 usernames are real; an unknown username still pays for one scrypt
 verification, so timing does not tell either.
 A disabled user (``users disable``) is refused exactly like a wrong
@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import time
 
-from chalicelib.oauth.ports import StateStore, UserRepository
+from chalicelib.oauth.person_keys import LOGIN_PAIR, LOGIN_USERNAME, PersonKeys
+from chalicelib.oauth.ports import Pepper, StateStore, UserRepository
 from chalicelib.oauth.users import User, normalize_username, spend_verification_time, verify_password
-from chalicelib.tokens.opaque import digest
 
 LOGIN_ATTEMPTS = "login_attempts"  # counters: per (username, source) and per username
 LOGIN_DELAY = "login_delay"  # the slot a pair past its free attempts must take; lives for the delay
@@ -58,6 +58,7 @@ class PasswordLogin:
         self,
         users: UserRepository,
         store: StateStore,
+        pepper: Pepper,
         *,
         max_failures: int,
         max_delay: int,
@@ -65,6 +66,7 @@ class PasswordLogin:
     ) -> None:
         self._users = users
         self._store = store
+        self._key = PersonKeys(pepper)
         self._max_failures = max_failures
         self._max_delay = max_delay
         self._username_ceiling = username_ceiling
@@ -72,9 +74,8 @@ class PasswordLogin:
     def authenticate(self, username: str, password: str, source: str) -> User:
         """The user, or ``WrongCredentials`` / ``LockedOut``; the attempt is counted before any check."""
         name = normalize_username(username)
-        # Distinct prefixes: no submitted username (it may hold a newline) can name another counter.
-        pair = digest(f"pair:{source}\n{name}")
-        attempts = self._admit(pair, digest(f"username:{name}"))
+        pair = self._key(LOGIN_PAIR, source, name)
+        attempts = self._admit(pair, self._key(LOGIN_USERNAME, name))
         user = self._users.find_by_username(username)
         if user is None:
             spend_verification_time(password)

@@ -37,7 +37,7 @@ class ClientRepository(ClientLookup, Protocol):
 
 class Pepper(Protocol):
     def pepper(self) -> bytes:
-        """The server-side key of client secret hashes."""
+        """The server-side key of client secret hashes and of keys derived from people's data."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from chalicelib.oauth import device
 from chalicelib.oauth.errors import InvalidRequest
 from chalicelib.oauth.flows import TooManyAttempts
 from chalicelib.oauth.http import Page, Response, redirect
+from chalicelib.oauth.person_keys import DEVICE_SOURCE, person_key
 from chalicelib.oauth.request import Request
 from chalicelib.tokens.opaque import digest
 from chalicelib.web.ui.pages import shows_errors
@@ -80,8 +81,11 @@ def submit(request: Request) -> Response | Page:
 
 
 def _count_source(request: Request) -> None:
-    """Count this attempt against its source address, in one write, before anything is checked."""
-    key = digest(f"source:{request.source_ip}")
+    """Count this attempt against its source address, in one write, before anything is checked.
+
+    The counter's key is an HMAC of the address under the pepper: the table never shows whence people came.
+    """
+    key = person_key(services.pepper().pepper(), DEVICE_SOURCE, request.source_ip)
     expires_at = int(time.time()) + device.WINDOW
     if services.state_store().increment(device.ATTEMPTS_KIND, key, expires_at) > device.SOURCE_LIMIT:
         raise TooManyAttempts("too many codes entered from this address")
