@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 
 import pytest
 
@@ -206,3 +207,16 @@ def test_an_empty_password_is_neither_counted_nor_hashed(http, client, alice, sc
         assert sign_in(page, challenge, "alice", "").status_code == 200
     assert scrypt_calls == []
     assert sign_in(page, challenge, "alice", PASSWORD).status_code == 303
+
+
+def test_a_refused_accept_puts_the_challenge_back_with_its_count(http, client, alice):
+    """An answer the flow refuses (here an auth_time in the future) reopens the challenge, attempts and all."""
+    from chalicelib import headless
+
+    page, challenge = login_page(http, client)
+    for n in range(10):
+        assert sign_in(page, challenge, f"guess-{n}", "wrong password").status_code == 200
+    future = int(time.time()) + 3600
+    params = {"login_challenge": challenge, "subject": alice["user_id"], "auth_time": future}
+    assert headless.handle({"operation": "login.accept", "params": params})["error"] == "invalid_request"
+    assert sign_in(page, challenge, "alice", PASSWORD).status_code == 429

@@ -409,7 +409,8 @@ class Flows:
                 raise InvalidRequest("skip is true: subject must be the subject of the login request")
             signed_in_at = _authentication_time(flow, auth_time, int(time.time()))
         except InvalidRequest:
-            self._store.upsert(replace(item, consumed_at=None))
+            # Undo only our own consume, in place: the attempts counted on it stay counted.
+            self._store.release(LOGIN_CHALLENGE, item.id, item.consumed_at or 0)
             raise
         authentication = Authentication(
             subject=subject,
