@@ -173,13 +173,14 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("authorize (redirect to login)", AUTHORIZE, 1, sign_in_step("authorize_url"), check=status(302)),
     # Read the login challenge.
     Scenario("login page", "GET /ui/login", 1, sign_in_step("login_page_url")),
-    # Read the challenge (before spending a password hash on it) + count the attempt per (username,
-    # source address) and per username, before the hash + find the user (index query) + clear the
-    # pair's count + consume the challenge + store the login verifier.  scrypt is the time.
+    # Read the challenge in the write that counts the attempt on it + count the attempt per source
+    # address, per (username, source address) and per username, all before the hash + find the user
+    # (index query) + clear the pair's count + consume the challenge + store the login verifier.
+    # scrypt is the time.
     Scenario(
         "login submit",
         LOGIN,
-        7,
+        8,
         sign_in_step("login_submit"),
         check=status(303),
         max_samples=30,

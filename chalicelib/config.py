@@ -48,6 +48,8 @@ class Settings:
     login_max_failures: int
     login_lockout_seconds: int
     login_username_max_attempts: int
+    login_source_max_attempts: int
+    login_challenge_max_attempts: int
 
     # False when ISSUER_URL was not set and the local default stands in.
     issuer_configured: bool = True
@@ -104,6 +106,12 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("LOGIN_MAX_FAILURES", "5", "sign-in attempts in a row per username and source address; then 2, 4, 8... s apart"),
     ("LOGIN_LOCKOUT_SECONDS", "900", "longest delay between sign-in attempts of one username from one address"),
     ("LOGIN_USERNAME_MAX_ATTEMPTS", "100", "sign-in attempts per username per hour from all addresses; then locked"),
+    (
+        "LOGIN_SOURCE_MAX_ATTEMPTS",
+        "100",
+        "sign-in attempts per source address (IPv6: per /64) per hour; then throttled",
+    ),
+    ("LOGIN_CHALLENGE_MAX_ATTEMPTS", "10", "sign-in attempts per login challenge; then it is void"),
 )
 
 
@@ -141,4 +149,6 @@ def settings() -> Settings:
         login_max_failures=_int("LOGIN_MAX_FAILURES", 5),
         login_lockout_seconds=_int("LOGIN_LOCKOUT_SECONDS", 900),
         login_username_max_attempts=_int("LOGIN_USERNAME_MAX_ATTEMPTS", 100),
+        login_source_max_attempts=_int("LOGIN_SOURCE_MAX_ATTEMPTS", 100),
+        login_challenge_max_attempts=_int("LOGIN_CHALLENGE_MAX_ATTEMPTS", 10),
     )

@@ -59,6 +59,7 @@ def password_login() -> PasswordLogin:
         max_failures=config.login_max_failures,
         max_delay=config.login_lockout_seconds,
         username_ceiling=config.login_username_max_attempts,
+        source_ceiling=config.login_source_max_attempts,
     )
 
 
@@ -241,7 +242,13 @@ def flows() -> Flows:
     from chalicelib.oauth.flows import Flows
 
     config = settings()
-    return Flows(state_store(), client_repository(), issuer=config.issuer(), challenge_ttl=config.challenge_ttl)
+    return Flows(
+        state_store(),
+        client_repository(),
+        issuer=config.issuer(),
+        challenge_ttl=config.challenge_ttl,
+        login_attempts=config.login_challenge_max_attempts,
+    )
 
 
 def reset() -> None:

@@ -75,8 +75,8 @@ def test_counter_keys_reveal_neither_the_username_nor_the_address_nor_their_sha2
     attempts(http, client)
     items = state_items()
     counters = [item for item in items if item["kind"]["S"] in COUNTER_KINDS]
-    # Pair, username, pair's delay slot; per address, per device challenge.
-    assert len(counters) == 5, counters
+    # Login: per address, pair, username, pair's delay slot; device: per address, per device challenge.
+    assert len(counters) == 6, counters
     keys = [item["pk"]["S"] for item in items]
     for secret in what_a_reader_could_recognise():
         assert not [key for key in keys if secret.lower() in key.lower()], secret
@@ -94,15 +94,15 @@ def test_counter_keys_change_with_the_pepper(http, client, source):
     services.reset()  # a fresh container reads the new pepper
     attempts(http, client)  # counted afresh: none of the earlier counters is reused
     after = counter_keys() - before
-    assert len(after) == len(before) == 5
+    assert len(after) == len(before) == 6
 
 
 def test_one_value_gives_unrelated_keys_per_purpose_and_values_cannot_be_shifted_between_parts():
-    from chalicelib.oauth.person_keys import DEVICE_SOURCE, LOGIN_PAIR, LOGIN_USERNAME, person_key
+    from chalicelib.oauth.person_keys import DEVICE_SOURCE, LOGIN_PAIR, LOGIN_SOURCE, LOGIN_USERNAME, person_key
 
     pepper = b"pepper"
-    keys = {person_key(pepper, purpose, SOURCE) for purpose in (LOGIN_PAIR, LOGIN_USERNAME, DEVICE_SOURCE)}
-    assert len(keys) == 3
+    purposes = (LOGIN_PAIR, LOGIN_USERNAME, LOGIN_SOURCE, DEVICE_SOURCE)
+    assert len({person_key(pepper, purpose, SOURCE) for purpose in purposes}) == 4
     assert person_key(pepper, LOGIN_PAIR, "a\n", "b") != person_key(pepper, LOGIN_PAIR, "a", "\nb")
     assert person_key(pepper, LOGIN_PAIR, "a", "b") == person_key(pepper, LOGIN_PAIR, "a", "b")
     assert person_key(b"other pepper", LOGIN_PAIR, "a", "b") != person_key(pepper, LOGIN_PAIR, "a", "b")

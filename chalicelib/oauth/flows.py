@@ -42,6 +42,8 @@ DEVICE_CHALLENGE = "device_challenge"
 DEVICE_VERIFIER = "device_verifier"
 
 WRONG_USER_CODE = "the code is not valid or has expired"
+LOGIN_VOID = "Too many failed attempts. Start signing in again from the application."
+LOGIN_ATTEMPTS = 10  # sign-in attempts one login challenge allows (LOGIN_CHALLENGE_MAX_ATTEMPTS)
 
 
 def new_challenge() -> str:
@@ -52,7 +54,8 @@ def new_challenge() -> str:
 
 
 class TooManyAttempts(InvalidRequest):
-    """Too many codes entered for one device challenge or from one address (RFC 8628 §5.1)."""
+    """Too many codes entered for one device challenge or from one address (RFC 8628 §5.1),
+    or too many passwords tried on one login challenge: it is void."""
 
     status = 429
 
@@ -260,11 +263,20 @@ def _check_custom_claims(token: str, claims: Mapping[str, Any]) -> None:
 class Flows:
     """The state machine's transitions, on the storage port."""
 
-    def __init__(self, store: StateStore, clients: ClientLookup, *, issuer: str, challenge_ttl: int) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        clients: ClientLookup,
+        *,
+        issuer: str,
+        challenge_ttl: int,
+        login_attempts: int = LOGIN_ATTEMPTS,
+    ) -> None:
         self._store = store
         self._clients = clients
         self._issuer = issuer
         self._ttl = challenge_ttl
+        self._login_attempts = login_attempts
 
     @property
     def challenge_ttl(self) -> int:
@@ -331,7 +343,28 @@ class Flows:
     # -- called by login and consent apps (default pages and the admin function) -------
 
     def login_request(self, challenge: str) -> LoginRequest:
-        flow = self._peek(LOGIN_CHALLENGE, challenge)
+        item = self._store.find(LOGIN_CHALLENGE, digest(challenge)) if challenge else None
+        return self._login_request(challenge, item)
+
+    def attempt_login(self, challenge: str) -> LoginRequest:
+        """Count one sign-in attempt against the challenge, before any password is checked.
+
+        One conditional write both counts and reads the challenge (no
+        read-then-write), so of racing attempts at most ``login_attempts`` get
+        through; the next finds the challenge void (``TooManyAttempts``), right
+        password or not.  Only Tollgate's own login page calls this: it is
+        what bounds the scrypt runs one challenge can buy.
+        """
+        item = self._store.tally(LOGIN_CHALLENGE, digest(challenge)) if challenge else None
+        return self._login_request(challenge, item)
+
+    def _login_request(self, challenge: str, item: StateItem | None) -> LoginRequest:
+        """What the login app sees of the challenge ``item`` (as it was before this attempt, if counted)."""
+        if item is None:
+            raise NotFound(f"unknown, used or expired {LOGIN_CHALLENGE}")
+        if item.counter >= self._login_attempts:
+            raise TooManyAttempts(LOGIN_VOID)
+        flow = Flow.from_payload(item.payload)
         return LoginRequest(
             challenge=challenge,
             client=self._client(flow).metadata(),
@@ -376,7 +409,8 @@ class Flows:
                 raise InvalidRequest("skip is true: subject must be the subject of the login request")
             signed_in_at = _authentication_time(flow, auth_time, int(time.time()))
         except InvalidRequest:
-            self._store.upsert(replace(item, consumed_at=None))
+            # Undo only our own consume, in place: the attempts counted on it stay counted.
+            self._store.release(LOGIN_CHALLENGE, item.id, item.consumed_at or 0)
             raise
         authentication = Authentication(
             subject=subject,

@@ -20,6 +20,11 @@ account is disabled.
   attempt counted, refused ones too, up to ``max_delay``, default 900).  A
   success clears the pair.  One address guessing one username gets about 16
   tries an hour, and it never locks out the person signing in elsewhere.
+- Per source address, whatever the username: ``source_ceiling`` attempts
+  (default 100) in an hour, counted first, so a guesser who changes
+  username every time (each fresh pair free of delays) still buys at most
+  that many scrypt runs an hour per address.  An IPv6 address counts by its
+  /64, what one subscriber is given: rotating inside it buys nothing.
 - Per username, from every address: ``username_ceiling`` attempts (default
   100) in an hour that passed their pair's check, then the username is
   locked for the rest of that hour.  Only a guesser spread over many
@@ -30,15 +35,18 @@ Counters live ``WINDOW`` seconds from their first count.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 
-from chalicelib.oauth.person_keys import LOGIN_PAIR, LOGIN_USERNAME, PersonKeys
+from chalicelib.oauth.person_keys import LOGIN_PAIR, LOGIN_SOURCE, LOGIN_USERNAME, PersonKeys
 from chalicelib.oauth.ports import Pepper, StateStore, UserRepository
 from chalicelib.oauth.users import User, normalize_username, spend_verification_time, verify_password
 
-LOGIN_ATTEMPTS = "login_attempts"  # counters: per (username, source) and per username
+LOGIN_ATTEMPTS = "login_attempts"  # counters: per source, per (username, source) and per username
 LOGIN_DELAY = "login_delay"  # the slot a pair past its free attempts must take; lives for the delay
 WINDOW = 3600
+SOURCE_CEILING = 100  # attempts per source address per WINDOW (LOGIN_SOURCE_MAX_ATTEMPTS)
+IPV6_SUBSCRIBER_PREFIX = 64  # RFC 6177: an end site gets a /64 or more
 
 
 class WrongCredentials(Exception):
@@ -63,6 +71,7 @@ class PasswordLogin:
         max_failures: int,
         max_delay: int,
         username_ceiling: int,
+        source_ceiling: int = SOURCE_CEILING,
     ) -> None:
         self._users = users
         self._store = store
@@ -70,12 +79,13 @@ class PasswordLogin:
         self._max_failures = max_failures
         self._max_delay = max_delay
         self._username_ceiling = username_ceiling
+        self._source_ceiling = source_ceiling
 
     def authenticate(self, username: str, password: str, source: str) -> User:
         """The user, or ``WrongCredentials`` / ``LockedOut``; the attempt is counted before any check."""
-        name = normalize_username(username)
+        name, source = normalize_username(username), source_block(source)
         pair = self._key(LOGIN_PAIR, source, name)
-        attempts = self._admit(pair, self._key(LOGIN_USERNAME, name))
+        attempts = self._admit(self._key(LOGIN_SOURCE, source), pair, self._key(LOGIN_USERNAME, name))
         user = self._users.find_by_username(username)
         if user is None:
             spend_verification_time(password)
@@ -84,12 +94,14 @@ class PasswordLogin:
             return user
         raise WrongCredentials
 
-    def _admit(self, pair: str, username: str) -> int:
+    def _admit(self, source: str, pair: str, username: str) -> int:
         """Count this attempt on each counter that applies; ``LockedOut`` if one is past its limit.
 
-        The pair's count, this attempt included.
+        The source first: past its ceiling nothing else is written.  The pair's count, this attempt included.
         """
         now = int(time.time())
+        if self._store.increment(LOGIN_ATTEMPTS, source, now + WINDOW) > self._source_ceiling:
+            raise LockedOut(WINDOW)
         attempts = self._store.increment(LOGIN_ATTEMPTS, pair, now + WINDOW)
         if attempts >= self._max_failures:
             delay = self._delay(attempts - self._max_failures + 1)
@@ -108,3 +120,16 @@ class PasswordLogin:
 
     def _delay(self, step: int) -> int:
         return min(self._max_delay, 2 ** min(step, 30))
+
+
+def source_block(address: str) -> str:
+    """The unit a source address is counted by: an IPv4 address itself, an IPv6 address's /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not from API Gateway's sourceIp; counted as given
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_SUBSCRIBER_PREFIX), strict=False))
+    return str(ip)

@@ -30,6 +30,7 @@ from chalicelib.oauth.ports import Pepper
 # One label per use, all here so no two uses can share one.
 LOGIN_PAIR = "login attempts per source address and username"
 LOGIN_USERNAME = "login attempts per username"
+LOGIN_SOURCE = "login attempts per source address"
 DEVICE_SOURCE = "device code attempts per source address"
 
 

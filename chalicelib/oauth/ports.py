@@ -127,6 +127,14 @@ class StateStore(Protocol):
         unchanged (its ``expires_at`` / ``consumed_at`` tell which), by the same call.
         """
 
+    def tally(self, kind: str, id: str) -> StateItem | None:
+        """Add 1 to the ``counter`` of a live, unconsumed item in one conditional write: the item as it was before.
+
+        None if the item is absent, expired or consumed: nothing is then counted.
+        The write is the read too, so counting costs no extra call and racing
+        callers each see a different count.
+        """
+
     def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:
         """Replace the payload of a live, unsettled, unconsumed item, exactly once; False otherwise."""
 

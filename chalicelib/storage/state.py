@@ -256,6 +256,13 @@ class DynamoStateStore:
         _, record = self._update(_key(kind, id), actions, condition, "ALL_OLD")
         return _to_item(record) if record is not None else None
 
+    def tally(self, kind: str, id: str) -> StateItem | None:
+        """One UpdateItem: ``ADD counter 1`` on the condition that the item is live and unconsumed."""
+        model, now = self._model, int(time.time())
+        condition = model.pk.exists() & (model.expires_at > now) & model.consumed_at.does_not_exist()
+        updated, record = self._update(_key(kind, id), [model.counter.add(1)], condition, "ALL_OLD")
+        return _to_item(record) if updated and record is not None else None
+
     def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:
         model, now = self._model, int(time.time())
         condition = (

@@ -6,11 +6,14 @@ and accepts it through :class:`~chalicelib.oauth.flows.Flows`, the same
 operations the admin function offers (Hydra's get / accept login request).
 
 GET shows the form (fields ``Username`` and ``Password``, button
-``Sign in``).  POST checks the CSRF token (bound to the challenge), then the
-password (:mod:`chalicelib.oauth.password_login`: each attempt is counted
-per username and source address before the password is checked; after 5 in a
-row they must wait 2, 4, 8... seconds apart, whether the username exists or
-not), accepts the challenge with ``amr=["pwd"]`` and a remembered login
+``Sign in``).  POST does the cheap checks first and scrypt last, so a check
+that fails costs no hash: the CSRF token (bound to the challenge, no AWS
+call), then the challenge, read by the one write that counts the attempt
+on it (10 per challenge, then it is void), then the counters of
+:mod:`chalicelib.oauth.password_login` (per source address; per username
+and address, which after 5 in a row must wait 2, 4, 8... seconds apart,
+whether the username exists or not; per username), then the password.
+It accepts the challenge with ``amr=["pwd"]`` and a remembered login
 session of the default lifetime, and answers 303 to where the flow goes
 next.  A failed attempt shows the form again with one generic message.
 """
@@ -70,10 +73,10 @@ def submit(request: Request) -> Response | Page:
     form = request.form()
     challenge = form.get("login_challenge") or ""
     services.csrf_guard().verify(request, form, binding=_binding(challenge))
-    login = services.flows().login_request(challenge)
     username, password = _field(form, "username"), _field(form, "password")
-    if not username or not password:
-        return _form(request, login, username=username, message=MISSING_CREDENTIALS)
+    if not username or not password:  # nothing to hash: not an attempt
+        return _form(request, services.flows().login_request(challenge), username=username, message=MISSING_CREDENTIALS)
+    login = services.flows().attempt_login(challenge)
     try:
         user = services.password_login().authenticate(username, password, request.source_ip)
     except WrongCredentials:
