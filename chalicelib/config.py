@@ -84,7 +84,11 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "alias/tollgate-signing",
         "`kms` mode: aliases `PREFIX-{rs256,es256}-{next,current,previous}`",
     ),
-    ("KEY_ROTATION_SCHEDULE", "rate(30 days)", "when the rotate_keys function runs (EventBridge rate or cron)"),
+    (
+        "KEY_ROTATION_SCHEDULE",
+        "cron(0 9 1 * ? *)",
+        "when the rotate_keys function runs (EventBridge cron or rate); at most one rotation per interval",
+    ),
     ("LOGIN_URL", "{issuer}/ui/login", "login app, sent `?login_challenge=`; point it at your own app to go headless"),
     ("CONSENT_URL", "{issuer}/ui/consent", "consent app: receives `?consent_challenge=`"),
     ("DEVICE_URL", "{issuer}/oauth2/device/verify", "device app, sent `?device_challenge=`; default: Tollgate's page"),

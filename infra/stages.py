@@ -135,4 +135,16 @@ def deployable_stage(name: str, path: Path = CONFIG_PATH) -> Stage:
     for function in FUNCTIONS:
         stage.policy_file(function)
     stage.throttling  # noqa: B018 - raises StageError when missing
+    _check_rotation_schedule(stage)
     return stage
+
+
+def _check_rotation_schedule(stage: Stage) -> None:
+    """Rotation reads its period from the schedule: one it cannot read is refused before anything is deployed."""
+    from chalicelib.keys.schedule import shortest_interval
+
+    expression = stage.environment.get("KEY_ROTATION_SCHEDULE")
+    try:
+        shortest_interval(expression) if expression else None
+    except ValueError as error:
+        raise StageError(f"stage {stage.name}: KEY_ROTATION_SCHEDULE: {error}") from None

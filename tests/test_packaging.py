@@ -279,10 +279,15 @@ def test_each_function_writes_only_its_own_log_group(prod: Packaged):
 # --------------------------------------------------------------------------- schedule and API Gateway
 
 
-def test_rotation_runs_on_the_configured_schedule(prod: Packaged):
+def test_rotation_runs_on_the_configured_schedule_and_is_never_retried(prod: Packaged):
     rotation = prod.function("rotate_keys")["Properties"]
     (event,) = rotation["Events"].values()
-    assert event == {"Type": "Schedule", "Properties": {"Schedule": "rate(30 days)"}}
+    schedule = load_stage("prod").environment["KEY_ROTATION_SCHEDULE"]
+    assert event == {"Type": "Schedule", "Properties": {"Schedule": schedule}}
+    # A cron() fires at set times; a rate() countdown starts again whenever a deploy rewrites the rule.
+    assert schedule.startswith("cron(")
+    # EventBridge invokes asynchronously: Lambda would retry a failed run twice, rotating twice in a period.
+    assert rotation["EventInvokeConfig"] == {"MaximumRetryAttempts": 0}
     # No reserved concurrency: a new account (concurrency quota 10) could not deploy it. Races are handled instead.
     assert "ReservedConcurrentExecutions" not in rotation
 
