@@ -248,11 +248,13 @@ def test_kms_mode_template_lets_rotation_tag_only_the_keys_it_creates():
     rotation = resource["Properties"]["PolicyDocument"]["Statement"]
     key = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     tag = "aws:RequestTag/tollgate-keyset"
-    creating = {tag: "alias/tollgate-prod-signing", "aws:TagKeys": ["tollgate-keyset"]}
-    creating |= {"kms:KeyUsage": "SIGN_VERIFY", "kms:KeySpec": "ECC_NIST_P256"}
-    assert may(rotation, "kms:CreateKey", "*", creating) and may(rotation, "kms:TagResource", key, creating)
-    assert not may(rotation, "kms:TagResource", key, {**creating, "kms:ResourceAliases": ["alias/someone-elses"]})
-    assert not may(rotation, "kms:TagResource", key, {**creating, tag: "alias/tollgate-dev-signing"})
+    tagging = {tag: "alias/tollgate-prod-signing", "aws:TagKeys": ["tollgate-keyset"]}  # tag-on-create's check
+    creating = {**tagging, "kms:KeyUsage": "SIGN_VERIFY", "kms:KeySpec": "ECC_NIST_P256"}
+    assert may(rotation, "kms:CreateKey", "*", creating) and may(rotation, "kms:TagResource", key, tagging)
+    assert not may(rotation, "kms:TagResource", key, {**tagging, "kms:ResourceAliases": ["alias/someone-elses"]})
+    assert not may(rotation, "kms:TagResource", key, {**tagging, tag: "alias/tollgate-dev-signing"})
+    other_stages_key = {**tagging, "aws:ResourceTag/tollgate-keyset": "alias/tollgate-dev-signing"}
+    assert not may(rotation, "kms:TagResource", key, other_stages_key)
     assert [grant.resource for grant in grants(rotation) if grant.resource == "*"] == ["*"]  # CreateKey's alone
 
 
