@@ -37,9 +37,10 @@ from typing import Any
 
 from chalicelib import aws
 from chalicelib.config import Settings, settings
-from chalicelib.functions import ROTATE_KEYS, deployed_name
+from chalicelib.functions import API_HANDLER, ROTATE_KEYS, deployed_name
 from chalicelib.keys import kms_mode, schedule, secrets_mode
 from chalicelib.keys.jwkset import NotYet
+from chalicelib.keys.key_policy import KeyUsers
 from chalicelib.metrics import emit_metric
 from chalicelib.oauth.endpoints.jwks import JWKS_MAX_AGE
 from chalicelib.oauth.errors import InvalidRequest, NotFound, OAuthError
@@ -109,7 +110,7 @@ def _rotate(config: Settings, *, at_least: int) -> None:
     """Rotate unless the ``next`` key (made by the last rotation) is younger than ``at_least`` seconds: ``NotYet``."""
     timing = {"now": now(), "pace": at_least, "retention": retention(config)}
     if config.key_mode == "kms":
-        kms_mode.rotate_paced(config.kms_key_alias_prefix, **timing)
+        kms_mode.rotate_paced(config.kms_key_alias_prefix, **timing, users=key_users(config))
     else:
         secrets_mode.rotate_keyset(config.keys_secret_id, **timing)
     _forget_cached_keys()
@@ -135,7 +136,7 @@ def revoke(kid: Any) -> list[dict[str, Any]]:
     config = settings()
     try:
         if config.key_mode == "kms":
-            kms_mode.revoke(config.kms_key_alias_prefix, kid)
+            kms_mode.revoke(config.kms_key_alias_prefix, kid, key_users(config))
         else:
             secrets_mode.revoke_key(config.keys_secret_id, kid, now=now())
     except KeyError:
@@ -154,11 +155,27 @@ def _forget_cached_keys() -> None:
         provider.forget()
 
 
+def key_users(config: Settings) -> KeyUsers | None:
+    """The roles a new ``kms``-mode key's policy names; None on the local stage (the embedded AWS has no IAM).
+
+    ``make package`` passes both ARNs (CloudFormation names the roles);
+    ``chalice deploy`` names each function's role after the function, in
+    the account STS reports (``GetCallerIdentity`` needs no permission).
+    """
+    if config.kms_signer_role_arn and config.kms_rotation_role_arn:
+        return KeyUsers(config.kms_signer_role_arn, config.kms_rotation_role_arn)
+    if config.is_local:
+        return None
+    _, partition, _, _, account, _ = aws.client("sts").get_caller_identity()["Arn"].split(":", 5)
+    role = f"arn:{partition}:iam::{account}:role/"
+    return KeyUsers(role + deployed_name(config.stage, API_HANDLER), role + deployed_name(config.stage, ROTATE_KEYS))
+
+
 def ensure_keys() -> None:
     """Create the first keys of the configured mode if there are none; otherwise change nothing."""
     config = settings()
     if config.key_mode == "kms":
-        kms_mode.ensure_keys(config.kms_key_alias_prefix)
+        kms_mode.ensure_keys(config.kms_key_alias_prefix, key_users(config))
     else:
         secrets_mode.ensure_keyset(config.keys_secret_id)
 
