@@ -43,6 +43,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.keys.key_policy import ROTATION_ACTIONS, SIGNER_ACTIONS
 from infra.stages import ADMIN, API_HANDLER, FUNCTIONS, INTERACTIONS, ROTATE_KEYS, Stage
 
 Statement = dict[str, Any]
@@ -132,7 +133,7 @@ def _api_handler(stage: Stage) -> list[Statement]:
     if stage.key_mode == "kms":
         statements += [
             _statement("ReadPepper", ("secretsmanager:GetSecretValue",), [PEPPER_SECRET]),
-            _statement("SignWithSigningKeys", ("kms:Sign", "kms:GetPublicKey"), [SIGNING_KEYS], **_tagged(stage)),
+            _statement("SignWithSigningKeys", SIGNER_ACTIONS, [SIGNING_KEYS], **_tagged(stage)),
         ]
     else:
         statements.append(
@@ -178,12 +179,13 @@ def _rotate_keys(stage: Stage) -> list[Statement]:
     }
     only_the_keyset_tag = {"ForAllValues:StringEquals": {"aws:TagKeys": [KEYSET_TAG]}}
     create = {"StringEquals": requested, **only_the_keyset_tag}
-    manage = ("kms:DescribeKey", "kms:GetPublicKey", "kms:CreateAlias", "kms:UpdateAlias", "kms:ScheduleKeyDeletion")
     return [
         # CreateKey names no resource (the key does not exist yet): the conditions bound it instead.
         _statement("CreateTaggedSigningKeys", ("kms:CreateKey",), ["*"], **create),
         *_tag_on_create_statements(stage, only_the_keyset_tag),
-        _statement("ManageOwnSigningKeys", manage, [SIGNING_KEYS], **_tagged(stage)),
+        # The same actions each new key's policy grants this role by name (chalicelib/keys/key_policy.py): that
+        # works from the key's creation, these once its tag has reached IAM (and for keys made before).
+        _statement("ManageOwnSigningKeys", ROTATION_ACTIONS, [SIGNING_KEYS], **_tagged(stage)),
         _statement("MoveOwnSigningAliases", ("kms:CreateAlias", "kms:UpdateAlias"), [_alias_pattern(stage)]),
         *_revoke_statements(stage),
     ]
@@ -210,11 +212,8 @@ def _tag_on_create_statements(stage: Stage, only_the_keyset_tag: dict[str, Any])
 
 
 def _revoke_statements(stage: Stage) -> list[Statement]:
-    """``keys revoke`` in kms mode: an alias is deleted (KMS checks both the alias and its key)."""
-    return [
-        _statement("UnaliasOwnSigningKeys", ("kms:DeleteAlias",), [SIGNING_KEYS], **_tagged(stage)),
-        _statement("DeleteOwnSigningAliases", ("kms:DeleteAlias",), [_alias_pattern(stage)]),
-    ]
+    """``keys revoke`` in kms mode: an alias is deleted (KMS checks both the alias and its key, allowed above)."""
+    return [_statement("DeleteOwnSigningAliases", ("kms:DeleteAlias",), [_alias_pattern(stage)])]
 
 
 _DATA_STATEMENTS = {API_HANDLER: _api_handler, ADMIN: _admin, INTERACTIONS: _interactions, ROTATE_KEYS: _rotate_keys}

@@ -185,6 +185,8 @@ class CallLog:
             tags = {tag["TagKey"]: tag["TagValue"] for tag in params.get("Tags", [])}
             tagging = {f"aws:RequestTag/{key}": value for key, value in tags.items()} | {"aws:TagKeys": list(tags)}
             creating = {**tagging, "kms:KeyUsage": params["KeyUsage"], "kms:KeySpec": params["KeySpec"]}
+            if "BypassPolicyLockoutSafetyCheck" in params:  # sent with the key policy naming the roles
+                creating["kms:BypassPolicyLockoutSafetyCheck"] = str(params["BypassPolicyLockoutSafetyCheck"]).lower()
             new_key = f"arn:aws:kms:{self.region}:{self.account}:key/{NEW_KEY}"
             return [(action, "*", creating)] + ([("kms:TagResource", new_key, tagging)] if tags else [])
         try:
@@ -339,6 +341,8 @@ def test_every_call_of_kms_mode_is_allowed_with_its_conditions_evaluated(call_lo
     stage = _kms_stage()
     monkeypatch.setenv("KEY_MODE", "kms")
     monkeypatch.setenv("KMS_KEY_ALIAS_PREFIX", stage.kms_alias_prefix)
+    for variable, function in (("KMS_SIGNER_ROLE_ARN", "api_handler"), ("KMS_ROTATION_ROLE_ARN", "rotate_keys")):
+        monkeypatch.setenv(variable, f"arn:aws:iam::{call_log.account}:role/{stage.function_name(function)}")
     services.reset()
     with call_log.acting_as("rotate_keys"):
         rotation.ensure_keys()  # a stage's first keys: CreateKey with its tag, CreateAlias
@@ -361,6 +365,8 @@ def test_every_call_of_kms_mode_is_allowed_with_its_conditions_evaluated(call_lo
     rotation_calls = {"CreateKey", "TagResource", "CreateAlias", "UpdateAlias", "DeleteAlias", "ScheduleKeyDeletion"}
     assert {("rotate_keys", f"kms:{name}") for name in rotation_calls} <= seen
     assert {("api_handler", "kms:Sign"), ("api_handler", "kms:GetPublicKey"), ("api_handler", "kms:Decrypt")} <= seen
+    bypassing = [call for call in call_log.calls if ("kms:BypassPolicyLockoutSafetyCheck", ("true",)) in call.context]
+    assert bypassing and all(call.action == "kms:CreateKey" for call in bypassing)  # keys came with a key policy
     denied = call_log.denied(policies)
     assert denied == [], "\n".join(f"{c.function}: {c.action} on {c.resource} ({c.context})" for c in denied)
 
