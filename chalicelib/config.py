@@ -32,6 +32,8 @@ class Settings:
     client_cache_seconds: int
     key_cache_seconds: int
     kms_key_alias_prefix: str
+    kms_signer_role_arn: str
+    kms_rotation_role_arn: str
     key_rotation_schedule: str
     login_url: str
     consent_url: str
@@ -86,7 +88,21 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "alias/tollgate-signing",
         "`kms` mode: aliases `PREFIX-{rs256,es256}-{next,current,previous}`",
     ),
-    ("KEY_ROTATION_SCHEDULE", "rate(30 days)", "when the rotate_keys function runs (EventBridge rate or cron)"),
+    (
+        "KMS_SIGNER_ROLE_ARN",
+        "",
+        "`kms` mode: the API handler's role, named in each new key's policy (default: Chalice's role name)",
+    ),
+    (
+        "KMS_ROTATION_ROLE_ARN",
+        "",
+        "`kms` mode: the rotate_keys role, named in each new key's policy (default: Chalice's role name)",
+    ),
+    (
+        "KEY_ROTATION_SCHEDULE",
+        "cron(0 9 1 * ? *)",
+        "when the rotate_keys function runs (EventBridge cron or rate); at most one rotation per interval",
+    ),
     ("LOGIN_URL", "{issuer}/ui/login", "login app, sent `?login_challenge=`; point it at your own app to go headless"),
     ("CONSENT_URL", "{issuer}/ui/consent", "consent app: receives `?consent_challenge=`"),
     ("DEVICE_URL", "{issuer}/oauth2/device/verify", "device app, sent `?device_challenge=`; default: Tollgate's page"),
@@ -133,6 +149,8 @@ def settings() -> Settings:
         client_cache_seconds=_int("CLIENT_CACHE_SECONDS", 60),
         key_cache_seconds=_int("KEY_CACHE_SECONDS", 300),
         kms_key_alias_prefix=env["KMS_KEY_ALIAS_PREFIX"],
+        kms_signer_role_arn=env["KMS_SIGNER_ROLE_ARN"],
+        kms_rotation_role_arn=env["KMS_ROTATION_ROLE_ARN"],
         key_rotation_schedule=env["KEY_ROTATION_SCHEDULE"],
         login_url=env["LOGIN_URL"].replace("{issuer}", env["ISSUER_URL"].rstrip("/")),
         consent_url=env["CONSENT_URL"].replace("{issuer}", env["ISSUER_URL"].rstrip("/")),

@@ -9,7 +9,8 @@
 2. write each function's ``iam_policy_file`` from ``infra/policies.py`` with
    the ARNs in those outputs (least privilege needs real ARNs, which only
    exist once the stack does);
-3. ``chalice deploy --stage STAGE``;
+3. ``chalice deploy --stage STAGE``, then no Lambda retry of a failed
+   scheduled rotation (Chalice cannot set it);
 4. apply what Chalice cannot: the stage's API Gateway throttling, and with a
    custom domain the default ``execute-api`` endpoint switched off (callers
    then only reach the domain, whose security policy is TLS 1.2);
@@ -53,6 +54,7 @@ class Tools:
     apigateway: Any
     run_chalice: Callable[[list[str]], None]
     key_operation: Callable[[str, str], Any]  # (function name, "list" | "rotate") -> result
+    lambda_: Any  # the Lambda API: what chalice deploy cannot configure
 
 
 def real_tools() -> Tools:
@@ -67,7 +69,9 @@ def real_tools() -> Tools:
         launcher = [str(script)] if script.exists() else [sys.executable, "-m", "chalice.cli"]
         subprocess.run([*launcher, *arguments], cwd=REPO_ROOT, check=True)
 
-    return Tools(session.client("cloudformation"), session.client("apigateway"), run_chalice, invoke)
+    clients = (session.client(name) for name in ("cloudformation", "apigateway", "lambda"))
+    cloudformation, apigateway, lambda_ = clients
+    return Tools(cloudformation, apigateway, run_chalice, invoke, lambda_)
 
 
 # --------------------------------------------------------------------------- checks
@@ -221,6 +225,19 @@ def write_policy_files(stage: Stage, outputs: dict[str, str]) -> list[Path]:
     return written
 
 
+# --------------------------------------------------------------------------- 3. the rotation function
+
+
+def never_retry_rotation(lambda_: Any, stage: Stage) -> None:
+    """No Lambda retry of a failed scheduled rotation: a retry after its keys were written would rotate twice.
+
+    EventBridge invokes the function asynchronously, and Lambda retries a
+    failed asynchronous invocation twice by default; ``chalice deploy``
+    cannot change that (``make package`` sets it in the template).
+    """
+    lambda_.put_function_event_invoke_config(FunctionName=stage.function_name(ROTATE_KEYS), MaximumRetryAttempts=0)
+
+
 # --------------------------------------------------------------------------- 4. API Gateway
 
 
@@ -276,8 +293,9 @@ def deploy(
     outputs = deploy_infrastructure(tools.cloudformation, stage)
     say("2/6 least-privilege policy per function")
     write_policy_files(stage, outputs)
-    say(f"3/6 chalice deploy --stage {stage.name}")
+    say(f"3/6 chalice deploy --stage {stage.name}; a failed rotation is not retried")
     tools.run_chalice(["deploy", "--stage", stage.name])
+    never_retry_rotation(tools.lambda_, stage)
     rest_api_id, rest_api_url = deployed_api(stage)
     say("4/6 API Gateway throttling" + (" and custom domain only" if stage.custom_domain else ""))
     configure_api(tools.apigateway, stage, rest_api_id)

@@ -14,6 +14,8 @@ build here into the one Chalice generates:
 - ``FunctionName: tollgate-STAGE-FUNCTION`` on every function, the names
   ``chalice deploy`` gives them, so the CLI's ``--stage`` and the admin
   function find them either way;
+- no Lambda retry of the rotation function (``MaximumRetryAttempts: 0``),
+  and in ``kms`` mode the ARNs of the roles each new key's policy names;
 - the stage's API Gateway throttling, and with a custom domain the default
   ``execute-api`` endpoint switched off, so every caller goes through the
   domain and its TLS 1.2 security policy;
@@ -39,7 +41,7 @@ from typing import Any
 
 from infra.local import load_template
 from infra.policies import as_references, data_statements, document, package_documents
-from infra.stages import FUNCTIONS, REPO_ROOT, Stage, StageError, deployable_stage
+from infra.stages import API_HANDLER, FUNCTIONS, REPO_ROOT, ROTATE_KEYS, Stage, StageError, deployable_stage
 
 BUILD_DIR = REPO_ROOT / "build"
 TEMPLATE_NAME = "sam.json"
@@ -87,9 +89,24 @@ def _function_overrides(stage: Stage, issuer_override: str | None) -> dict[str, 
     properties: dict[str, Any] = {}
     if issuer_override:
         properties["Environment"] = {"Variables": {"ISSUER_URL": issuer_override.rstrip("/")}}
-    return {
+    overrides = {
         function_resource(function): {"Properties": {"FunctionName": stage.function_name(function), **properties}}
         for function in FUNCTIONS
+    }
+    rotation = overrides[function_resource(ROTATE_KEYS)]["Properties"]
+    # EventBridge invokes asynchronously and Lambda retries a failed run twice: a retry after the new keys were
+    # written would rotate again.  The next scheduled run is the retry (and rotation skips a run within a period).
+    rotation["EventInvokeConfig"] = {"MaximumRetryAttempts": 0}
+    if stage.key_mode == "kms":  # each new key's policy names these roles; CloudFormation chooses their names
+        variables = {**properties.get("Environment", {}).get("Variables", {}), **_key_user_roles()}
+        rotation["Environment"] = {"Variables": variables}
+    return overrides
+
+
+def _key_user_roles() -> dict[str, Any]:
+    return {
+        "KMS_SIGNER_ROLE_ARN": {"Fn::GetAtt": [role_resource(API_HANDLER), "Arn"]},
+        "KMS_ROTATION_ROLE_ARN": {"Fn::GetAtt": [role_resource(ROTATE_KEYS), "Arn"]},
     }
 
 

@@ -74,7 +74,7 @@ def fake_tools(
         steps.append(f"{function} {operation}")
         return keys
 
-    return Tools(cloudformation, apigateway, run_chalice, key_operation), cloudformation, apigateway
+    return Tools(cloudformation, apigateway, run_chalice, key_operation, Recorder()), cloudformation, apigateway
 
 
 def test_deploy_builds_infrastructure_then_policies_then_the_app_then_records_the_issuer(project):
@@ -163,7 +163,11 @@ def test_prod_with_a_real_domain_also_switches_off_the_execute_api_endpoint(proj
     steps: list[str] = []
     tools, _, apigateway = fake_tools(project, steps, keys=[{"kid": "k"}])
     tools = Tools(
-        tools.cloudformation, tools.apigateway, lambda arguments: _fake_prod_deploy(project), tools.key_operation
+        tools.cloudformation,
+        tools.apigateway,
+        lambda arguments: _fake_prod_deploy(project),
+        tools.key_operation,
+        tools.lambda_,
     )
     assert deploy("prod", tools, config_path=project, say=steps.append) == "https://auth.acme.test"
     assert [name for name, _ in apigateway.calls] == ["update_stage", "update_rest_api"]
@@ -274,3 +278,23 @@ def test_make_deploy_exits_non_zero_with_one_line_for_a_rolled_back_stack_create
     assert cloudformation.operations[-1] == "delete tollgate-dev" and "tollgate-dev" not in {
         name for name, stack in cloudformation.stacks.items() if stack.status != "DELETE_COMPLETE"
     }
+
+
+def test_deploy_turns_off_lambdas_retries_of_the_rotation_function(project):
+    """EventBridge invokes rotate_keys asynchronously; Lambda's two retries of a failed run would rotate again."""
+    tools, _, _ = fake_tools(project, [], keys=[{"kid": "k"}])
+    deploy("dev", tools, config_path=project, say=lambda _: None)
+    assert tools.lambda_.calls == [
+        ("put_function_event_invoke_config", {"FunctionName": "tollgate-dev-rotate_keys", "MaximumRetryAttempts": 0})
+    ]
+
+
+def test_a_schedule_the_rotation_cannot_read_is_refused_before_anything_runs(project):
+    config = json.loads(project.read_text())
+    config["stages"]["dev"]["environment_variables"]["KEY_ROTATION_SCHEDULE"] = "every month"
+    project.write_text(json.dumps(config))
+    steps: list[str] = []
+    tools, cloudformation, _ = fake_tools(project, steps, keys=[])
+    with pytest.raises(StageError, match="KEY_ROTATION_SCHEDULE"):
+        deploy("dev", tools, config_path=project, say=steps.append)
+    assert steps == [] and cloudformation.created is None

@@ -248,11 +248,13 @@ def test_kms_mode_template_lets_rotation_tag_only_the_keys_it_creates():
     rotation = resource["Properties"]["PolicyDocument"]["Statement"]
     key = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     tag = "aws:RequestTag/tollgate-keyset"
-    creating = {tag: "alias/tollgate-prod-signing", "aws:TagKeys": ["tollgate-keyset"]}
-    creating |= {"kms:KeyUsage": "SIGN_VERIFY", "kms:KeySpec": "ECC_NIST_P256"}
-    assert may(rotation, "kms:CreateKey", "*", creating) and may(rotation, "kms:TagResource", key, creating)
-    assert not may(rotation, "kms:TagResource", key, {**creating, "kms:ResourceAliases": ["alias/someone-elses"]})
-    assert not may(rotation, "kms:TagResource", key, {**creating, tag: "alias/tollgate-dev-signing"})
+    tagging = {tag: "alias/tollgate-prod-signing", "aws:TagKeys": ["tollgate-keyset"]}  # tag-on-create's check
+    creating = {**tagging, "kms:KeyUsage": "SIGN_VERIFY", "kms:KeySpec": "ECC_NIST_P256"}
+    assert may(rotation, "kms:CreateKey", "*", creating) and may(rotation, "kms:TagResource", key, tagging)
+    assert not may(rotation, "kms:TagResource", key, {**tagging, "kms:ResourceAliases": ["alias/someone-elses"]})
+    assert not may(rotation, "kms:TagResource", key, {**tagging, tag: "alias/tollgate-dev-signing"})
+    other_stages_key = {**tagging, "aws:ResourceTag/tollgate-keyset": "alias/tollgate-dev-signing"}
+    assert not may(rotation, "kms:TagResource", key, other_stages_key)
     assert [grant.resource for grant in grants(rotation) if grant.resource == "*"] == ["*"]  # CreateKey's alone
 
 
@@ -279,10 +281,15 @@ def test_each_function_writes_only_its_own_log_group(prod: Packaged):
 # --------------------------------------------------------------------------- schedule and API Gateway
 
 
-def test_rotation_runs_on_the_configured_schedule(prod: Packaged):
+def test_rotation_runs_on_the_configured_schedule_and_is_never_retried(prod: Packaged):
     rotation = prod.function("rotate_keys")["Properties"]
     (event,) = rotation["Events"].values()
-    assert event == {"Type": "Schedule", "Properties": {"Schedule": "rate(30 days)"}}
+    schedule = load_stage("prod").environment["KEY_ROTATION_SCHEDULE"]
+    assert event == {"Type": "Schedule", "Properties": {"Schedule": schedule}}
+    # A cron() fires at set times; a rate() countdown starts again whenever a deploy rewrites the rule.
+    assert schedule.startswith("cron(")
+    # EventBridge invokes asynchronously: Lambda would retry a failed run twice, rotating twice in a period.
+    assert rotation["EventInvokeConfig"] == {"MaximumRetryAttempts": 0}
     # No reserved concurrency: a new account (concurrency quota 10) could not deploy it. Races are handled instead.
     assert "ReservedConcurrentExecutions" not in rotation
 
