@@ -373,9 +373,8 @@ def _check_response_type(response_type: str | None) -> None:
 
 def _prompt(value: str | None) -> tuple[str, ...]:
     prompts = tuple((value or "").split())
-    unknown = set(prompts) - PROMPTS
-    if unknown:
-        raise InvalidRequest(f"unknown prompt value: {' '.join(sorted(unknown))}")
+    if not set(prompts) <= PROMPTS:
+        raise InvalidRequest(f"prompt may only be {', '.join(sorted(PROMPTS))}")
     if "none" in prompts and len(prompts) > 1:
         # OIDC Core §3.1.2.1: none must stand alone.
         raise InvalidRequest("prompt=none cannot be combined with other values")
