@@ -80,9 +80,22 @@ def respond(
 
 def _check_body_size(request: ChaliceRequest) -> None:
     """Refuse a body over ``MAX_BODY_BYTES``, by its declared length first, then by what arrived."""
-    declared = (request.headers.get("content-length") or "").strip()
-    if (declared.isdigit() and int(declared) > MAX_BODY_BYTES) or len(request.raw_body or b"") > MAX_BODY_BYTES:
+    declared = request.headers.get("content-length") or ""
+    if _declares_more_than_allowed(declared) or len(request.raw_body or b"") > MAX_BODY_BYTES:
         raise RequestTooLarge(f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB")
+
+
+def _declares_more_than_allowed(content_length: str) -> bool:
+    """Whether ``Content-Length`` declares over ``MAX_BODY_BYTES``; only ASCII digits declare anything.
+
+    ``str.isdigit`` alone passes "²" (which ``int`` refuses) and 5,000 digits
+    (past ``int``'s 4,300-digit limit): both were 500s.
+    """
+    digits = content_length.strip()
+    if not (digits.isascii() and digits.isdigit()):
+        return False
+    significant = digits.lstrip("0")
+    return len(significant) > len(str(MAX_BODY_BYTES)) or int(significant or "0") > MAX_BODY_BYTES
 
 
 def _error_page(error: OAuthError) -> Page:

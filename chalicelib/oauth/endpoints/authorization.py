@@ -384,6 +384,7 @@ def _prompt(value: str | None) -> tuple[str, ...]:
 def _max_age(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit():
-        raise InvalidRequest("max_age must be a non-negative integer")
+    # ASCII digits only: str.isdigit() also passes "²", which int() refuses (a 500); 10 digits are 300 years.
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+        raise InvalidRequest("max_age must be a non-negative integer of at most 10 digits")
     return int(value)
