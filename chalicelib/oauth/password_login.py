@@ -12,7 +12,8 @@ usernames are real; an unknown username still pays for one scrypt
 verification, so timing does not tell either.
 A disabled user (``users disable``) is refused exactly like a wrong
 password, after the same verification, so the page never tells that an
-account is disabled.
+account is disabled.  A name no user can have (``users.possible_username``)
+is refused the same way at once: counting it would protect no account.
 
 - Per (username, source address): ``max_failures`` attempts (default 5)
   in a row; from the last of them on, each attempt must first take a delay
@@ -33,7 +34,13 @@ from __future__ import annotations
 import time
 
 from chalicelib.oauth.ports import StateStore, UserRepository
-from chalicelib.oauth.users import User, normalize_username, spend_verification_time, verify_password
+from chalicelib.oauth.users import (
+    User,
+    normalize_username,
+    possible_username,
+    spend_verification_time,
+    verify_password,
+)
 from chalicelib.tokens.opaque import digest
 
 LOGIN_ATTEMPTS = "login_attempts"  # counters: per (username, source) and per username
@@ -71,6 +78,10 @@ class PasswordLogin:
 
     def authenticate(self, username: str, password: str, source: str) -> User:
         """The user, or ``WrongCredentials`` / ``LockedOut``; the attempt is counted before any check."""
+        if not possible_username(username):
+            # No user can have this name (over 128 characters, control characters): the same answer, at once,
+            # with nothing to count and no lookup (DynamoDB refuses a key over 2 KiB; its Query would be a 500).
+            raise WrongCredentials
         name = normalize_username(username)
         # Distinct prefixes: no submitted username (it may hold a newline) can name another counter.
         pair = digest(f"pair:{source}\n{name}")
