@@ -269,7 +269,7 @@ def test_make_deploy_exits_non_zero_with_one_line_for_a_rolled_back_stack_create
     says to switch it off first, or delete-stack would be refused."""
     cloudformation = FakeCloudFormation(OUTPUTS)
     cloudformation.given_stack("tollgate-dev", "ROLLBACK_COMPLETE", termination_protection=True)
-    tools = Tools(cloudformation, Recorder(), lambda _: None, lambda *_: [])
+    tools = Tools(cloudformation, Recorder(), lambda _: None, lambda *_: [], Recorder())
     assert main(["--stage", "dev"], tools) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("error: Stack tollgate-dev is in ROLLBACK_COMPLETE: ")

@@ -55,6 +55,12 @@ def normalize(text: str) -> str | None:
     return code
 
 
+def shown(text: str) -> str:
+    """``text`` as a form shows it (XXXX-XXXX) if it can be a user code, else "": no other text is echoed."""
+    code = normalize(text)
+    return display(code) if code else ""
+
+
 @dataclass(frozen=True)
 class DeviceRequest:
     """What a device asked for, stored under its device code (payload of the state item)."""

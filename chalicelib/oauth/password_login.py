@@ -12,7 +12,8 @@ usernames are real; an unknown username still pays for one scrypt
 verification, so timing does not tell either.
 A disabled user (``users disable``) is refused exactly like a wrong
 password, after the same verification, so the page never tells that an
-account is disabled.
+account is disabled.  A name no user can have (``users.possible_username``)
+is refused the same way at once: counting it would protect no account.
 
 - Per (username, source address): ``max_failures`` attempts (default 5)
   in a row; from the last of them on, each attempt must first take a delay
@@ -40,7 +41,13 @@ import time
 
 from chalicelib.oauth.person_keys import LOGIN_PAIR, LOGIN_SOURCE, LOGIN_USERNAME, PersonKeys
 from chalicelib.oauth.ports import Pepper, StateStore, UserRepository
-from chalicelib.oauth.users import User, normalize_username, spend_verification_time, verify_password
+from chalicelib.oauth.users import (
+    User,
+    normalize_username,
+    possible_username,
+    spend_verification_time,
+    verify_password,
+)
 
 LOGIN_ATTEMPTS = "login_attempts"  # counters: per source, per (username, source) and per username
 LOGIN_DELAY = "login_delay"  # the slot a pair past its free attempts must take; lives for the delay
@@ -83,6 +90,10 @@ class PasswordLogin:
 
     def authenticate(self, username: str, password: str, source: str) -> User:
         """The user, or ``WrongCredentials`` / ``LockedOut``; the attempt is counted before any check."""
+        if not possible_username(username):
+            # No user can have this name (over 128 characters, control characters): the same answer, at once,
+            # with nothing to count and no lookup (DynamoDB refuses a key over 2 KiB; its Query would be a 500).
+            raise WrongCredentials
         name, source = normalize_username(username), source_block(source)
         pair = self._key(LOGIN_PAIR, source, name)
         attempts = self._admit(self._key(LOGIN_SOURCE, source), pair, self._key(LOGIN_USERNAME, name))

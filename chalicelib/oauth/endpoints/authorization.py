@@ -373,9 +373,8 @@ def _check_response_type(response_type: str | None) -> None:
 
 def _prompt(value: str | None) -> tuple[str, ...]:
     prompts = tuple((value or "").split())
-    unknown = set(prompts) - PROMPTS
-    if unknown:
-        raise InvalidRequest(f"unknown prompt value: {' '.join(sorted(unknown))}")
+    if not set(prompts) <= PROMPTS:
+        raise InvalidRequest(f"prompt may only be {', '.join(sorted(PROMPTS))}")
     if "none" in prompts and len(prompts) > 1:
         # OIDC Core §3.1.2.1: none must stand alone.
         raise InvalidRequest("prompt=none cannot be combined with other values")
@@ -385,6 +384,7 @@ def _prompt(value: str | None) -> tuple[str, ...]:
 def _max_age(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit():
-        raise InvalidRequest("max_age must be a non-negative integer")
+    # ASCII digits only: str.isdigit() also passes "²", which int() refuses (a 500); 10 digits are 300 years.
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+        raise InvalidRequest("max_age must be a non-negative integer of at most 10 digits")
     return int(value)

@@ -42,7 +42,8 @@ def _binding(challenge: str) -> str:
 
 def _form(request: Request, challenge: str, *, user_code: str = "", message: str = "", status: int = 200) -> Page:
     token = services.csrf_guard().issue(request, binding=_binding(challenge))
-    context = {"device_challenge": challenge, "csrf_token": token.value, "user_code": user_code, "message": message}
+    shown = device.shown(user_code)  # a typed text that cannot be a code is not shown back
+    context = {"device_challenge": challenge, "csrf_token": token.value, "user_code": shown, "message": message}
     return Page("device", context, status=status, cookies=token.cookies)
 
 
@@ -54,7 +55,7 @@ def show(request: Request) -> Response | Page:
     if "device" in query or "error" in query:
         return _done(query.get("device") == "connected", query.get("error"))
     csrf = secrets.token_urlsafe(24)
-    prefill = query.get("user_code") or ""
+    prefill = device.shown(query.get("user_code") or "")
     challenge = services.flows().request_device(csrf, prefill)
     cookie = services.authorization_endpoint().flow_cookie(digest(csrf), csrf)
     device_url = settings().device_url

@@ -27,6 +27,7 @@ from chalicelib.oauth.flows import LoginRequest
 from chalicelib.oauth.http import Page, Response, redirect
 from chalicelib.oauth.password_login import LockedOut, WrongCredentials
 from chalicelib.oauth.request import Params, Request
+from chalicelib.oauth.users import possible_username
 from chalicelib.web.ui.pages import client_context, shows_errors
 
 WRONG_CREDENTIALS = "Wrong username or password."
@@ -49,11 +50,13 @@ def _locked(retry_after: int) -> str:
 
 def _form(request: Request, login: LoginRequest, *, username: str = "", message: str = "", **page: Any) -> Page:
     token = services.csrf_guard().issue(request, binding=_binding(login.challenge))
+    username = username or login.oidc_context.get("login_hint", "")
     context = {
         **client_context(login.client),
         "login_challenge": login.challenge,
         "csrf_token": token.value,
-        "username": username or login.oidc_context.get("login_hint", ""),
+        # Filled in again only if it could be a username: no other text (5 KB, control characters) comes back.
+        "username": username if possible_username(username) else "",
         "message": message,
     }
     return Page("login", context, cookies=token.cookies, **page)
