@@ -5,14 +5,17 @@ login app could not: it reads the login request for ``?login_challenge=``
 and accepts it through :class:`~chalicelib.oauth.flows.Flows`, the same
 operations the admin function offers (Hydra's get / accept login request).
 
-GET shows the form (fields ``Username`` and ``Password``, button
-``Sign in``).  POST checks the CSRF token (bound to the challenge), then the
-password (:mod:`chalicelib.oauth.password_login`: each attempt is counted
-per username and source address before the password is checked; after 5 in a
-row they must wait 2, 4, 8... seconds apart, whether the username exists or
-not), accepts the challenge with ``amr=["pwd"]`` and a remembered login
-session of the default lifetime, and answers 303 to where the flow goes
-next.  A failed attempt shows the form again with one generic message.
+GET shows the form (fields ``Username`` and ``Password``, checkbox ``Keep me
+signed in``, button ``Sign in``).  POST checks the CSRF token (bound to the
+challenge), then the password (:mod:`chalicelib.oauth.password_login`: each
+attempt is counted per username and source address before the password is
+checked; after 5 in a row they must wait 2, 4, 8... seconds apart, whether
+the username exists or not), accepts the challenge with ``amr=["pwd"]`` and a
+login session of the default lifetime, and answers 303 to where the flow goes
+next.  The session always lets single sign-on work; ``Keep me signed in``
+only decides whether its cookie outlives the browser (persistent) or not (a
+browser-session cookie, the default: safer on a shared computer).  A failed
+attempt shows the form again with one generic message.
 """
 
 from __future__ import annotations
@@ -81,8 +84,11 @@ def submit(request: Request) -> Response | Page:
     except LockedOut as locked:
         message, headers = _locked(locked.retry_after), {"Retry-After": str(locked.retry_after)}
         return _form(request, login, username=username, message=message, status=429, headers=headers)
-    # remember=True with remember_for=0: a login session of the default lifetime (SESSION_TTL).
-    redirect_to = services.flows().accept_login(challenge, subject=user.user_id, remember=True, amr=["pwd"])
+    # remember=True with remember_for=0: a login session of the default lifetime (SESSION_TTL),
+    # its cookie persistent only if the person ticked Keep me signed in.
+    redirect_to = services.flows().accept_login(
+        challenge, subject=user.user_id, remember=True, amr=["pwd"], persistent=form.get("remember") == "yes"
+    )
     return redirect(redirect_to, status=303)
 
 
