@@ -5,17 +5,18 @@ login app could not: it reads the login request for ``?login_challenge=``
 and accepts it through :class:`~chalicelib.oauth.flows.Flows`, the same
 operations the admin function offers (Hydra's get / accept login request).
 
-GET shows the form (fields ``Username`` and ``Password``, checkbox ``Keep me
-signed in``, button ``Sign in``).  POST checks the CSRF token (bound to the
-challenge), then the password (:mod:`chalicelib.oauth.password_login`: each
-attempt is counted per username and source address before the password is
-checked; after 5 in a row they must wait 2, 4, 8... seconds apart, whether
-the username exists or not), accepts the challenge with ``amr=["pwd"]`` and a
-login session of the default lifetime, and answers 303 to where the flow goes
-next.  The session always lets single sign-on work; ``Keep me signed in``
-only decides whether its cookie outlives the browser (persistent) or not (a
-browser-session cookie, the default: safer on a shared computer).  A failed
-attempt shows the form again with one generic message.
+GET shows the form (fields ``Username`` and ``Password``, button
+``Sign in``).  POST checks the CSRF token (bound to the challenge), then the
+password (:mod:`chalicelib.oauth.password_login`: each attempt is counted
+per username and source address before the password is checked; after 5 in a
+row they must wait 2, 4, 8... seconds apart, whether the username exists or
+not), accepts the challenge with ``amr=["pwd"]`` and a remembered login
+session of the default lifetime, and answers 303 to where the flow goes
+next.  A failed attempt shows the form again with one generic message.
+
+The session always lets single sign-on work; the ``Keep me signed in``
+checkbox only decides whether its cookie outlives the browser (persistent)
+or not (a browser-session cookie, the default: safer on a shared computer).
 """
 
 from __future__ import annotations
