@@ -47,6 +47,7 @@ class Settings:
     refresh_token_idle_ttl: int
     refresh_min_interval: int
     session_ttl: int
+    session_idle_ttl: int
     login_max_failures: int
     login_lockout_seconds: int
     login_username_max_attempts: int
@@ -119,6 +120,7 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "seconds after its issue before a refresh token is usable: one refresh per grant per interval",
     ),
     ("SESSION_TTL", "86400", "default browser login session lifetime when `remember_for` is 0, seconds"),
+    ("SESSION_IDLE_TTL", "7200", "a browser login session unused this long ends, seconds (idle timeout)"),
     ("LOGIN_MAX_FAILURES", "5", "sign-in attempts in a row per username and source address; then 2, 4, 8... s apart"),
     ("LOGIN_LOCKOUT_SECONDS", "900", "longest delay between sign-in attempts of one username from one address"),
     ("LOGIN_USERNAME_MAX_ATTEMPTS", "100", "sign-in attempts per username per hour from all addresses; then locked"),
@@ -164,6 +166,7 @@ def settings() -> Settings:
         refresh_token_idle_ttl=_int("REFRESH_TOKEN_IDLE_TTL", 1209600),
         refresh_min_interval=_int("REFRESH_MIN_INTERVAL", 10),
         session_ttl=_int("SESSION_TTL", 86400),
+        session_idle_ttl=_int("SESSION_IDLE_TTL", 7200),
         login_max_failures=_int("LOGIN_MAX_FAILURES", 5),
         login_lockout_seconds=_int("LOGIN_LOCKOUT_SECONDS", 900),
         login_username_max_attempts=_int("LOGIN_USERNAME_MAX_ATTEMPTS", 100),

@@ -184,7 +184,12 @@ def sessions() -> Sessions:
     from chalicelib.oauth.sessions import Sessions
 
     config = settings()
-    return Sessions(state_store(), default_ttl=config.session_ttl, consent_ttl=config.refresh_token_ttl)
+    return Sessions(
+        state_store(),
+        default_ttl=config.session_ttl,
+        idle_ttl=config.session_idle_ttl,
+        consent_ttl=config.refresh_token_ttl,
+    )
 
 
 @lru_cache(maxsize=1)

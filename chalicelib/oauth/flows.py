@@ -105,6 +105,9 @@ class Authentication:
     remember: bool = False
     remember_for: int = 0
     sid: str = ""
+    # With ``remember``: a persistent cookie for the session's lifetime, or (False)
+    # a browser-session cookie, gone when the browser closes (RFC 6265 §4.1.2).
+    persistent: bool = True
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,29 @@ def _authentication_time(flow: Flow, auth_time: int | None, now: int) -> int:
     return auth_time
 
 
+# Hydra's ``remember_for`` bound, and the longest a browser should be trusted without a new login.
+MAX_REMEMBER_FOR = 30 * 24 * 3600
+MAX_SUBJECT_LENGTH = 255
+
+
+def _check_remember_for(remember_for: int) -> None:
+    if not 0 <= remember_for <= MAX_REMEMBER_FOR:
+        raise InvalidRequest(f"remember_for must be from 0 to {MAX_REMEMBER_FOR} seconds (30 days)")
+
+
+def _check_subject(subject: str) -> None:
+    """``sub`` (OIDC Core §2: at most 255 ASCII characters) as printable ASCII without spaces.
+
+    What a login app answers ends up in tokens, logs and the state table's
+    subject index: no control characters, no look-alike Unicode, no spaces
+    that could split a log line or a scope-like list.
+    """
+    if not 1 <= len(subject) <= MAX_SUBJECT_LENGTH:
+        raise InvalidRequest(f"subject must be 1 to {MAX_SUBJECT_LENGTH} characters")
+    if not all("!" <= character <= "~" for character in subject):
+        raise InvalidRequest("subject must be printable ASCII without spaces")
+
+
 def _check_custom_claims(token: str, claims: Mapping[str, Any]) -> None:
     # Only names from our own list are echoed back, never the app's arbitrary keys.
     reserved = reserved_in(claims)
@@ -386,6 +412,7 @@ class Flows:
         acr: str = "",
         amr: Sequence[str] = (),
         auth_time: int | None = None,
+        persistent: bool = True,
     ) -> str:
         """Login accepted: where the login app sends the browser next (Hydra's ``redirect_to``).
 
@@ -395,10 +422,8 @@ class Flows:
         the session's, and the session (its sign-in time and ``sid``) goes on.
         A refused answer leaves the challenge open, so the app can correct it.
         """
-        if not subject:
-            raise InvalidRequest("subject is required")
-        if remember_for < 0:
-            raise InvalidRequest("remember_for must not be negative")
+        _check_subject(subject)
+        _check_remember_for(remember_for)
         # Consume first and check the answer against what it held: no extra read
         # on the way that succeeds; a refusal puts the challenge back as it was.
         item = self._take_item(LOGIN_CHALLENGE, challenge)
@@ -420,9 +445,22 @@ class Flows:
             remember=remember and session is None,  # a session already exists
             remember_for=remember_for,
             sid=session.sid if session else "",
+            persistent=persistent,
         )
         verifier = self._put(LOGIN_VERIFIER, replace(flow, authentication=authentication))
         return self._back_to_authorize("login_verifier", verifier)
+
+    def refuse_client_subject(self, subject: str) -> None:
+        """A login app may not sign a person in as a registered client (RFC 9700 §4.15).
+
+        A client_credentials token names its client in ``sub``: a person with
+        the same ``sub`` would be indistinguishable from that client to an API.
+        One read of the client registry (cached), only for login apps' answers,
+        after the subject's syntax is checked (nothing unbounded reaches DynamoDB).
+        """
+        _check_subject(subject)
+        if self._clients.find(subject) is not None:
+            raise InvalidRequest("subject must not be a registered client_id")
 
     def reject_login(self, challenge: str, *, error: str = "access_denied", error_description: str = "") -> str:
         rejection = _rejection(error, error_description)
@@ -457,8 +495,7 @@ class Flows:
         id_token_claims: Mapping[str, Any] | None = None,
     ) -> str:
         """Consent accepted: the scopes and audiences granted may only narrow what was requested."""
-        if remember_for < 0:
-            raise InvalidRequest("remember_for must not be negative")
+        _check_remember_for(remember_for)
         _check_custom_claims("access_token", access_token_claims or {})
         _check_custom_claims("id_token", id_token_claims or {})
         flow = self._take(CONSENT_CHALLENGE, challenge)

@@ -98,6 +98,13 @@ class StateStore(Protocol):
 
     def destroy(self, kind: str, id: str) -> None: ...
 
+    def set_expiry(self, kind: str, id: str, expires_at: int) -> bool:
+        """Move a live, unconsumed item's expiry to ``expires_at`` in one conditional write.
+
+        False if the item is absent, expired or consumed: nothing is written, so
+        a destroyed item is never brought back.
+        """
+
     def revoke_by_grant(self, grant_id: str) -> int:
         """Delete every item issued under ``grant_id``; how many went."""
 

@@ -196,6 +196,12 @@ class DynamoStateStore:
         # An unconditional delete of a missing item succeeds: destroy is idempotent.
         self._model(_key(kind, id)).delete()
 
+    def set_expiry(self, kind: str, id: str, expires_at: int) -> bool:
+        model = self._model
+        condition = model.pk.exists() & (model.expires_at > int(time.time())) & model.consumed_at.does_not_exist()
+        updated, _ = self._update(_key(kind, id), [model.expires_at.set(expires_at)], condition, "NONE")
+        return updated
+
     def revoke_by_grant(self, grant_id: str) -> int:
         keys = [record.pk for record in self._model.by_grant.query(grant_id)]
         with self._model.batch_write() as batch:

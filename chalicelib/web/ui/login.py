@@ -16,6 +16,10 @@ whether the username exists or not; per username), then the password.
 It accepts the challenge with ``amr=["pwd"]`` and a remembered login
 session of the default lifetime, and answers 303 to where the flow goes
 next.  A failed attempt shows the form again with one generic message.
+
+The session always lets single sign-on work; the ``Keep me signed in``
+checkbox only decides whether its cookie outlives the browser (persistent)
+or not (a browser-session cookie, the default: safer on a shared computer).
 """
 
 from __future__ import annotations
@@ -87,8 +91,11 @@ def submit(request: Request) -> Response | Page:
     except LockedOut as locked:
         message, headers = _locked(locked.retry_after), {"Retry-After": str(locked.retry_after)}
         return _form(request, login, username=username, message=message, status=429, headers=headers)
-    # remember=True with remember_for=0: a login session of the default lifetime (SESSION_TTL).
-    redirect_to = services.flows().accept_login(challenge, subject=user.user_id, remember=True, amr=["pwd"])
+    # remember=True with remember_for=0: a login session of the default lifetime (SESSION_TTL),
+    # its cookie persistent only if the person ticked Keep me signed in.
+    redirect_to = services.flows().accept_login(
+        challenge, subject=user.user_id, remember=True, amr=["pwd"], persistent=form.get("remember") == "yes"
+    )
     return redirect(redirect_to, status=303)
 
 
