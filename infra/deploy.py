@@ -31,6 +31,8 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +55,8 @@ class Tools:
     apigateway: Any
     run_chalice: Callable[[list[str]], None]
     key_operation: Callable[[str, str], Any]  # (function name, "list" | "rotate") -> result
+    lambda_client: Any  # the account's concurrency (GetAccountSettings)
+    probe: Callable[[str], int]  # an HTTPS GET from outside AWS: the status it answers
 
 
 def real_tools() -> Tools:
@@ -67,7 +71,25 @@ def real_tools() -> Tools:
         launcher = [str(script)] if script.exists() else [sys.executable, "-m", "chalice.cli"]
         subprocess.run([*launcher, *arguments], cwd=REPO_ROOT, check=True)
 
-    return Tools(session.client("cloudformation"), session.client("apigateway"), run_chalice, invoke)
+    return Tools(
+        session.client("cloudformation"),
+        session.client("apigateway"),
+        run_chalice,
+        invoke,
+        session.client("lambda"),
+        http_status,
+    )
+
+
+def http_status(url: str) -> int:
+    """The status an anonymous HTTPS GET of ``url`` answers (403 included: no exception for it)."""
+    if not url.startswith("https://"):
+        raise StageError(f"refusing to probe {url!r}: not https")
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - https only, checked above
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
 
 
 # --------------------------------------------------------------------------- checks
@@ -246,11 +268,42 @@ def configure_api(apigateway: Any, stage: Stage, rest_api_id: str) -> None:
     apigateway.update_stage(
         restApiId=rest_api_id, stageName=stage.api_gateway_stage, patchOperations=throttling_patch(stage)
     )
-    if stage.custom_domain:
-        apigateway.update_rest_api(
-            restApiId=rest_api_id,
-            patchOperations=[{"op": "replace", "path": "/disableExecuteApiEndpoint", "value": "True"}],
-        )
+
+
+DEFAULT_ENDPOINT_OFF = "the default execute-api URL answers 403: off"
+PROBE_ATTEMPTS = 12
+PROBE_PAUSE_SECONDS = 5.0
+
+
+def switch_off_default_endpoint(tools: Tools, stage: Stage, rest_api_id: str, rest_api_url: str) -> str:
+    """Turn the ``execute-api`` endpoint off for good and prove it from outside; the line that says so.
+
+    API Gateway applies ``disableExecuteApiEndpoint`` only when a stage is
+    redeployed or updated after it changes, and every ``chalice deploy``
+    overwrites the API from a swagger that lacks it: so the patch comes after
+    each ``chalice deploy``, a stage deployment after the patch, and a GET of
+    the default URL must then meet API Gateway's 403.
+    """
+    tools.apigateway.update_rest_api(
+        restApiId=rest_api_id,
+        patchOperations=[{"op": "replace", "path": "/disableExecuteApiEndpoint", "value": "True"}],
+    )
+    tools.apigateway.create_deployment(
+        restApiId=rest_api_id, stageName=stage.api_gateway_stage, description="default execute-api endpoint off"
+    )
+    url = f"{rest_api_url.rstrip('/')}/.well-known/openid-configuration"
+    status = 0
+    for attempt in range(PROBE_ATTEMPTS):
+        status = tools.probe(url)
+        if status == 403:
+            return DEFAULT_ENDPOINT_OFF
+        if attempt + 1 < PROBE_ATTEMPTS:
+            time.sleep(PROBE_PAUSE_SECONDS)  # the new deployment takes seconds to reach every edge
+    raise StageError(
+        f"the default execute-api URL {url} still answers {status} after switching it off and redeploying "
+        f"stage {stage.api_gateway_stage}: check with aws apigateway get-rest-api --rest-api-id {rest_api_id} "
+        f"(disableExecuteApiEndpoint) and deploy again"
+    )
 
 
 # --------------------------------------------------------------------------- 5. issuer
@@ -281,6 +334,8 @@ def deploy(
     rest_api_id, rest_api_url = deployed_api(stage)
     say("4/6 API Gateway throttling" + (" and custom domain only" if stage.custom_domain else ""))
     configure_api(tools.apigateway, stage, rest_api_id)
+    if stage.custom_domain:
+        say(switch_off_default_endpoint(tools, stage, rest_api_id, rest_api_url))
     issuer = stage.issuer_url
     if issuer is None:
         issuer = rest_api_url.rstrip("/")

@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 
+import infra.deploy
 from infra.deploy import Tools, deploy, main, throttling_patch
 from infra.stages import CONFIG_PATH, StageError, load_stage
+from tests.fake_apigateway import FakeApiGateway, FakeLambdaSettings, chalice_deploy
 from tests.fake_cloudformation import ACCOUNT, REGION, FakeCloudFormation
 from tests.iam_policies import may
 
-REST_API_URL = f"https://abc123defg.execute-api.{REGION}.amazonaws.com/api/"
+REST_API_URL = f"https://api0000001.execute-api.{REGION}.amazonaws.com/api/"  # the first API the fake creates
 
 
 def arn(service: str, resource: str) -> str:
@@ -37,14 +39,6 @@ OUTPUTS = {
 }
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda **arguments: self.calls.append((name, arguments))
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of .chalice/config.json to deploy from (the deploy writes to it)."""
@@ -55,26 +49,35 @@ def project(tmp_path: Path) -> Path:
 
 
 def fake_tools(
-    config_path: Path, steps: list[str], keys: list[Any], cloudformation: FakeCloudFormation | None = None
-) -> tuple[Tools, FakeCloudFormation, Recorder]:
-    cloudformation, apigateway = cloudformation or FakeCloudFormation(OUTPUTS), Recorder()
+    config_path: Path,
+    steps: list[str],
+    keys: list[Any],
+    cloudformation: FakeCloudFormation | None = None,
+    apigateway: FakeApiGateway | None = None,
+    lambda_settings: FakeLambdaSettings | None = None,
+) -> tuple[Tools, FakeCloudFormation, FakeApiGateway]:
+    cloudformation, apigateway = cloudformation or FakeCloudFormation(OUTPUTS), apigateway or FakeApiGateway()
 
     def run_chalice(arguments: list[str]) -> None:
         steps.append("chalice " + " ".join(arguments))
-        issuer = json.loads(config_path.read_text())["stages"]["dev"]["environment_variables"].get("ISSUER_URL")
+        stage = arguments[arguments.index("--stage") + 1]
+        issuer = json.loads(config_path.read_text())["stages"][stage]["environment_variables"].get("ISSUER_URL")
         steps.append(f"issuer at deploy: {issuer}")
-        deployed = config_path.parent / "deployed"
-        deployed.mkdir(exist_ok=True)
-        record = {
-            "resources": [{"resource_type": "rest_api", "rest_api_id": "abc123defg", "rest_api_url": REST_API_URL}]
-        }
-        (deployed / "dev.json").write_text(json.dumps(record))
+        chalice_deploy(apigateway, config_path.parent, stage)
 
     def key_operation(function: str, operation: str) -> Any:
         steps.append(f"{function} {operation}")
         return keys
 
-    return Tools(cloudformation, apigateway, run_chalice, key_operation), cloudformation, apigateway
+    tools = Tools(
+        cloudformation,
+        apigateway,
+        run_chalice,
+        key_operation,
+        lambda_settings or FakeLambdaSettings(),
+        apigateway.probe,
+    )
+    return tools, cloudformation, apigateway
 
 
 def test_deploy_builds_infrastructure_then_policies_then_the_app_then_records_the_issuer(project):
@@ -102,12 +105,8 @@ def test_deploy_builds_infrastructure_then_policies_then_the_app_then_records_th
         "tollgate-dev-rotate_keys list",
         "tollgate-dev-rotate_keys rotate",
     ]
-    assert apigateway.calls == [
-        (
-            "update_stage",
-            {"restApiId": "abc123defg", "stageName": "api", "patchOperations": throttling_patch(load_stage("dev"))},
-        )
-    ]
+    assert apigateway.last_stage_patch == throttling_patch(load_stage("dev"))
+    assert not any(call.startswith(("update_rest_api /disable", "probe")) for call in apigateway.calls)  # its issuer
 
 
 def test_deploy_writes_least_privilege_policy_files_with_the_stacks_arns(project):
@@ -151,7 +150,7 @@ def test_prod_with_the_example_domain_is_refused_before_anything_runs(project):
     assert steps == [] and cloudformation.created is None
 
 
-def test_prod_with_a_real_domain_also_switches_off_the_execute_api_endpoint(project):
+def _with_a_real_domain(project: Path) -> None:
     config = json.loads(project.read_text())
     prod = config["stages"]["prod"]
     prod["api_gateway_custom_domain"]["domain_name"] = "auth.acme.test"
@@ -160,23 +159,45 @@ def test_prod_with_a_real_domain_also_switches_off_the_execute_api_endpoint(proj
     )
     prod["environment_variables"]["ISSUER_URL"] = "https://auth.acme.test"
     project.write_text(json.dumps(config))
+
+
+def test_prod_switches_the_default_endpoint_off_then_deploys_the_stage_and_sees_403(project):
+    """API Gateway applies disableExecuteApiEndpoint only with a later stage update: patch, deploy, then probe."""
+    _with_a_real_domain(project)
     steps: list[str] = []
     tools, _, apigateway = fake_tools(project, steps, keys=[{"kid": "k"}])
-    tools = Tools(
-        tools.cloudformation, tools.apigateway, lambda arguments: _fake_prod_deploy(project), tools.key_operation
-    )
     assert deploy("prod", tools, config_path=project, say=steps.append) == "https://auth.acme.test"
-    assert [name for name, _ in apigateway.calls] == ["update_stage", "update_rest_api"]
-    assert apigateway.calls[1][1]["patchOperations"] == [
-        {"op": "replace", "path": "/disableExecuteApiEndpoint", "value": "True"}
+    (api,) = apigateway.apis.values()
+    chalices_own = apigateway.calls.index("create_deployment api")
+    ours = [call for call in apigateway.calls[chalices_own + 1 :] if not call.startswith("update_stage")]
+    assert ours == [
+        "update_rest_api /disableExecuteApiEndpoint=True",
+        "create_deployment api",
+        f"probe {apigateway.url(api.id)}.well-known/openid-configuration",
     ]
+    assert "the default execute-api URL answers 403: off" in steps
+    assert apigateway.probe(apigateway.url(api.id)) == 403
 
 
-def _fake_prod_deploy(config_path: Path) -> None:
-    deployed = config_path.parent / "deployed"
-    deployed.mkdir(exist_ok=True)
-    record = {"resources": [{"resource_type": "rest_api", "rest_api_id": "p", "rest_api_url": REST_API_URL}]}
-    (deployed / "prod.json").write_text(json.dumps(record))
+def test_every_deploy_switches_the_default_endpoint_off_again_after_chalice_deploy_turned_it_on(project):
+    _with_a_real_domain(project)
+    tools, _, apigateway = fake_tools(project, [], keys=[{"kid": "k"}])
+    deploy("prod", tools, config_path=project, say=lambda _: None)
+    (api,) = apigateway.apis.values()
+    chalice_deploy(apigateway, project.parent, "prod")  # a plain chalice deploy overwrites the API from its swagger
+    assert apigateway.probe(apigateway.url(api.id)) == 200
+    deploy("prod", tools, config_path=project, say=lambda _: None)
+    assert list(apigateway.apis) == [api.id] and apigateway.probe(apigateway.url(api.id)) == 403
+
+
+def test_a_default_endpoint_that_keeps_answering_stops_the_deploy_with_one_line(project, monkeypatch):
+    _with_a_real_domain(project)
+    monkeypatch.setattr(infra.deploy, "PROBE_PAUSE_SECONDS", 0.0)
+    tools, _, _ = fake_tools(project, [], keys=[{"kid": "k"}], apigateway=FakeApiGateway(applies_switch=False))
+    with pytest.raises(StageError) as failed:
+        deploy("prod", tools, config_path=project, say=lambda _: None)
+    message = str(failed.value)
+    assert "\n" not in message and "still answers 200" in message and "execute-api" in message
 
 
 def test_the_local_stage_is_never_deployed(project):
@@ -265,7 +286,7 @@ def test_make_deploy_exits_non_zero_with_one_line_for_a_rolled_back_stack_create
     says to switch it off first, or delete-stack would be refused."""
     cloudformation = FakeCloudFormation(OUTPUTS)
     cloudformation.given_stack("tollgate-dev", "ROLLBACK_COMPLETE", termination_protection=True)
-    tools = Tools(cloudformation, Recorder(), lambda _: None, lambda *_: [])
+    tools, _, _ = fake_tools(CONFIG_PATH, [], keys=[], cloudformation=cloudformation)
     assert main(["--stage", "dev"], tools) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("error: Stack tollgate-dev is in ROLLBACK_COMPLETE: ")
