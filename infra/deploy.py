@@ -270,6 +270,28 @@ def configure_api(apigateway: Any, stage: Stage, rest_api_id: str) -> None:
     )
 
 
+def throttling_line(stage: Stage, lambda_client: Any) -> str:
+    """The stage's throttling beside the account's Lambda concurrency, and a warning when a burst cannot fit.
+
+    API Gateway lets ``burst_limit`` requests through at once; Lambda runs at
+    most the account's unreserved concurrency at once (new accounts may get
+    10, not 1,000), and API Gateway answers a throttled invocation with a 500.
+    """
+    limit = lambda_client.get_account_settings()["AccountLimit"]
+    total, unreserved = int(limit["ConcurrentExecutions"]), int(limit["UnreservedConcurrentExecutions"])
+    throttling = stage.throttling
+    line = (
+        f"API Gateway throttling {throttling.rate_limit:g} requests/s, burst {throttling.burst_limit}; "
+        f"this account's Lambda concurrency {total} ({unreserved} unreserved)"
+    )
+    if unreserved < throttling.burst_limit:
+        line += (
+            f": a burst of more than {unreserved} requests at once fails with 500 until you ask Service Quotas "
+            f"(console, service Lambda) for more 'Concurrent executions'"
+        )
+    return line
+
+
 DEFAULT_ENDPOINT_OFF = "the default execute-api URL answers 403: off"
 PROBE_ATTEMPTS = 12
 PROBE_PAUSE_SECONDS = 5.0
@@ -332,7 +354,7 @@ def deploy(
     say(f"3/6 chalice deploy --stage {stage.name}")
     tools.run_chalice(["deploy", "--stage", stage.name])
     rest_api_id, rest_api_url = deployed_api(stage)
-    say("4/6 API Gateway throttling" + (" and custom domain only" if stage.custom_domain else ""))
+    say("4/6 " + throttling_line(stage, tools.lambda_client))
     configure_api(tools.apigateway, stage, rest_api_id)
     if stage.custom_domain:
         say(switch_off_default_endpoint(tools, stage, rest_api_id, rest_api_url))

@@ -295,3 +295,24 @@ def test_make_deploy_exits_non_zero_with_one_line_for_a_rolled_back_stack_create
     assert cloudformation.operations[-1] == "delete tollgate-dev" and "tollgate-dev" not in {
         name for name, stack in cloudformation.stacks.items() if stack.status != "DELETE_COMPLETE"
     }
+
+
+# --------------------------------------------------------------------------- account limits (issue 11 item 8)
+
+
+def test_the_deploy_prints_the_accounts_lambda_concurrency_next_to_the_stages_throttling(project):
+    """A new account may run 10 Lambda invocations at once: a burst API Gateway lets through would fail there."""
+    steps: list[str] = []
+    tools, _, _ = fake_tools(project, steps, keys=[], lambda_settings=FakeLambdaSettings(concurrent=10))
+    deploy("dev", tools, config_path=project, say=steps.append)
+    (line,) = [step for step in steps if "burst 100" in step]
+    assert "50 requests/s" in line and "Lambda concurrency 10 (10 unreserved)" in line
+    assert "Concurrent executions" in line  # the Service Quotas name to ask for more
+
+
+def test_an_account_with_room_for_the_burst_gets_no_warning(project):
+    steps: list[str] = []
+    tools, _, _ = fake_tools(project, steps, keys=[], lambda_settings=FakeLambdaSettings(1000, unreserved=900))
+    deploy("dev", tools, config_path=project, say=steps.append)
+    (line,) = [step for step in steps if "burst 100" in step]
+    assert "Lambda concurrency 1000 (900 unreserved)" in line and "Concurrent executions" not in line
