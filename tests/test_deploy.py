@@ -316,3 +316,16 @@ def test_an_account_with_room_for_the_burst_gets_no_warning(project):
     deploy("dev", tools, config_path=project, say=steps.append)
     (line,) = [step for step in steps if "burst 100" in step]
     assert "Lambda concurrency 1000 (900 unreserved)" in line and "Concurrent executions" not in line
+
+
+def test_the_teardown_frees_every_fixed_name_so_the_stage_can_be_created_again_at_once():
+    """A secret deleted without --force-delete-without-recovery keeps its name for 7-30 days: the next create fails."""
+    readme = (CONFIG_PATH.parent.parent / "README.md").read_text()
+    teardown = readme[readme.index("### Teardown") : readme.index("## Performance and cost")]
+    deletions = [line for line in teardown.splitlines() if line.startswith("aws secretsmanager delete-secret")]
+    assert {line.split("--secret-id ")[1].split()[0] for line in deletions} == {
+        "tollgate-dev/signing-keys",
+        "tollgate-dev/client-secret-pepper",
+    }
+    assert all("--force-delete-without-recovery" in line for line in deletions)
+    assert "aws dynamodb delete-table --table-name tollgate-dev-clients" in teardown
