@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import infra.deploy
-from infra.deploy import Tools, deploy, main, throttling_patch
+import infra.rest_api
+from infra.deploy import Tools, deploy, main, prepare, throttling_patch
 from infra.stages import CONFIG_PATH, StageError, load_stage
 from tests.fake_apigateway import FakeApiGateway, FakeLambdaSettings, chalice_deploy
 from tests.fake_cloudformation import ACCOUNT, REGION, FakeCloudFormation
@@ -80,7 +81,7 @@ def fake_tools(
     return tools, cloudformation, apigateway
 
 
-def test_deploy_builds_infrastructure_then_policies_then_the_app_then_records_the_issuer(project):
+def test_deploy_builds_infrastructure_then_policies_then_reserves_the_api_and_its_issuer_then_deploys_once(project):
     steps: list[str] = []
     tools, cloudformation, apigateway = fake_tools(project, steps, keys=[])
     issuer = deploy("dev", tools, config_path=project, say=steps.append)
@@ -95,12 +96,8 @@ def test_deploy_builds_infrastructure_then_policies_then_the_app_then_records_th
     saved = json.loads(project.read_text())["stages"]["dev"]["environment_variables"]
     assert saved["ISSUER_URL"] == issuer
     deploys = [step for step in steps if step.startswith(("chalice", "issuer at deploy"))]
-    assert deploys == [
-        "chalice deploy --stage dev",
-        "issuer at deploy: None",
-        "chalice deploy --stage dev",
-        f"issuer at deploy: {issuer}",
-    ]
+    assert deploys == ["chalice deploy --stage dev", f"issuer at deploy: {issuer}"]  # the issuer from the start
+    assert apigateway.calls[:2] == ["create_rest_api", "put_rest_api overwrite"]  # chalice updates the reserved API
     assert [step for step in steps if step.startswith("tollgate-dev-rotate_keys")] == [
         "tollgate-dev-rotate_keys list",
         "tollgate-dev-rotate_keys rotate",
@@ -131,15 +128,16 @@ def test_deploy_writes_least_privilege_policy_files_with_the_stacks_arns(project
     assert "${" not in text and ACCOUNT in text  # every placeholder filled with a real ARN
 
 
-def test_a_second_deploy_keeps_the_recorded_issuer_and_the_keys(project):
+def test_a_second_deploy_keeps_the_recorded_issuer_the_api_and_the_keys(project):
     steps: list[str] = []
-    tools, _, _ = fake_tools(project, steps, keys=[])
-    deploy("dev", tools, config_path=project, say=lambda _: None)
+    tools, _, apigateway = fake_tools(project, steps, keys=[])
+    issuer = deploy("dev", tools, config_path=project, say=lambda _: None)
     steps.clear()
-    tools, _, _ = fake_tools(project, steps, keys=[{"kid": "k"}])
-    deploy("dev", tools, config_path=project, say=lambda _: None)
+    tools, _, _ = fake_tools(project, steps, keys=[{"kid": "k"}], apigateway=apigateway)
+    assert deploy("dev", tools, config_path=project, say=lambda _: None) == issuer
     assert [step for step in steps if step.startswith("chalice")] == ["chalice deploy --stage dev"]
     assert steps[-1] == "tollgate-dev-rotate_keys list"
+    assert len(apigateway.apis) == 1
 
 
 def test_prod_with_the_example_domain_is_refused_before_anything_runs(project):
@@ -192,7 +190,7 @@ def test_every_deploy_switches_the_default_endpoint_off_again_after_chalice_depl
 
 def test_a_default_endpoint_that_keeps_answering_stops_the_deploy_with_one_line(project, monkeypatch):
     _with_a_real_domain(project)
-    monkeypatch.setattr(infra.deploy, "PROBE_PAUSE_SECONDS", 0.0)
+    monkeypatch.setattr(infra.rest_api, "PROBE_PAUSE_SECONDS", 0.0)
     tools, _, _ = fake_tools(project, [], keys=[{"kid": "k"}], apigateway=FakeApiGateway(applies_switch=False))
     with pytest.raises(StageError) as failed:
         deploy("prod", tools, config_path=project, say=lambda _: None)
@@ -329,3 +327,80 @@ def test_the_teardown_frees_every_fixed_name_so_the_stage_can_be_created_again_a
     }
     assert all("--force-delete-without-recovery" in line for line in deletions)
     assert "aws dynamodb delete-table --table-name tollgate-dev-clients" in teardown
+
+
+# --------------------------------------------------------------------------- make infra, then chalice deploy (item 7)
+
+
+def test_after_make_infra_a_plain_chalice_deploy_serves_the_issuer_make_infra_recorded(project):
+    """make infra reserves the REST API, so its URL (the issuer) is known before chalice deploy runs."""
+    steps: list[str] = []
+    tools, _, apigateway = fake_tools(project, steps, keys=[])
+    prepare("dev", tools, config_path=project, say=steps.append)
+    issuer = json.loads(project.read_text())["stages"]["dev"]["environment_variables"]["ISSUER_URL"]
+    assert [path.name for path in sorted((project.parent / "policies").iterdir())] == [
+        f"dev-{name}.json" for name in sorted(("api_handler", "admin", "interactions", "rotate_keys"))
+    ]
+    rest_api_id = chalice_deploy(apigateway, project.parent, "dev")  # what `chalice deploy --stage dev` does
+    assert list(apigateway.apis) == [rest_api_id]
+    assert apigateway.url(rest_api_id).rstrip("/") == issuer
+    assert any("commit" in step and ".chalice/deployed/dev.json" in step for step in steps)
+
+
+def _fresh_clone(project: Path, tmp_path: Path) -> Path:
+    """What a CI checkout has: the committed files under .chalice, none of the ignored ones."""
+    clone = tmp_path / "clone" / ".chalice"
+    for path in project.parent.rglob("*.json"):
+        relative = path.relative_to(project.parent.parent)
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(relative)], cwd=CONFIG_PATH.parent.parent)
+        if ignored.returncode == 1:  # not ignored: committed with the stage
+            (clone.parent / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, clone.parent / relative)
+    return clone / "config.json"
+
+
+def test_a_ci_deploy_from_a_fresh_clone_updates_the_same_api(project, tmp_path):
+    tools, _, apigateway = fake_tools(project, [], keys=[])
+    issuer = deploy("dev", tools, config_path=project, say=lambda _: None)
+    clone = _fresh_clone(project, tmp_path)
+    assert (clone.parent / "deployed" / "dev.json").exists() and not (clone.parent / "policies").exists()
+    tools, _, _ = fake_tools(clone, [], keys=[{"kid": "k"}], apigateway=apigateway)
+    assert deploy("dev", tools, config_path=clone, say=lambda _: None) == issuer
+    assert len(apigateway.apis) == 1  # updated, not a second API with a second URL
+
+
+def test_a_lost_deployed_record_is_found_again_from_the_execute_api_issuer(project):
+    tools, _, apigateway = fake_tools(project, [], keys=[])
+    deploy("dev", tools, config_path=project, say=lambda _: None)
+    (project.parent / "deployed" / "dev.json").unlink()
+    prepare("dev", tools, config_path=project, say=lambda _: None)
+    chalice_deploy(apigateway, project.parent, "dev")
+    assert len(apigateway.apis) == 1
+
+
+def test_an_issuer_whose_api_is_gone_stops_make_infra_with_one_line(project):
+    tools, _, _ = fake_tools(project, [], keys=[])
+    deploy("dev", tools, config_path=project, say=lambda _: None)
+    tools, _, _ = fake_tools(project, [], keys=[], apigateway=FakeApiGateway())  # the API was deleted since
+    with pytest.raises(StageError) as failed:
+        prepare("dev", tools, config_path=project, say=lambda _: None)
+    message = str(failed.value)
+    assert "\n" not in message and "ISSUER_URL" in message and "gone" in message
+
+
+def test_the_deployed_record_is_committed_and_the_policy_files_are_not():
+    """Chalice finds the API to update in .chalice/deployed/STAGE.json: a CI checkout must have it."""
+
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "check-ignore", "-q", path], cwd=CONFIG_PATH.parent.parent).returncode == 0
+
+    assert not ignored(".chalice/deployed/dev.json") and not ignored(".chalice/deployed/prod.json")
+    assert ignored(".chalice/policies/dev-admin.json") and ignored(".chalice/deployments/x.zip")
+
+
+def test_make_infra_is_a_make_target_that_builds_vendor_and_runs_the_infra_steps_only():
+    makefile = (CONFIG_PATH.parent.parent / "Makefile").read_text()
+    (rule,) = [line for line in makefile.splitlines() if line.startswith("infra:")]
+    assert "stage-given" in rule and "$(VENDORED)" in rule
+    recipe = makefile.split("\ninfra:", 1)[1].splitlines()[1]
+    assert "-m infra.deploy --stage $(STAGE) --infra-only" in recipe
