@@ -56,8 +56,8 @@ def _grants_data(policy_file: Path) -> bool:
     return any(not str(action).startswith("logs:") for action in _actions(json.loads(policy_file.read_text())))
 
 
-def _actions(document: dict[str, object]) -> list[object]:
-    statements = document.get("Statement", [])
+def _actions(document: object) -> list[object]:
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
     actions: list[object] = []
     for statement in statements if isinstance(statements, list) else []:
         action = statement.get("Action", []) if isinstance(statement, dict) else []
@@ -73,6 +73,11 @@ def unprepared(command: str, stage: str, project_dir: Path = PROJECT_DIR) -> str
         missing.append(f"vendor/{STORAGE_PACKAGE}")
     if missing:
         return "missing " + ", ".join(missing)
+    for path in policies:
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return f"{path.relative_to(project_dir)} is not JSON"
     if command == "deploy" and policies and not any(_grants_data(path) for path in policies):
         return "its policy files grant logs only (make package wrote them, for a template)"
     return None

@@ -90,7 +90,7 @@ def real_tools() -> Tools:
 
 
 def http_status(url: str) -> int:
-    """The status an anonymous HTTPS GET of ``url`` answers (403 included: no exception for it)."""
+    """The status an anonymous HTTPS GET of ``url`` answers (403 included: no exception for it); 0 for none."""
     if not url.startswith("https://"):
         raise StageError(f"refusing to probe {url!r}: not https")
     try:
@@ -98,6 +98,8 @@ def http_status(url: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
+    except OSError:  # no answer (DNS, connection, timeout): 0, and the caller tries again
+        return 0
 
 
 # --------------------------------------------------------------------------- checks

@@ -64,7 +64,11 @@ def recorded_api(stage: Stage) -> tuple[str, str] | None:
     path = record_path(stage)
     if not path.exists():
         return None
-    for resource in json.loads(path.read_text(encoding="utf-8")).get("resources", []):
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise StageError(f"{_relative(stage)} is not JSON ({error}): restore it from git") from None
+    for resource in record.get("resources", []):
         if resource.get("resource_type") == "rest_api" and resource.get("rest_api_id"):
             return str(resource["rest_api_id"]), str(resource.get("rest_api_url", ""))
     return None
@@ -226,8 +230,9 @@ def switch_off_default_endpoint(
             return DEFAULT_ENDPOINT_OFF
         if attempt + 1 < PROBE_ATTEMPTS:
             time.sleep(PROBE_PAUSE_SECONDS)  # the new deployment takes seconds to reach every edge
+    answer = f"answers {status}" if status else "gives no answer"
     raise StageError(
-        f"the default execute-api URL {url} still answers {status} after switching it off and redeploying "
+        f"the default execute-api URL {url} still {answer} after switching it off and redeploying "
         f"stage {stage.api_gateway_stage}: check with aws apigateway get-rest-api --rest-api-id {rest_api_id} "
         f"(disableExecuteApiEndpoint) and deploy again"
     )

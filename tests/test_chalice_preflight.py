@@ -111,3 +111,20 @@ def test_a_container_with_pynamodb_logs_nothing_at_start(tmp_path):
     done = _import_app(tmp_path, _site_without(tmp_path, "nothing-hidden"))
     assert done.returncode == 0, done.stderr
     assert (done.stdout + done.stderr).strip() == ""
+
+
+def test_a_policy_file_that_is_not_json_is_named_in_the_one_line(fresh_clone):
+    policies, vendor = fresh_clone / ".chalice" / "policies", fresh_clone / "vendor" / "pynamodb"
+    policies.mkdir(parents=True)
+    vendor.mkdir(parents=True)
+    try:
+        for function in ("api_handler", "admin", "interactions", "rotate_keys"):
+            (policies / f"dev-{function}.json").write_text('{"Statement": [')
+        done = run_chalice(fresh_clone, "deploy", "--stage", "dev")
+        output = (done.stdout + done.stderr).strip()
+        assert "Traceback" not in output
+        (line,) = output.splitlines()
+        assert done.returncode != 0 and "dev-api_handler.json is not JSON" in line and "make infra STAGE=dev" in line
+    finally:
+        shutil.rmtree(policies)
+        shutil.rmtree(vendor.parent)

@@ -404,3 +404,11 @@ def test_make_infra_is_a_make_target_that_builds_vendor_and_runs_the_infra_steps
     assert "stage-given" in rule and "$(VENDORED)" in rule
     recipe = makefile.split("\ninfra:", 1)[1].splitlines()[1]
     assert "-m infra.deploy --stage $(STAGE) --infra-only" in recipe
+
+
+def test_a_corrupt_deployed_record_stops_make_infra_with_one_line(project):
+    (project.parent / "deployed").mkdir()
+    (project.parent / "deployed" / "dev.json").write_text('{"resources": [')
+    tools, _, _ = fake_tools(project, [], keys=[])
+    with pytest.raises(StageError, match=r"^\.chalice/deployed/dev\.json is not JSON [^\n]*restore it from git$"):
+        prepare("dev", tools, config_path=project, say=lambda _: None)
