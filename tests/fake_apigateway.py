@@ -17,7 +17,8 @@ own code (``chalice/awsclient.py``, ``chalice/deploy/planner.py``):
   the setting back to ``false`` and its own stage deployment turns the default
   endpoint on again (the worst case; only a real account tells whether the
   overwrite keeps the flag, and re-applying it is right either way);
-- the default endpoint of a switched-off API answers 403 to everyone.
+- the default endpoint of a switched-off API answers 403 to everyone;
+- every call is checked against botocore's model of the real operation.
 
 ``FakeLambdaSettings`` answers ``GetAccountSettings`` with the account's
 concurrency: new accounts may start at 10 instead of 1,000.
@@ -30,9 +31,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 from botocore.exceptions import ClientError
+from botocore.validate import ParamValidator
 
 REGION = "eu-west-1"
+_MODEL = botocore.session.get_session().get_service_model("apigateway")
+
+
+def _valid(operation: str, **params: Any) -> None:
+    """Refuse what the real API would refuse before doing anything: botocore's own parameter validation."""
+    report = ParamValidator().validate(params, _MODEL.operation_model(operation).input_shape)
+    if report.has_errors():
+        raise AssertionError(f"{operation}: {report.generate_report()}")
 
 
 @dataclass
@@ -64,23 +75,27 @@ class FakeApiGateway:
 
     # ----------------------------------------------------------------------- the operations
 
-    def create_rest_api(self, *, name: str, **_: Any) -> dict[str, Any]:
+    def create_rest_api(self, *, name: str, **rest: Any) -> dict[str, Any]:
+        _valid("CreateRestApi", name=name, **rest)
         self.calls.append("create_rest_api")
         api = RestApi(f"api{len(self.apis) + 1:07d}")
         self.apis[api.id] = api
         return {"id": api.id, "name": name}
 
-    def import_rest_api(self, **_: Any) -> dict[str, Any]:
+    def import_rest_api(self, **rest: Any) -> dict[str, Any]:
+        _valid("ImportRestApi", **rest)
         self.calls.append("import_rest_api")
         api = RestApi(f"api{len(self.apis) + 1:07d}")
         self.apis[api.id] = api
         return {"id": api.id}
 
     def get_rest_api(self, *, restApiId: str) -> dict[str, Any]:
+        _valid("GetRestApi", restApiId=restApiId)
         api = self._api(restApiId, "GetRestApi")
         return {"id": api.id, "disableExecuteApiEndpoint": api.disable_execute_api_endpoint}
 
-    def put_rest_api(self, *, restApiId: str, mode: str, **_: Any) -> dict[str, Any]:
+    def put_rest_api(self, *, restApiId: str, mode: str, **rest: Any) -> dict[str, Any]:
+        _valid("PutRestApi", restApiId=restApiId, mode=mode, **rest)
         self.calls.append(f"put_rest_api {mode}")
         api = self._api(restApiId, "PutRestApi")
         if mode == "overwrite":
@@ -88,6 +103,7 @@ class FakeApiGateway:
         return {"id": api.id}
 
     def update_rest_api(self, *, restApiId: str, patchOperations: list[dict[str, str]]) -> dict[str, Any]:
+        _valid("UpdateRestApi", restApiId=restApiId, patchOperations=patchOperations)
         api = self._api(restApiId, "UpdateRestApi")
         for operation in patchOperations:
             self.calls.append(f"update_rest_api {operation['path']}={operation['value']}")
@@ -95,7 +111,8 @@ class FakeApiGateway:
                 api.disable_execute_api_endpoint = operation["value"].lower() == "true"
         return {"id": api.id}
 
-    def create_deployment(self, *, restApiId: str, stageName: str, **_: Any) -> dict[str, Any]:
+    def create_deployment(self, *, restApiId: str, stageName: str, **rest: Any) -> dict[str, Any]:
+        _valid("CreateDeployment", restApiId=restApiId, stageName=stageName, **rest)
         self.calls.append(f"create_deployment {stageName}")
         api = self._api(restApiId, "CreateDeployment")
         api.stages = max(api.stages, 1)
@@ -103,6 +120,7 @@ class FakeApiGateway:
         return {"id": "deployment"}
 
     def update_stage(self, *, restApiId: str, stageName: str, patchOperations: list[dict[str, str]]) -> dict[str, Any]:
+        _valid("UpdateStage", restApiId=restApiId, stageName=stageName, patchOperations=patchOperations)
         self.calls.append(f"update_stage {stageName}")
         api = self._api(restApiId, "UpdateStage")
         self._stage_touched(api)
