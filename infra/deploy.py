@@ -1,5 +1,8 @@
 """``make deploy STAGE=...``: from an AWS account to a working issuer with one command.
 
+``make infra STAGE=...`` (:func:`prepare`) runs steps 1 to 3 only: after it,
+a plain ``chalice deploy --stage STAGE`` deploys a working stage.
+
 1. deploy ``infra/resources.yaml`` as the CloudFormation stack ``tollgate-STAGE``
    (``NamePrefix=tollgate-STAGE``) and read its outputs: a first create runs
    without termination or table deletion protection, so a failure rolls back
@@ -9,15 +12,19 @@
 2. write each function's ``iam_policy_file`` from ``infra/policies.py`` with
    the ARNs in those outputs (least privilege needs real ARNs, which only
    exist once the stack does);
-3. ``chalice deploy --stage STAGE``, then no Lambda retry of a failed
-   scheduled rotation (Chalice cannot set it);
-4. apply what Chalice cannot: the stage's API Gateway throttling, and with a
-   custom domain the default ``execute-api`` endpoint switched off (callers
-   then only reach the domain, whose security policy is TLS 1.2);
-5. a stage without ``ISSUER_URL`` (dev, no custom domain) gets the API's own
-   URL (``https://{id}.execute-api.{region}.amazonaws.com/api``) written into
-   ``.chalice/config.json`` and is deployed once more: the issuer is an
-   identity and must never change, so it is recorded where it can be committed;
+3. settle the stage's REST API (``infra/rest_api.py``): the one named in the
+   committed ``.chalice/deployed/STAGE.json``, found again from an
+   ``execute-api`` issuer, or, for a stage without ``ISSUER_URL``, created
+   empty now so that its URL (``https://{id}.execute-api.{region}.amazonaws.com/api``)
+   is recorded as the issuer in ``.chalice/config.json`` before the first
+   ``chalice deploy``: the issuer is an identity and must never change;
+4. ``chalice deploy --stage STAGE``, which fills that API in, then no Lambda
+   retry of a failed scheduled rotation (Chalice cannot set it);
+5. apply what Chalice cannot: the stage's API Gateway throttling (printed
+   beside the account's Lambda concurrency), and with a custom domain the
+   default ``execute-api`` endpoint switched off, the stage redeployed, and
+   the default URL probed until it answers 403 (callers then only reach the
+   domain, whose security policy is TLS 1.2);
 6. create the first signing keys (through the ``rotate_keys`` function) if the
    stage has none.
 
@@ -32,6 +39,8 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +50,7 @@ from botocore.exceptions import WaiterError
 
 from infra.local import TEMPLATE_PATH
 from infra.policies import deploy_documents
+from infra.rest_api import check_deployed_api, settle_api, switch_off_default_endpoint, throttling_line
 from infra.stages import CONFIG_PATH, REPO_ROOT, ROTATE_KEYS, Stage, StageError, deployable_stage
 
 PLACEHOLDER_MARKERS = ("example.com", ":000000000000:")
@@ -54,7 +64,8 @@ class Tools:
     apigateway: Any
     run_chalice: Callable[[list[str]], None]
     key_operation: Callable[[str, str], Any]  # (function name, "list" | "rotate") -> result
-    lambda_: Any  # the Lambda API: what chalice deploy cannot configure
+    lambda_: Any  # the Lambda API: what chalice deploy cannot configure, the account's concurrency
+    probe: Callable[[str], int]  # an HTTPS GET from outside AWS: the status it answers
 
 
 def real_tools() -> Tools:
@@ -69,9 +80,27 @@ def real_tools() -> Tools:
         launcher = [str(script)] if script.exists() else [sys.executable, "-m", "chalice.cli"]
         subprocess.run([*launcher, *arguments], cwd=REPO_ROOT, check=True)
 
-    clients = (session.client(name) for name in ("cloudformation", "apigateway", "lambda"))
-    cloudformation, apigateway, lambda_ = clients
-    return Tools(cloudformation, apigateway, run_chalice, invoke, lambda_)
+    return Tools(
+        session.client("cloudformation"),
+        session.client("apigateway"),
+        run_chalice,
+        invoke,
+        session.client("lambda"),
+        http_status,
+    )
+
+
+def http_status(url: str) -> int:
+    """The status an anonymous HTTPS GET of ``url`` answers (403 included: no exception for it); 0 for none."""
+    if not url.startswith("https://"):
+        raise StageError(f"refusing to probe {url!r}: not https")
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - https only, checked above
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:  # no answer (DNS, connection, timeout): 0, and the caller tries again
+        return 0
 
 
 # --------------------------------------------------------------------------- checks
@@ -225,7 +254,7 @@ def write_policy_files(stage: Stage, outputs: dict[str, str]) -> list[Path]:
     return written
 
 
-# --------------------------------------------------------------------------- 3. the rotation function
+# --------------------------------------------------------------------------- 4. the rotation function
 
 
 def never_retry_rotation(lambda_: Any, stage: Stage) -> None:
@@ -238,7 +267,7 @@ def never_retry_rotation(lambda_: Any, stage: Stage) -> None:
     lambda_.put_function_event_invoke_config(FunctionName=stage.function_name(ROTATE_KEYS), MaximumRetryAttempts=0)
 
 
-# --------------------------------------------------------------------------- 4. API Gateway
+# --------------------------------------------------------------------------- 5. API Gateway
 
 
 def deployed_api(stage: Stage) -> tuple[str, str]:
@@ -263,57 +292,46 @@ def configure_api(apigateway: Any, stage: Stage, rest_api_id: str) -> None:
     apigateway.update_stage(
         restApiId=rest_api_id, stageName=stage.api_gateway_stage, patchOperations=throttling_patch(stage)
     )
-    if stage.custom_domain:
-        apigateway.update_rest_api(
-            restApiId=rest_api_id,
-            patchOperations=[{"op": "replace", "path": "/disableExecuteApiEndpoint", "value": "True"}],
-        )
-
-
-# --------------------------------------------------------------------------- 5. issuer
-
-
-def record_issuer(stage_name: str, issuer: str, config_path: Path = CONFIG_PATH) -> None:
-    """Write ``ISSUER_URL`` into the stage's environment in ``.chalice/config.json``."""
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    config["stages"][stage_name].setdefault("environment_variables", {})["ISSUER_URL"] = issuer
-    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- all of it
 
 
-def deploy(
+def prepare(
     stage_name: str, tools: Tools, *, config_path: Path = CONFIG_PATH, say: Callable[[str], None] = print
-) -> str:
-    """Every step above; the issuer URL of the deployed stage."""
+) -> Stage:
+    """``make infra``: steps 1 to 3, all a plain ``chalice deploy`` needs first; the stage as now recorded."""
     stage = deployable_stage(stage_name, config_path)
     check_placeholders(stage)
     say(f"1/6 infrastructure stack {stage.stack_name}")
     outputs = deploy_infrastructure(tools.cloudformation, stage)
     say("2/6 least-privilege policy per function")
     write_policy_files(stage, outputs)
-    say(f"3/6 chalice deploy --stage {stage.name}; a failed rotation is not retried")
+    say(settle_api(tools.apigateway, stage, outputs, config_path))
+    return deployable_stage(stage_name, config_path)  # with the issuer settle_api may have recorded
+
+
+def deploy(
+    stage_name: str, tools: Tools, *, config_path: Path = CONFIG_PATH, say: Callable[[str], None] = print
+) -> str:
+    """Every step above; the issuer URL of the deployed stage."""
+    stage = prepare(stage_name, tools, config_path=config_path, say=say)
+    say(f"4/6 chalice deploy --stage {stage.name}; a failed rotation is not retried")
     tools.run_chalice(["deploy", "--stage", stage.name])
     never_retry_rotation(tools.lambda_, stage)
     rest_api_id, rest_api_url = deployed_api(stage)
-    say("4/6 API Gateway throttling" + (" and custom domain only" if stage.custom_domain else ""))
+    check_deployed_api(stage, rest_api_id)
+    say("5/6 " + throttling_line(stage, tools.lambda_))
     configure_api(tools.apigateway, stage, rest_api_id)
-    issuer = stage.issuer_url
-    if issuer is None:
-        issuer = rest_api_url.rstrip("/")
-        say(f"5/6 ISSUER_URL={issuer} recorded in {config_path.name} (commit it); deploying again with it")
-        record_issuer(stage.name, issuer, config_path)
-        tools.run_chalice(["deploy", "--stage", stage.name])
-    else:
-        say(f"5/6 issuer {issuer}")
+    if stage.custom_domain:
+        say(switch_off_default_endpoint(tools.apigateway, tools.probe, stage, rest_api_id, rest_api_url))
     function = stage.function_name(ROTATE_KEYS)
     if not retrying(lambda: tools.key_operation(function, "list")):
         say("6/6 first signing keys")
         tools.key_operation(function, "rotate")
     else:
         say("6/6 signing keys already there")
-    return issuer
+    return stage.issuer_url or rest_api_url.rstrip("/")
 
 
 def retrying(call: Callable[[], Any], *, attempts: int = 6, pause: float = 5.0) -> Any:
@@ -331,8 +349,14 @@ def retrying(call: Callable[[], Any], *, attempts: int = 6, pause: float = 5.0) 
 def main(argv: list[str] | None = None, tools: Tools | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.deploy", description=__doc__.splitlines()[0])
     parser.add_argument("--stage", required=True)
+    parser.add_argument(
+        "--infra-only", action="store_true", help="make infra: steps 1-3, then a plain chalice deploy works"
+    )
     args = parser.parse_args(argv)
     try:
+        if args.infra_only:
+            print_next_steps(prepare(args.stage, tools or real_tools()))
+            return 0
         issuer = deploy(args.stage, tools or real_tools())
     except StageError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -341,6 +365,16 @@ def main(argv: list[str] | None = None, tools: Tools | None = None) -> int:
     print(f"Discovery: {issuer}/.well-known/openid-configuration")
     print(f"First client: .venv/bin/python -m chalicelib.cli --stage {args.stage} clients create --json '{{...}}'")
     return 0
+
+
+def print_next_steps(stage: Stage) -> None:
+    """After ``make infra``: what is left, for a plain ``chalice deploy``."""
+    cli = f".venv/bin/python -m chalicelib.cli --stage {stage.name}"
+    print(f"\nStage {stage.name} is ready for: .venv/bin/chalice deploy --stage {stage.name}")
+    print(f"A stage's first deploy also needs its first signing keys, once: {cli} keys rotate")
+    print(f"Commit .chalice/config.json and .chalice/deployed/{stage.name}.json after the deploy.")
+    if stage.custom_domain:
+        print(f"chalice deploy turns the default execute-api endpoint back on: make deploy STAGE={stage.name} does not")
 
 
 if __name__ == "__main__":

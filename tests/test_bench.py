@@ -147,3 +147,14 @@ def test_the_cost_model_reprices_a_saved_run_with_the_inputs_given(tmp_path):
 
     assert total() - total("--api-gateway-per-million", "1.00") == pytest.approx(2.50, abs=0.011)
     assert total("--memory-mb", "128") < total("--memory-mb", "1769") < total("--memory-mb", "3538")
+
+
+def test_the_fixed_cost_counts_the_rotated_versions_of_the_customer_key_kms_bills():
+    """EnableKeyRotation rotates the key yearly; KMS bills its first two rotated versions $1 a month each, for good."""
+    from bench.cost import ASSUMPTIONS, PRICES, cost_table
+
+    results = {"scenarios": [], "coldstart": {}}
+    first_year = cost_table(results, PRICES, ASSUMPTIONS)[-1]
+    from_year_three = cost_table(results, PRICES, {**ASSUMPTIONS, "kms_rotated_versions": 2})[-1]
+    assert "$1.80 a month" in first_year and "$3.80 a month" in from_year_three
+    assert "first two yearly rotations" in first_year

@@ -159,6 +159,27 @@ def test_lambda_package_is_small_enough(prod: Packaged):
     assert not any(name.startswith(("tests/", "infra/", "bench/")) for name in names)
 
 
+def test_the_cost_model_prices_the_architecture_the_package_is_built_for(prod: Packaged):
+    """bench/cost.py bills Lambda GB-seconds at one architecture's price; the template and the wheels agree."""
+    from bench.cost import GB_SECOND_PRICE, LAMBDA_ARCHITECTURE, PRICES
+
+    for name in FUNCTIONS:
+        assert prod.function(name)["Properties"]["Architectures"] == [LAMBDA_ARCHITECTURE], name
+    assert PRICES["lambda_gb_second"] == GB_SECOND_PRICE[LAMBDA_ARCHITECTURE]
+    machine = {"x86_64": "x86_64", "arm64": "aarch64"}[LAMBDA_ARCHITECTURE]
+    with zipfile.ZipFile(prod.directory / "deployment.zip") as archive:
+        tags = [
+            line.removeprefix("Tag: ").rsplit("-", 1)[1]
+            for name in archive.namelist()
+            if name.endswith(".dist-info/WHEEL")
+            for line in archive.read(name).decode().splitlines()
+            if line.startswith("Tag: ")
+        ]
+    assert tags and all(tag == "any" or tag.endswith(f"_{machine}") for tag in tags), tags
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"1,024 MB {LAMBDA_ARCHITECTURE} Lambda" in readme
+
+
 def test_stage_without_issuer_cannot_be_packaged_without_one():
     with pytest.raises(StageError, match="ISSUER_URL"):
         package("dev", Path("/nonexistent"))
