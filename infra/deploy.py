@@ -8,7 +8,9 @@
 3. ``chalice deploy --stage STAGE``;
 4. apply what Chalice cannot: the stage's API Gateway throttling, and with a
    custom domain the default ``execute-api`` endpoint switched off (callers
-   then only reach the domain, whose security policy is TLS 1.2);
+   then only reach the domain, whose security policy is TLS 1.2); then what
+   bounds the bill (:mod:`infra.guards`): the WAF stack ``tollgate-STAGE-waf``
+   in front of the API unless the stage opts out;
 5. a stage without ``ISSUER_URL`` (dev, no custom domain) gets the API's own
    URL (``https://{id}.execute-api.{region}.amazonaws.com/api``) written into
    ``.chalice/config.json`` and is deployed once more: the issuer is an
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra import guards
 from infra.local import TEMPLATE_PATH
 from infra.policies import deploy_documents
 from infra.stages import CONFIG_PATH, REPO_ROOT, ROTATE_KEYS, Stage, StageError, deployable_stage
@@ -164,6 +167,54 @@ def configure_api(apigateway: Any, stage: Stage, rest_api_id: str) -> None:
         )
 
 
+# --------------------------------------------------------------------------- 4. what bounds the bill (infra/guards.py)
+
+
+def check_guards(stage: Stage) -> None:
+    """Read every guard setting before anything is deployed: a bad one raises ``StageError``."""
+    guards.waf(stage)
+
+
+def apply_guards(cloudformation: Any, stage: Stage, rest_api_id: str, say: Callable[[str], None]) -> None:
+    apply_waf(cloudformation, stage, rest_api_id, say)
+
+
+def apply_waf(cloudformation: Any, stage: Stage, rest_api_id: str, say: Callable[[str], None]) -> None:
+    """The WAF stack in front of the API, unless the stage opted out: then a WAF it had is deleted."""
+    name, settings = guards.waf_stack_name(stage), guards.waf(stage)
+    if settings.enabled:
+        say(f"4/6 WAF stack {name}: rate limits per source address")
+        parameters = settings.parameters(rest_api_id, stage.api_gateway_stage)
+        apply_stack(cloudformation, stage, name, guards.WAF_TEMPLATE_PATH.read_text(encoding="utf-8"), parameters)
+    elif _stack_exists(cloudformation, name):
+        say(f"4/6 WAF off (the stage opts out): deleting stack {name}")
+        cloudformation.delete_stack(StackName=name)
+        cloudformation.get_waiter("stack_delete_complete").wait(StackName=name)
+    else:
+        say("4/6 WAF off (the stage opts out)")
+
+
+def apply_stack(cloudformation: Any, stage: Stage, name: str, template_body: str, parameters: dict[str, str]) -> None:
+    """Create stack ``name`` or bring it up to date; it holds nothing that a re-creation would lose."""
+    arguments = {
+        "StackName": name,
+        "TemplateBody": template_body,
+        "Parameters": [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+        "Tags": [{"Key": "tollgate-stage", "Value": stage.name}],
+    }
+    if not _stack_exists(cloudformation, name):
+        cloudformation.create_stack(**arguments)
+        cloudformation.get_waiter("stack_create_complete").wait(StackName=name)
+        return
+    try:
+        cloudformation.update_stack(**arguments)
+    except cloudformation.exceptions.ClientError as error:
+        if "No updates are to be performed" not in str(error):
+            raise
+        return
+    cloudformation.get_waiter("stack_update_complete").wait(StackName=name)
+
+
 # --------------------------------------------------------------------------- 5. issuer
 
 
@@ -183,6 +234,7 @@ def deploy(
     """Every step above; the issuer URL of the deployed stage."""
     stage = deployable_stage(stage_name, config_path)
     check_placeholders(stage)
+    check_guards(stage)
     say(f"1/6 infrastructure stack {stage.stack_name}")
     outputs = deploy_infrastructure(tools.cloudformation, stage)
     say("2/6 least-privilege policy per function")
@@ -192,6 +244,7 @@ def deploy(
     rest_api_id, rest_api_url = deployed_api(stage)
     say("4/6 API Gateway throttling" + (" and custom domain only" if stage.custom_domain else ""))
     configure_api(tools.apigateway, stage, rest_api_id)
+    apply_guards(tools.cloudformation, stage, rest_api_id, say)
     issuer = stage.issuer_url
     if issuer is None:
         issuer = rest_api_url.rstrip("/")

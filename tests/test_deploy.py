@@ -39,19 +39,35 @@ OUTPUTS = {
 
 
 class FakeCloudFormation:
+    """Stacks by name; ``created`` is the first one, the infrastructure (the WAF and budget stacks follow)."""
+
     exceptions = type("Exceptions", (), {"ClientError": ClientError})
 
     def __init__(self) -> None:
-        self.created: dict[str, Any] | None = None
+        self.stacks: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    @property
+    def created(self) -> dict[str, Any] | None:
+        return next(iter(self.stacks.values()), None)
 
     def describe_stacks(self, StackName: str) -> dict[str, Any]:
-        if self.created is None:
+        if StackName not in self.stacks:
             raise ClientError({"Error": {"Message": f"Stack with id {StackName} does not exist"}}, "DescribeStacks")
         outputs = [{"OutputKey": key, "OutputValue": value} for key, value in OUTPUTS.items()]
         return {"Stacks": [{"StackStatus": "CREATE_COMPLETE", "Outputs": outputs}]}
 
     def create_stack(self, **arguments: Any) -> None:
-        self.created = arguments
+        self.calls.append(("create_stack", arguments["StackName"]))
+        self.stacks[arguments["StackName"]] = arguments
+
+    def update_stack(self, **arguments: Any) -> None:
+        self.calls.append(("update_stack", arguments["StackName"]))
+        self.stacks[arguments["StackName"]] = arguments
+
+    def delete_stack(self, StackName: str) -> None:
+        self.calls.append(("delete_stack", StackName))
+        del self.stacks[StackName]
 
     def get_waiter(self, name: str) -> Any:
         return type("Waiter", (), {"wait": lambda self, **_: None})()
