@@ -173,10 +173,22 @@ def configure_api(apigateway: Any, stage: Stage, rest_api_id: str) -> None:
 def check_guards(stage: Stage) -> None:
     """Read every guard setting before anything is deployed: a bad one raises ``StageError``."""
     guards.waf(stage)
+    guards.check_budget_recipient(stage)
+    guards.reserved_concurrency(stage)
 
 
 def apply_guards(cloudformation: Any, stage: Stage, rest_api_id: str, say: Callable[[str], None]) -> None:
     apply_waf(cloudformation, stage, rest_api_id, say)
+    apply_budget(cloudformation, stage, say)
+
+
+def apply_budget(cloudformation: Any, stage: Stage, say: Callable[[str], None]) -> None:
+    """The stage's AWS Budgets alarm, in its own stack."""
+    settings, name = guards.budget(stage), guards.budget_stack_name(stage)
+    recipients = " and ".join(filter(None, (settings.alert_email, settings.alert_sns_topic_arn)))
+    say(f"4/6 budget alarm {stage.name_prefix}: ${settings.monthly_usd} a month, alerts to {recipients}")
+    template = guards.BUDGET_TEMPLATE_PATH.read_text(encoding="utf-8")
+    apply_stack(cloudformation, stage, name, template, settings.parameters(stage))
 
 
 def apply_waf(cloudformation: Any, stage: Stage, rest_api_id: str, say: Callable[[str], None]) -> None:

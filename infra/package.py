@@ -18,7 +18,9 @@ build here into the one Chalice generates:
   ``execute-api`` endpoint switched off, so every caller goes through the
   domain and its TLS 1.2 security policy;
 - the API handler's log group named after ``${APIHandler}``: Chalice 1.34
-  writes ``${ApiHandler}``, a resource that does not exist (cfn-lint E1019).
+  writes ``${ApiHandler}``, a resource that does not exist (cfn-lint E1019);
+- the stage's AWS Budgets alarm (``infra/budget.yaml``, :mod:`infra.guards`);
+  the API function's reserved concurrency is Chalice's own setting.
 
 Writes ``build/STAGE/merge.json``, ``sam.json`` and ``deployment.zip``.
 """
@@ -33,6 +35,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from infra import guards
 from infra.local import load_template
 from infra.policies import as_references, data_statements, document, package_documents
 from infra.stages import FUNCTIONS, REPO_ROOT, Stage, StageError, deployable_stage
@@ -132,22 +135,35 @@ def _check_custom_domain(stage: Stage) -> None:
         raise StageError(f"stage {stage.name}: api_gateway_custom_domain.tls_version must be TLS_1_2")
 
 
+def _budget(stage: Stage) -> dict[str, Any]:
+    """``infra/budget.yaml`` with the stage's budget as its parameters' defaults (``NamePrefix`` is shared)."""
+    budget, settings = load_template(guards.BUDGET_TEMPLATE_PATH), guards.budget(stage)
+    values: dict[str, Any] = {**settings.parameters(stage), "BudgetMonthlyUsd": settings.monthly_usd}  # a Number
+    parameters = {
+        name: {**spec, "Default": values[name]} for name, spec in budget["Parameters"].items() if name != "NamePrefix"
+    }
+    return {"Parameters": parameters, "Conditions": budget["Conditions"], "Resources": budget["Resources"]}
+
+
 def merge_template(stage: Stage, *, issuer_override: str | None = None) -> dict[str, Any]:
     """The template ``chalice package --merge-template`` merges into its own."""
     issuer_of(stage, issuer_override)
     _check_custom_domain(stage)
-    infra = load_template()
+    guards.reserved_concurrency(stage)  # Chalice applies it; a 0 would switch the API off
+    infra, budget = load_template(), _budget(stage)
     parameters = infra.get("Parameters", {})
     parameters["NamePrefix"] = {**parameters["NamePrefix"], "Default": stage.name_prefix}
     return {
         "Description": f"Tollgate {stage.name}: API, admin and key rotation functions, tables, keys and secrets",
-        "Parameters": parameters,
+        "Parameters": {**parameters, **budget["Parameters"]},
+        "Conditions": budget["Conditions"],
         "Resources": {
             **infra["Resources"],
             **_data_policies(stage),
             **_function_overrides(stage, issuer_override),
             **_rest_api_overrides(stage),
             **_log_group_fix(stage),
+            **budget["Resources"],
         },
         "Outputs": infra.get("Outputs", {}),
     }

@@ -9,7 +9,6 @@ recorded for a stage without one, and first keys.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +82,14 @@ class Recorder:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A copy of .chalice/config.json to deploy from (the deploy writes to it)."""
+    """A copy of .chalice/config.json to deploy from (the deploy writes to it), with a budget alert recipient."""
     chalice_dir = tmp_path / ".chalice"
     chalice_dir.mkdir()
-    shutil.copy(CONFIG_PATH, chalice_dir / "config.json")
+    config = json.loads(CONFIG_PATH.read_text())
+    for stage in config["stages"].values():
+        if "budget" in stage:
+            stage["budget"]["alert_email"] = "ops@acme.test"  # the committed stages ship with a placeholder
+    (chalice_dir / "config.json").write_text(json.dumps(config, indent=2))
     return chalice_dir / "config.json"
 
 

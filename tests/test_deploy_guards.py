@@ -7,6 +7,7 @@ deletes, from which template, with which parameters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from infra.deploy import deploy
-from infra.guards import WAF_TEMPLATE_PATH
+from infra.guards import BUDGET_TEMPLATE_PATH, WAF_TEMPLATE_PATH
 from infra.stages import StageError
 from tests.test_deploy import FakeCloudFormation, fake_tools
 from tests.test_deploy import project as project  # the fixture: a copy of .chalice/config.json
@@ -32,11 +33,16 @@ def edit_stage(project: Path, change: Callable[[dict[str, Any]], None]) -> None:
 def deployed(project: Path, cloudformation: FakeCloudFormation | None = None) -> FakeCloudFormation:
     tools, fresh, _ = fake_tools(project, [], keys=[{"kid": "k"}])
     if cloudformation is not None:
-        tools = type(tools)(
-            cloudformation, *(getattr(tools, name) for name in ("apigateway", "run_chalice", "key_operation"))
-        )
+        tools = dataclasses.replace(tools, cloudformation=cloudformation)  # a later deploy, same account
     deploy("dev", tools, config_path=project, say=lambda _: None)
     return cloudformation or fresh
+
+
+def assert_refused_before_anything_runs(project: Path, match: str) -> None:
+    tools, cloudformation, _ = fake_tools(project, [], keys=[])
+    with pytest.raises(StageError, match=match):
+        deploy("dev", tools, config_path=project, say=lambda _: None)
+    assert cloudformation.stacks == {}
 
 
 def parameters(stack: dict[str, Any]) -> dict[str, str]:
@@ -98,7 +104,80 @@ def test_a_stage_that_opts_out_gets_no_waf_and_loses_the_one_it_had(project):
 )
 def test_a_waf_setting_that_would_not_do_what_it_says_is_refused_before_anything_runs(project, setting):
     edit_stage(project, lambda dev: dev.update(waf=setting))
-    tools, cloudformation, _ = fake_tools(project, [], keys=[])
-    with pytest.raises(StageError, match="waf"):
-        deploy("dev", tools, config_path=project, say=lambda _: None)
-    assert cloudformation.stacks == {}
+    assert_refused_before_anything_runs(project, "waf")
+
+
+# --------------------------------------------------------------------------- the budget alarm
+
+BUDGET_STACK = "tollgate-dev-budget"
+
+
+def test_deploy_creates_the_stages_budget_alarm_with_its_amount_and_recipient(project):
+    edit_stage(project, lambda dev: dev.update(budget={"monthly_usd": 40, "alert_email": "ops@acme.test"}))
+    stack = deployed(project).stacks[BUDGET_STACK]
+    assert stack["TemplateBody"] == BUDGET_TEMPLATE_PATH.read_text()
+    assert parameters(stack) == {
+        "NamePrefix": "tollgate-dev",
+        "BudgetMonthlyUsd": "40",
+        "BudgetAlertEmail": "ops@acme.test",
+        "BudgetAlertSnsTopicArn": "",
+    }
+
+
+def test_the_budget_alarm_may_go_to_an_sns_topic(project):
+    topic = "arn:aws:sns:eu-west-1:111122223333:billing-alerts"
+    edit_stage(project, lambda dev: dev.update(budget={"monthly_usd": 12.5, "alert_sns_topic_arn": topic}))
+    given = parameters(deployed(project).stacks[BUDGET_STACK])
+    assert (given["BudgetMonthlyUsd"], given["BudgetAlertEmail"], given["BudgetAlertSnsTopicArn"]) == (
+        "12.5",
+        "",
+        topic,
+    )
+
+
+@pytest.mark.parametrize(
+    "budget",
+    [
+        {"monthly_usd": 20},  # nobody to tell
+        {"monthly_usd": 20, "alert_email": "ops@example.com"},  # the placeholder the stages ship with
+        {"monthly_usd": 20, "alert_email": "not an address"},
+        {"monthly_usd": 20, "alert_sns_topic_arn": "billing-alerts"},
+        {"monthly_usd": 0, "alert_email": "ops@acme.test"},
+        {"monthly_usd": "20", "alert_email": "ops@acme.test"},
+        {"monthly_usd": True, "alert_email": "ops@acme.test"},
+        {"alert_email": "ops@acme.test"},
+        {"monthly_usd": 20, "alert_email": "ops@acme.test", "threshold": 80},
+    ],
+)
+def test_a_budget_that_would_alert_nobody_or_nothing_is_refused_before_anything_runs(project, budget):
+    edit_stage(project, lambda dev: dev.update(budget=budget))
+    assert_refused_before_anything_runs(project, "budget")
+
+
+def test_the_committed_stages_ship_without_a_real_recipient_and_are_refused_until_one_is_set(tmp_path):
+    from infra.stages import CONFIG_PATH
+
+    chalice_dir = tmp_path / ".chalice"
+    chalice_dir.mkdir()
+    (chalice_dir / "config.json").write_text(CONFIG_PATH.read_text())
+    assert_refused_before_anything_runs(chalice_dir / "config.json", "alert_email")
+
+
+# --------------------------------------------------------------------------- reserved concurrency
+
+
+@pytest.mark.parametrize("reserved", [0, -1, "50", 2.5, True])
+def test_a_reserved_concurrency_that_would_stop_or_not_bound_the_api_is_refused(project, reserved):
+    edit_stage(project, lambda dev: dev["lambda_functions"]["api_handler"].update(reserved_concurrency=reserved))
+    assert_refused_before_anything_runs(project, "reserved_concurrency")
+
+
+def test_the_committed_stages_reserve_concurrency_for_the_api_function_only():
+    from infra.guards import reserved_concurrency
+    from infra.stages import load_stage
+
+    for name in ("dev", "prod"):
+        stage = load_stage(name)
+        assert reserved_concurrency(stage) >= 1
+        functions = stage.config["lambda_functions"]
+        assert [f for f, settings in functions.items() if "reserved_concurrency" in settings] == ["api_handler"]
