@@ -20,6 +20,7 @@ silently leave the default in place.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,7 @@ PLACEHOLDER_EMAIL_DOMAIN = "@example.com"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _SNS_TOPIC = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
 WAF_KEY = "waf"
-WAF_MIN_LIMIT = 10  # the lowest limit a WAF rate-based rule accepts
+WAF_MIN_LIMIT, WAF_MAX_LIMIT = 10, 2_000_000_000  # what a WAF rate-based rule accepts
 
 # The stage's name for each limit -> the template parameter it sets.
 WAF_LIMITS = {
@@ -68,10 +69,10 @@ def _object(stage: Stage, key: str) -> dict[str, Any]:
 
 
 def _limit(stage: Stage, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < WAF_MIN_LIMIT:
+    if isinstance(value, bool) or not isinstance(value, int) or not WAF_MIN_LIMIT <= value <= WAF_MAX_LIMIT:
         raise StageError(
             f"stage {stage.name}: {WAF_KEY}.limits_per_ip_per_5_minutes.{name} must be a whole number "
-            f"of at least {WAF_MIN_LIMIT}, not {value!r}"
+            f"from {WAF_MIN_LIMIT} to {WAF_MAX_LIMIT:,}, not {value!r}"
         )
     return value
 
@@ -122,7 +123,7 @@ def budget(stage: Stage) -> Budget:
     raw = _object(stage, BUDGET_KEY)
     unknown = set(raw) - {"monthly_usd", "alert_email", "alert_sns_topic_arn"}
     amount = raw.get("monthly_usd")
-    if unknown or isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 1:
+    if unknown or isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 1 <= amount < math.inf:
         raise StageError(
             f"stage {stage.name}: {BUDGET_KEY} needs monthly_usd (US dollars, at least 1) and alert_email "
             f"or alert_sns_topic_arn" + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else "")

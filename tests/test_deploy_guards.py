@@ -99,6 +99,7 @@ def test_a_stage_that_opts_out_gets_no_waf_and_loses_the_one_it_had(project):
         {"limits_per_ip_per_5_minutes": {"token": 5}},
         {"limits_per_ip_per_5_minutes": {"token": "600"}},
         {"limits_per_ip_per_5_minutes": {"token": 600.5}},
+        {"limits_per_ip_per_5_minutes": {"all": 3_000_000_000}},  # past WAF's highest limit
         [],
     ],
 )
@@ -145,6 +146,9 @@ def test_the_budget_alarm_may_go_to_an_sns_topic(project):
         {"monthly_usd": 0, "alert_email": "ops@acme.test"},
         {"monthly_usd": "20", "alert_email": "ops@acme.test"},
         {"monthly_usd": True, "alert_email": "ops@acme.test"},
+        {"monthly_usd": float("nan"), "alert_email": "ops@acme.test"},  # json reads NaN
+        {"monthly_usd": float("inf"), "alert_email": "ops@acme.test"},
+        {"monthly_usd": 20, "alert_email": "ops@acme.test\nBcc: x@evil.test"},
         {"alert_email": "ops@acme.test"},
         {"monthly_usd": 20, "alert_email": "ops@acme.test", "threshold": 80},
     ],
