@@ -163,14 +163,16 @@ def junk_device_code(world: World) -> Iterator[Event]:
 
 
 def failed_login(world: World) -> Iterator[Event]:
-    """Credential stuffing on one login page: another username and a wrong password each time.
+    """Credential stuffing: another username and a wrong password each time, on a fresh login page.
 
-    Unknown usernames cost the same scrypt as known ones (by design), and a new
-    username per attempt stays under the per-username ceiling.
+    Unknown usernames cost the same scrypt as known ones (by design); a new
+    username, address and challenge per attempt stays under every per-username,
+    per-address and per-challenge limit.
     """
-    sign_in = browser.SignIn(world, browser.web_client(world), browser.person(world))
-    fields = browser.hidden_inputs(sign_in.browser.get(sign_in.login_page_url()))
+    client, someone = browser.web_client(world), browser.person(world)
     for attempt in itertools.count():
+        sign_in = browser.SignIn(world, client, someone)
+        fields = browser.hidden_inputs(sign_in.browser.get(sign_in.login_page_url()))
         credentials = {"username": f"stuffed-{attempt}", "password": secrets.token_urlsafe(12)}
         yield world.from_new_address(sign_in.browser.form_event("/ui/login", {**fields, **credentials}))
 
