@@ -58,9 +58,12 @@ PRICES: dict[str, float] = {
     "kms_per_10k_requests": 0.03,
     "cloudwatch_logs_per_gb": 0.50,  # ingestion
     "cognito_m2m_per_1k_tokens": 2.25,  # Amazon Cognito machine-to-machine token requests
+    "waf_per_million_requests": 0.60,  # AWS WAF, every request it inspects, blocked or not
     # Monthly, whatever the traffic:
     "secrets_manager_per_secret_month": 0.40,
     "kms_per_key_month": 1.00,
+    "waf_web_acl_month": 5.00,
+    "waf_rule_month": 1.00,
 }
 
 ASSUMPTIONS: dict[str, float] = {
@@ -79,6 +82,7 @@ ASSUMPTIONS: dict[str, float] = {
     # The customer key rotates yearly (EnableKeyRotation); KMS bills its first two rotated versions like keys, for
     # good: 0 in the first year, 1 in the second, 2 from the third (later rotations are free).
     "kms_rotated_versions": 0,
+    "waf_rules": 5,  # infra/waf.yaml's rate-based rules
 }
 
 # The requests one browser sign-in makes with the default pages, by scenario name.
@@ -287,6 +291,45 @@ def _comparison(
     return lines
 
 
+# --------------------------------------------------------------------------- abuse
+
+DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+def writes(operations: Mapping[str, int]) -> int:
+    """DynamoDB write calls among a request's operations (``dynamodb.PutItem``: 2 ...)."""
+    return sum(count for name, count in operations.items() if name.partition(".")[2] in DYNAMODB_WRITES)
+
+
+def abuse_table(results: Mapping[str, Any], prices: Mapping[str, float], assumptions: Mapping[str, float]) -> list[str]:
+    """Markdown: what a million of each abusive request costs without the WAF, blocked by it, and let through."""
+    rows = [row for row in results["scenarios"] if row.get("abuse")]
+    if not rows:
+        return []
+    cold_ms = float(results.get("coldstart", {}).get("first_token_ms") or 0.0)
+    waf = prices["waf_per_million_requests"]
+    lines = [
+        "| abusive request | AWS calls | writes | what the attacker sends | no WAF | blocked by the WAF "
+        "| let through by the WAF |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        total = price(row, prices, assumptions, cold_ms).total
+        lines.append(
+            f"| {row['name']} | {row['calls']} | {writes(row['operations'])} | {row['abuse']} "
+            f"| {_money(total)} | {_money(waf)} | {_money(total + waf)} |"
+        )
+    monthly = prices["waf_web_acl_month"] + assumptions["waf_rules"] * prices["waf_rule_month"]
+    return [
+        *lines,
+        "",
+        f"- per million requests, each from a new address (no per-address limit in the app makes it cheaper); "
+        f"a blocked request costs the WAF's {_money(waf)} per million only (API Gateway, Lambda and DynamoDB "
+        f"never see it); the WAF itself costs {_money(monthly)} a month (a web ACL and "
+        f"{assumptions['waf_rules']:.0f} rules)",
+    ]
+
+
 def inputs_line(prices: Mapping[str, float], assumptions: Mapping[str, float]) -> str:
     shown = ", ".join(f"{name}={value:g}" for name, value in {**assumptions}.items())
     return f"Assumptions: {shown}. Prices: " + ", ".join(f"{name}={value:g}" for name, value in prices.items()) + "."
@@ -332,7 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     results = json.loads(args.results.read_text())
     assumptions = configured(assumptions, results, argv)
-    print("\n".join([*cost_table(results, prices, assumptions), "", inputs_line(prices, assumptions)]))
+    abuse = abuse_table(results, prices, assumptions)
+    tables = [*cost_table(results, prices, assumptions), "", *([*abuse, ""] if abuse else [])]
+    print("\n".join([*tables, inputs_line(prices, assumptions)]))
     return 0
 
 

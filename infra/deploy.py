@@ -24,7 +24,9 @@ a plain ``chalice deploy --stage STAGE`` deploys a working stage.
    beside the account's Lambda concurrency), and with a custom domain the
    default ``execute-api`` endpoint switched off, the stage redeployed, and
    the default URL probed until it answers 403 (callers then only reach the
-   domain, whose security policy is TLS 1.2);
+   domain, whose security policy is TLS 1.2); then what bounds the bill
+   (:mod:`infra.guards`): the WAF stack ``tollgate-STAGE-waf`` in front of
+   the API unless the stage opts out, and the stage's budget alarm;
 6. create the first signing keys (through the ``rotate_keys`` function) if the
    stage has none.
 
@@ -48,6 +50,7 @@ from typing import Any
 
 from botocore.exceptions import WaiterError
 
+from infra import guards
 from infra.local import TEMPLATE_PATH
 from infra.policies import deploy_documents
 from infra.rest_api import check_deployed_api, settle_api, switch_off_default_endpoint, throttling_line
@@ -294,6 +297,66 @@ def configure_api(apigateway: Any, stage: Stage, rest_api_id: str) -> None:
     )
 
 
+# --------------------------------------------------------------------------- 5. what bounds the bill (infra/guards.py)
+
+
+def check_guards(stage: Stage) -> None:
+    """Read every guard setting before anything is deployed: a bad one raises ``StageError``."""
+    guards.waf(stage)
+    guards.check_budget_recipient(stage)
+    guards.reserved_concurrency(stage)
+
+
+def apply_guards(cloudformation: Any, stage: Stage, rest_api_id: str, say: Callable[[str], None]) -> None:
+    apply_waf(cloudformation, stage, rest_api_id, say)
+    apply_budget(cloudformation, stage, say)
+
+
+def apply_budget(cloudformation: Any, stage: Stage, say: Callable[[str], None]) -> None:
+    """The stage's AWS Budgets alarm, in its own stack."""
+    settings, name = guards.budget(stage), guards.budget_stack_name(stage)
+    recipients = " and ".join(filter(None, (settings.alert_email, settings.alert_sns_topic_arn)))
+    say(f"5/6 budget alarm {stage.name_prefix}: ${settings.monthly_usd} a month, alerts to {recipients}")
+    template = guards.BUDGET_TEMPLATE_PATH.read_text(encoding="utf-8")
+    apply_stack(cloudformation, stage, name, template, settings.parameters(stage))
+
+
+def apply_waf(cloudformation: Any, stage: Stage, rest_api_id: str, say: Callable[[str], None]) -> None:
+    """The WAF stack in front of the API, unless the stage opted out: then a WAF it had is deleted."""
+    name, settings = guards.waf_stack_name(stage), guards.waf(stage)
+    if settings.enabled:
+        say(f"5/6 WAF stack {name}: rate limits per source address")
+        parameters = settings.parameters(rest_api_id, stage.api_gateway_stage)
+        apply_stack(cloudformation, stage, name, guards.WAF_TEMPLATE_PATH.read_text(encoding="utf-8"), parameters)
+    elif _describe_stack(cloudformation, name) is not None:
+        say(f"5/6 WAF off (the stage opts out): deleting stack {name}")
+        cloudformation.delete_stack(StackName=name)
+        cloudformation.get_waiter("stack_delete_complete").wait(StackName=name)
+    else:
+        say("5/6 WAF off (the stage opts out)")
+
+
+def apply_stack(cloudformation: Any, stage: Stage, name: str, template_body: str, parameters: dict[str, str]) -> None:
+    """Create stack ``name`` or bring it up to date; it holds nothing that a re-creation would lose."""
+    arguments = {
+        "StackName": name,
+        "TemplateBody": template_body,
+        "Parameters": [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+        "Tags": [{"Key": "tollgate-stage", "Value": stage.name}],
+    }
+    if _describe_stack(cloudformation, name) is None:
+        cloudformation.create_stack(**arguments)
+        cloudformation.get_waiter("stack_create_complete").wait(StackName=name)
+        return
+    try:
+        cloudformation.update_stack(**arguments)
+    except cloudformation.exceptions.ClientError as error:
+        if "No updates are to be performed" not in str(error):
+            raise
+        return
+    cloudformation.get_waiter("stack_update_complete").wait(StackName=name)
+
+
 # --------------------------------------------------------------------------- all of it
 
 
@@ -315,6 +378,7 @@ def deploy(
     stage_name: str, tools: Tools, *, config_path: Path = CONFIG_PATH, say: Callable[[str], None] = print
 ) -> str:
     """Every step above; the issuer URL of the deployed stage."""
+    check_guards(deployable_stage(stage_name, config_path))  # before anything runs; `make infra` needs none
     stage = prepare(stage_name, tools, config_path=config_path, say=say)
     say(f"4/6 chalice deploy --stage {stage.name}; a failed rotation is not retried")
     tools.run_chalice(["deploy", "--stage", stage.name])
@@ -325,6 +389,7 @@ def deploy(
     configure_api(tools.apigateway, stage, rest_api_id)
     if stage.custom_domain:
         say(switch_off_default_endpoint(tools.apigateway, tools.probe, stage, rest_api_id, rest_api_url))
+    apply_guards(tools.cloudformation, stage, rest_api_id, say)
     function = stage.function_name(ROTATE_KEYS)
     if not retrying(lambda: tools.key_operation(function, "list")):
         say("6/6 first signing keys")

@@ -24,7 +24,9 @@ build here into the one Chalice generates:
 - with a custom domain, the base path mapping made to wait for the API
   stage: Chalice names the stage as a literal with no dependency, so
   CloudFormation may create the mapping first and fail with "Invalid stage
-  identifier specified" (aws/chalice#1735).
+  identifier specified" (aws/chalice#1735);
+- the stage's AWS Budgets alarm (``infra/budget.yaml``, :mod:`infra.guards`);
+  the API function's reserved concurrency is Chalice's own setting.
 
 Writes ``build/STAGE/merge.json``, ``sam.json`` and ``deployment.zip``.
 """
@@ -39,6 +41,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from infra import guards
 from infra.local import load_template
 from infra.policies import as_references, data_statements, document, package_documents
 from infra.stages import API_HANDLER, FUNCTIONS, REPO_ROOT, ROTATE_KEYS, Stage, StageError, deployable_stage
@@ -171,16 +174,28 @@ def _domain_mapping_order(stage: Stage) -> dict[str, Any]:
     return {DOMAIN_MAPPING_RESOURCE: {"DependsOn": [api_stage_resource(stage)]}}
 
 
+def _budget(stage: Stage) -> dict[str, Any]:
+    """``infra/budget.yaml`` with the stage's budget as its parameters' defaults (``NamePrefix`` is shared)."""
+    budget, settings = load_template(guards.BUDGET_TEMPLATE_PATH), guards.budget(stage)
+    values: dict[str, Any] = {**settings.parameters(stage), "BudgetMonthlyUsd": settings.monthly_usd}  # a Number
+    parameters = {
+        name: {**spec, "Default": values[name]} for name, spec in budget["Parameters"].items() if name != "NamePrefix"
+    }
+    return {"Parameters": parameters, "Conditions": budget["Conditions"], "Resources": budget["Resources"]}
+
+
 def merge_template(stage: Stage, *, issuer_override: str | None = None) -> dict[str, Any]:
     """The template ``chalice package --merge-template`` merges into its own."""
     issuer_of(stage, issuer_override)
     _check_custom_domain(stage)
-    infra = load_template()
+    guards.reserved_concurrency(stage)  # Chalice applies it; a 0 would switch the API off
+    infra, budget = load_template(), _budget(stage)
     parameters = infra.get("Parameters", {})
     parameters["NamePrefix"] = {**parameters["NamePrefix"], "Default": stage.name_prefix}
     return {
         "Description": f"Tollgate {stage.name}: API, admin and key rotation functions, tables, keys and secrets",
-        "Parameters": parameters,
+        "Parameters": {**parameters, **budget["Parameters"]},
+        "Conditions": budget["Conditions"],
         "Resources": {
             **infra["Resources"],
             **_data_policies(stage),
@@ -188,6 +203,7 @@ def merge_template(stage: Stage, *, issuer_override: str | None = None) -> dict[
             **_rest_api_overrides(stage),
             **_log_group_fix(stage),
             **_domain_mapping_order(stage),
+            **budget["Resources"],
         },
         "Outputs": infra.get("Outputs", {}),
     }

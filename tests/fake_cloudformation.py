@@ -74,6 +74,7 @@ class Stack:
     termination_protection: bool = False
     resources: dict[str, Resource] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
+    arguments: dict[str, Any] = field(default_factory=dict)  # the last CreateStack / UpdateStack, as sent
 
     @property
     def stack_id(self) -> str:
@@ -88,13 +89,18 @@ class FakeCloudFormation:
         self.fail_once = set(fail_once or ())
         self.stacks: dict[str, Stack] = {}
         self.account: dict[str, Resource] = {}  # physical name -> resource, in a stack or orphaned
-        self.created: dict[str, Any] | None = None  # the last CreateStack's arguments
+        self.created: dict[str, Any] | None = None  # the first CreateStack's arguments
         self.operations: list[str] = []  # every call that changes something, in order
 
     def given_stack(self, name: str, status: str, *, termination_protection: bool = False) -> Stack:
         """A stack left in ``status`` by an earlier deploy."""
         self.stacks[name] = Stack(name, {"Resources": {}}, {}, status, termination_protection)
         return self.stacks[name]
+
+    @property
+    def live(self) -> dict[str, Stack]:
+        """The stacks that exist (a deleted one stays listed as DELETE_COMPLETE, as in the real service)."""
+        return {name: stack for name, stack in self.stacks.items() if stack.status != "DELETE_COMPLETE"}
 
     # ----------------------------------------------------------------------- reads
 
@@ -144,16 +150,18 @@ class FakeCloudFormation:
         self.operations.append(f"create {StackName}")
         if self._live(StackName) is not None:
             raise _error("AlreadyExistsException", f"Stack [{StackName}] already exists", "CreateStack")
-        self.created = {
+        arguments = {
             "StackName": StackName,
             "TemplateBody": TemplateBody,
             "Parameters": list(Parameters),
             "EnableTerminationProtection": EnableTerminationProtection,
             **rest,
         }
+        self.created = self.created or arguments  # the first: the infrastructure (WAF and budget stacks follow)
         template = parse_template(TemplateBody)
         stack = Stack(StackName, template, _parameters(template, Parameters), "CREATE_IN_PROGRESS")
         stack.termination_protection = EnableTerminationProtection
+        stack.arguments = arguments
         self.stacks[StackName] = stack
         made = self._make_all(stack, template, "create")
         stack.status = "CREATE_COMPLETE" if made is not None else self._roll_back_create(stack)
@@ -205,7 +213,7 @@ class FakeCloudFormation:
         del self.account[resource.physical], stack.resources[resource.logical_id]
         return True
 
-    def update_stack(self, *, StackName: str, TemplateBody: str, Parameters: Any = (), **_: Any) -> dict[str, Any]:
+    def update_stack(self, *, StackName: str, TemplateBody: str, Parameters: Any = (), **rest: Any) -> dict[str, Any]:
         stack = self._existing(StackName, "UpdateStack")
         if stack.status not in UPDATABLE:
             message = f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated."
@@ -222,6 +230,7 @@ class FakeCloudFormation:
             stack.status = "UPDATE_ROLLBACK_COMPLETE"
             return {"StackId": stack.stack_id}
         stack.template, stack.parameters = template, parameters
+        stack.arguments = {"StackName": StackName, "TemplateBody": TemplateBody, "Parameters": list(Parameters), **rest}
         kept = [resource for resource in stack.resources.values() if resource.logical_id in template["Resources"]]
         for resource in kept:  # properties and policies change in place
             updated = self._declare(stack, resource.logical_id, template["Resources"][resource.logical_id])

@@ -34,7 +34,8 @@ CLIENTS, USERS, STATE = "${ClientsTable.Arn}", "${UsersTable.Arn}", "${StateTabl
 KEYS_SECRET, PEPPER = "${SigningKeysSecret}", "${PepperSecret}"
 TABLE_WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # direct upload limit of a zipped Lambda package
-WAF_TEMPLATE = TEMPLATE_PATH.with_name("waf.yaml")  # optional, documented in the README
+WAF_TEMPLATE = TEMPLATE_PATH.with_name("waf.yaml")  # make deploy applies it (infra/guards.py)
+BUDGET_TEMPLATE = TEMPLATE_PATH.with_name("budget.yaml")
 FUNCTIONS = ("api_handler", "admin", "interactions", "rotate_keys")
 PROD_FUNCTION = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:tollgate-prod-"
 
@@ -123,7 +124,13 @@ def cfn_lint(*paths: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_packaged_templates_and_infrastructure_templates_pass_cfn_lint(prod: Packaged, dev: Packaged):
-    templates = [prod.directory / TEMPLATE_NAME, dev.directory / TEMPLATE_NAME, TEMPLATE_PATH, WAF_TEMPLATE]
+    templates = [
+        prod.directory / TEMPLATE_NAME,
+        dev.directory / TEMPLATE_NAME,
+        TEMPLATE_PATH,
+        WAF_TEMPLATE,
+        BUDGET_TEMPLATE,
+    ]
     result = cfn_lint(*templates)  # one run: cfn-lint takes seconds to start
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -363,3 +370,36 @@ def test_cors_preflights_reach_the_api_handler_only_on_the_browser_endpoints(pro
     }
     for path in with_preflight:
         assert paths[path]["options"]["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+
+
+# --------------------------------------------------------------------------- what bounds the bill
+
+
+def test_the_api_function_has_the_stages_reserved_concurrency(prod: Packaged, dev: Packaged):
+    for packaged, stage in ((prod, "prod"), (dev, "dev")):
+        reserved = load_stage(stage).config["lambda_functions"]["api_handler"]["reserved_concurrency"]
+        assert packaged.function("api_handler")["Properties"]["ReservedConcurrentExecutions"] == reserved >= 1
+        for function in ("admin", "interactions", "rotate_keys"):
+            assert "ReservedConcurrentExecutions" not in packaged.function(function)["Properties"], function
+
+
+def test_the_budget_alarm_is_in_the_packaged_template_with_the_stages_amount_and_recipient(prod: Packaged):
+    (budget,) = [r["Properties"] for r in prod.resources.values() if r["Type"] == "AWS::Budgets::Budget"]
+    parameters = prod.template["Parameters"]
+    settings = load_stage("prod").config["budget"]
+    assert budget["Budget"]["BudgetLimit"] == {"Amount": {"Ref": "BudgetMonthlyUsd"}, "Unit": "USD"}
+    assert (budget["Budget"]["TimeUnit"], budget["Budget"]["BudgetType"]) == ("MONTHLY", "COST")
+    assert parameters["BudgetMonthlyUsd"]["Default"] == settings["monthly_usd"]
+    assert parameters["BudgetAlertEmail"]["Default"] == settings["alert_email"]
+    notifications = {
+        (n["Notification"]["NotificationType"], n["Notification"]["Threshold"])
+        for n in budget["NotificationsWithSubscribers"]
+    }
+    assert notifications == {("ACTUAL", 80), ("FORECASTED", 100)}
+    for notification in budget["NotificationsWithSubscribers"]:
+        email, topic = notification["Subscribers"]
+        assert email["Fn::If"][:2] == [
+            "HasAlertEmail",
+            {"SubscriptionType": "EMAIL", "Address": {"Ref": "BudgetAlertEmail"}},
+        ]
+        assert topic["Fn::If"][1] == {"SubscriptionType": "SNS", "Address": {"Ref": "BudgetAlertSnsTopicArn"}}

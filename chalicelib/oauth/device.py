@@ -14,8 +14,8 @@ answer, so neither tells a guesser anything.  Challenges are free to start, so
 the page's bound is the address's: odds of hitting one of N live codes are
 about 20·N / 2.6 × 10^10 per address per window.  The headless operation
 has no address; a team's device app must limit its own callers (each new
-challenge it gets costs a ``GET /oauth2/device/verify``, which the optional
-WAF rule limits per address).
+challenge it gets costs a ``GET /oauth2/device/verify``, which the WAF (on by
+default) limits per address).
 """
 
 from __future__ import annotations
