@@ -9,7 +9,7 @@ AWS_PORT ?= 4566
 
 VENDORED := vendor/.installed
 
-.PHONY: run test lint format bench vendor clean chromium package deploy stage-given
+.PHONY: run test lint format bench vendor clean chromium package infra deploy stage-given
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,9 +50,14 @@ $(VENDORED): $(STAMP) requirements-dev.txt
 
 # Shipping to AWS (README "Deploying to AWS"); STAGE is dev or prod, as in .chalice/config.json.
 # package: one SAM template with the app and infra/resources.yaml for a CI/CD pipeline, in build/$(STAGE)/.
-# deploy: infra/resources.yaml as stack tollgate-$(STAGE), then chalice deploy with its outputs (needs AWS credentials).
+# infra: what a plain `chalice deploy --stage $(STAGE)` needs first: the stack tollgate-$(STAGE), each function's
+#   policy file with its ARNs, the stage's REST API and issuer recorded, and vendor/ (needs AWS credentials).
+# deploy: infra, then chalice deploy, throttling, the execute-api endpoint off with a custom domain, first keys.
 package: stage-given $(STAMP) $(VENDORED)
 	$(PY) -m infra.package --stage $(STAGE) $(if $(ISSUER_URL),--issuer-url $(ISSUER_URL))
+
+infra: stage-given $(STAMP) $(VENDORED)
+	$(PY) -m infra.deploy --stage $(STAGE) --infra-only
 
 deploy: stage-given $(STAMP) $(VENDORED)
 	$(PY) -m infra.deploy --stage $(STAGE)

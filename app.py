@@ -7,6 +7,7 @@ Importing it creates no AWS client and loads no key.
 
 from chalice import Chalice
 
+from chalicelib import preflight
 from chalicelib.config import settings
 from chalicelib.functions import ADMIN, INTERACTIONS, ROTATE_KEYS
 from chalicelib.web import adapter, observability
@@ -22,6 +23,9 @@ from chalicelib.web.routes import (
     userinfo,
     well_known,
 )
+
+# `chalice deploy`/`package` before `make infra` stops here with one line; a package without PynamoDB says so once.
+preflight.check()
 
 # Logs are Powertools JSON lines (chalicelib/web/observability.py), not Chalice's plain-text handler.
 app = Chalice(app_name="tollgate", configure_logs=False)

@@ -9,7 +9,7 @@ last ``make bench`` run without measuring again::
 
 What one warm request costs:
 
-- Lambda (arm64): billed duration = Tollgate's own CPU time (handler median
+- Lambda (x86_64, :data:`LAMBDA_ARCHITECTURE`): billed duration = Tollgate's own CPU time (handler median
   minus the raw replay of its AWS calls), scaled to the CPU share the
   configured memory buys, plus ``aws_call_ms`` per AWS call; rounded up to
   the millisecond; times memory; plus the per-request price.
@@ -41,9 +41,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The package is built for x86_64 (Chalice's default: .chalice/config.json sets no lambda_architecture), so that
+# `make bench` can unzip and run the very package here; arm64 would save about 20% of the Lambda compute line only.
+LAMBDA_ARCHITECTURE = "x86_64"
+# Lambda GB-second list prices, first 6 billion (x86_64) / 7.5 billion (arm64) GB-s a month.
+GB_SECOND_PRICE = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+
 # US East (N. Virginia) list prices, USD.
 PRICES: dict[str, float] = {
-    "lambda_gb_second": 0.0000133334,  # Lambda arm64 (Graviton), first 7.5 billion GB-s a month (x86: 0.0000166667)
+    "lambda_gb_second": GB_SECOND_PRICE[LAMBDA_ARCHITECTURE],
     "lambda_per_million_requests": 0.20,
     "api_gateway_per_million": 3.50,  # REST API, first 333 million a month (HTTP API: 1.00)
     "dynamodb_per_million_rru": 0.125,  # on-demand, read request units
@@ -52,9 +58,12 @@ PRICES: dict[str, float] = {
     "kms_per_10k_requests": 0.03,
     "cloudwatch_logs_per_gb": 0.50,  # ingestion
     "cognito_m2m_per_1k_tokens": 2.25,  # Amazon Cognito machine-to-machine token requests
+    "waf_per_million_requests": 0.60,  # AWS WAF, every request it inspects, blocked or not
     # Monthly, whatever the traffic:
     "secrets_manager_per_secret_month": 0.40,
     "kms_per_key_month": 1.00,
+    "waf_web_acl_month": 5.00,
+    "waf_rule_month": 1.00,
 }
 
 ASSUMPTIONS: dict[str, float] = {
@@ -70,6 +79,10 @@ ASSUMPTIONS: dict[str, float] = {
     "cold_start_ms": 0,  # 0: the bench's measured time to a first token in a fresh process
     "secrets": 2,  # signing keys and pepper
     "kms_keys": 1,
+    # The customer key rotates yearly (EnableKeyRotation); KMS bills its first two rotated versions like keys, for
+    # good: 0 in the first year, 1 in the second, 2 from the third (later rotations are free).
+    "kms_rotated_versions": 0,
+    "waf_rules": 5,  # infra/waf.yaml's rate-based rules
 }
 
 # The requests one browser sign-in makes with the default pages, by scenario name.
@@ -85,7 +98,6 @@ SIGN_IN_STEPS: tuple[str, ...] = (
 )
 
 MILLION = 1_000_000
-X86_GB_SECOND = 0.0000166667
 DEFAULT_RESULTS = Path(__file__).resolve().parent.parent / ".local" / "bench" / "results.json"
 
 
@@ -210,7 +222,7 @@ def price(
 def monthly_fixed(prices: Mapping[str, float], assumptions: Mapping[str, float]) -> float:
     return (
         assumptions["secrets"] * prices["secrets_manager_per_secret_month"]
-        + assumptions["kms_keys"] * prices["kms_per_key_month"]
+        + (assumptions["kms_keys"] + assumptions["kms_rotated_versions"]) * prices["kms_per_key_month"]
     )
 
 
@@ -238,10 +250,11 @@ def cost_table(results: Mapping[str, Any], prices: Mapping[str, float], assumpti
         )
     lines += ["", *_comparison(rows, prices, assumptions, cold_ms)]
     architecture = results.get("package", {}).get("architecture")
-    if architecture and architecture != "arm64":
+    if architecture and architecture != LAMBDA_ARCHITECTURE and architecture in GB_SECOND_PRICE:
+        price_flag = f"--lambda-gb-second {GB_SECOND_PRICE[architecture]:.10f}"
         lines.append(
-            f"- priced as arm64, but the package is built for {architecture} (`lambda_architecture` in "
-            f".chalice/config.json); {architecture} prices: `--lambda-gb-second {X86_GB_SECOND:.10f}`"
+            f"- priced as {LAMBDA_ARCHITECTURE}, but the package is built for {architecture} (`lambda_architecture` "
+            f"in .chalice/config.json); {architecture} prices: `{price_flag}`"
         )
     return lines
 
@@ -270,9 +283,51 @@ def _comparison(
         lines.append(f"- per million sign-ins ({len(SIGN_IN_STEPS)} requests each): **{_money(total)}**")
     lines.append(
         f"- fixed, whatever the traffic: {_money(monthly_fixed(prices, assumptions))} a month "
-        f"({assumptions['secrets']:.0f} secrets, {assumptions['kms_keys']:.0f} KMS key) plus DynamoDB storage"
+        f"({assumptions['secrets']:.0f} secrets, {assumptions['kms_keys']:.0f} KMS key, "
+        f"{assumptions['kms_rotated_versions']:.0f} rotated key versions) plus DynamoDB storage; "
+        f"the key's first two yearly rotations add {_money(prices['kms_per_key_month'])} a month each "
+        f"(`--kms-rotated-versions`)"
     )
     return lines
+
+
+# --------------------------------------------------------------------------- abuse
+
+DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+def writes(operations: Mapping[str, int]) -> int:
+    """DynamoDB write calls among a request's operations (``dynamodb.PutItem``: 2 ...)."""
+    return sum(count for name, count in operations.items() if name.partition(".")[2] in DYNAMODB_WRITES)
+
+
+def abuse_table(results: Mapping[str, Any], prices: Mapping[str, float], assumptions: Mapping[str, float]) -> list[str]:
+    """Markdown: what a million of each abusive request costs without the WAF, blocked by it, and let through."""
+    rows = [row for row in results["scenarios"] if row.get("abuse")]
+    if not rows:
+        return []
+    cold_ms = float(results.get("coldstart", {}).get("first_token_ms") or 0.0)
+    waf = prices["waf_per_million_requests"]
+    lines = [
+        "| abusive request | AWS calls | writes | what the attacker sends | no WAF | blocked by the WAF "
+        "| let through by the WAF |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        total = price(row, prices, assumptions, cold_ms).total
+        lines.append(
+            f"| {row['name']} | {row['calls']} | {writes(row['operations'])} | {row['abuse']} "
+            f"| {_money(total)} | {_money(waf)} | {_money(total + waf)} |"
+        )
+    monthly = prices["waf_web_acl_month"] + assumptions["waf_rules"] * prices["waf_rule_month"]
+    return [
+        *lines,
+        "",
+        f"- per million requests, each from a new address (no per-address limit in the app makes it cheaper); "
+        f"a blocked request costs the WAF's {_money(waf)} per million only (API Gateway, Lambda and DynamoDB "
+        f"never see it); the WAF itself costs {_money(monthly)} a month (a web ACL and "
+        f"{assumptions['waf_rules']:.0f} rules)",
+    ]
 
 
 def inputs_line(prices: Mapping[str, float], assumptions: Mapping[str, float]) -> str:
@@ -320,7 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     results = json.loads(args.results.read_text())
     assumptions = configured(assumptions, results, argv)
-    print("\n".join([*cost_table(results, prices, assumptions), "", inputs_line(prices, assumptions)]))
+    abuse = abuse_table(results, prices, assumptions)
+    tables = [*cost_table(results, prices, assumptions), "", *([*abuse, ""] if abuse else [])]
+    print("\n".join([*tables, inputs_line(prices, assumptions)]))
     return 0
 
 

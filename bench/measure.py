@@ -56,6 +56,7 @@ class Figures:
     tokens_per_second: float | None = None
     log_bytes: float = 0.0  # what the app writes to stdout (CloudWatch Logs) per warm request
     slow_by_design: str = ""  # why the overhead ratio goal does not apply (a password hash)
+    abuse: str = ""  # what the attacker does, for a row that prices abuse
 
     @property
     def overhead_ratio(self) -> float | None:
@@ -241,4 +242,5 @@ def _figures(
         tokens_per_second=rate,
         log_bytes=log_bytes,
         slow_by_design=scenario.slow_by_design,
+        abuse=scenario.abuse,
     )

@@ -194,6 +194,10 @@ def render(results: Mapping[str, Any], prices: Mapping[str, float], assumptions:
         "",
         *cost.cost_table(results, prices, assumptions),
         "",
+        "Abuse, per million requests (README: Abuse and cost):",
+        "",
+        *cost.abuse_table(results, prices, assumptions),
+        "",
         cost.inputs_line(prices, assumptions),
     ]
     return "\n".join(parts) + "\n"

@@ -19,11 +19,13 @@ model prices a whole sign-in.
 
 from __future__ import annotations
 
+import itertools
+import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from bench import browser
-from bench.world import Answer, Event, World
+from bench.world import ISSUER, Answer, Event, World
 
 Requests = Callable[[World], Iterator[Event]]
 Check = Callable[[Answer], bool]
@@ -60,6 +62,9 @@ class Scenario:
     max_samples: int | None = None
     # ... and why its overhead ratio is not held to the goal.
     slow_by_design: str = ""
+    # What an attacker does, for a row that prices abuse (bench.cost.abuse_table): each request from a
+    # new address, so no per-address limit turns it into a cheaper refusal (the worst case per request).
+    abuse: str = ""
 
 
 # --------------------------------------------------------------------------- requests
@@ -139,6 +144,39 @@ def device_poll(world: World) -> Iterator[Event]:
         yield world.post("/oauth2/token", params, client)
 
 
+def anonymous_authorization(world: World) -> Iterator[Event]:
+    """One valid client's authorization URL replayed without a session (its login flow sealed: nothing stored)."""
+    url = browser.SignIn(world, browser.web_client(world), browser.person(world)).authorize_url()
+    while True:
+        yield world.from_new_address(browser.Browser(world).event(url))
+
+
+def junk_device_code(world: World) -> Iterator[Event]:
+    """A well-formed user code nobody was given, on a fresh verification page (its challenge has tries left)."""
+    from chalicelib.oauth import device
+
+    while True:
+        page = browser.Browser(world)
+        fields = browser.hidden_inputs(page.get(f"{ISSUER}/oauth2/device/verify"))
+        form = {**fields, "user_code": device.display(device.new_user_code())}  # 1 in 20^8 is a real one
+        yield world.from_new_address(page.form_event("/oauth2/device/verify", form))
+
+
+def failed_login(world: World) -> Iterator[Event]:
+    """Credential stuffing: another username and a wrong password each time, on a fresh login page.
+
+    Unknown usernames cost the same scrypt as known ones (by design); a new
+    username, address and challenge per attempt stays under every per-username,
+    per-address and per-challenge limit.
+    """
+    client, someone = browser.web_client(world), browser.person(world)
+    for attempt in itertools.count():
+        sign_in = browser.SignIn(world, client, someone)
+        fields = browser.hidden_inputs(sign_in.browser.get(sign_in.login_page_url()))
+        credentials = {"username": f"stuffed-{attempt}", "password": secrets.token_urlsafe(12)}
+        yield world.from_new_address(sign_in.browser.form_event("/ui/login", {**fields, **credentials}))
+
+
 def get(path: str) -> Requests:
     def requests(world: World) -> Iterator[Event]:
         while True:
@@ -172,15 +210,16 @@ SCENARIOS: tuple[Scenario, ...] = (
     # A sign-in through the default pages, a request at a time.  Nothing: the login challenge
     # is the flow, sealed (chalicelib/oauth/sealed_challenges.py).
     Scenario("authorize (redirect to login)", AUTHORIZE, 0, sign_in_step("authorize_url"), check=status(302)),
-    # Nothing: the page opens the sealed challenge.
-    Scenario("login page", "GET /ui/login", 0, sign_in_step("login_page_url")),
-    # Count the attempt per (username, source address) and per username, before the hash + find
-    # the user (index query) + clear the pair's count + store the login verifier if absent (the
-    # sealed challenge's one answer).  scrypt is the time.
+    # Read the sealed challenge's state item (its attempts so far; answered?): absent, nothing is written.
+    Scenario("login page", "GET /ui/login", 1, sign_in_step("login_page_url")),
+    # Count the attempt on the sealed challenge's state item (the write creates it) + count it per source
+    # address, per (username, source address) and per username, all before the hash + find the user
+    # (index query) + clear the pair's count + store the login verifier and close the challenge (one
+    # transaction).  scrypt is the time.
     Scenario(
         "login submit",
         LOGIN,
-        5,
+        7,
         sign_in_step("login_submit"),
         check=status(303),
         max_samples=30,
@@ -216,6 +255,36 @@ SCENARIOS: tuple[Scenario, ...] = (
     # BatchGetItem (whose token is it? RFC 7009 §2.1) + DeleteItem: the owner lives inside the
     # stored payload, so one conditional delete cannot check it.
     Scenario("revocation, opaque", REVOKE, 2, revocation("opaque")),
+    # Abuse (issue 10): what one request an attacker may send costs, from a new address each time.
+    # Nothing: the login flow is sealed into the challenge.
+    Scenario(
+        "abuse: anonymous authorization",
+        AUTHORIZE,
+        0,
+        anonymous_authorization,
+        check=status(302),
+        abuse="a valid client's authorization URL, no session",
+    ),
+    # Count the attempt per address + per challenge (both before the lookup, RFC 8628 §5.1) + look the code up.
+    Scenario(
+        "abuse: junk device code",
+        "POST /oauth2/device/verify",
+        3,
+        junk_device_code,
+        check=status(400),
+        abuse="a wrong user code on the verification page",
+    ),
+    # Count on the challenge (sealed: its state item, created by this write) + count per address, per
+    # (username, address) and per username + find the user; then scrypt.
+    Scenario(
+        "abuse: failed login",
+        LOGIN,
+        5,
+        failed_login,
+        max_samples=30,
+        slow_by_design="scrypt, as OWASP sizes it",
+        abuse="a wrong password on the login page",
+    ),
     Scenario("JWKS", "GET /.well-known/jwks.json", 0, get("/.well-known/jwks.json")),
     Scenario("discovery", "GET /.well-known/openid-configuration", 0, get("/.well-known/openid-configuration")),
 )

@@ -11,6 +11,8 @@ credentials and no endpoint or profile, so no call can reach real AWS.
 from __future__ import annotations
 
 import base64
+import ipaddress
+import itertools
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -22,6 +24,7 @@ from urllib.parse import urlencode
 
 ISSUER = "http://127.0.0.1:8000"
 REGION = "us-east-1"
+ABUSERS = ipaddress.IPv4Network("198.18.0.0/15")  # RFC 2544's benchmarking range: one address per abusive request
 FORM = "application/x-www-form-urlencoded"
 
 Event = dict[str, Any]
@@ -197,6 +200,7 @@ class World:
         self.app = app
         self.context = LambdaContext()
         self._made: dict[str, Any] = {}
+        self._addresses = itertools.cycle(ABUSERS.hosts())
 
     def handle(self, event: Event) -> dict[str, Any]:
         """One Lambda invocation of the API handler: what the bench times."""
@@ -220,6 +224,11 @@ class World:
 
     def get(self, path: str) -> Event:
         return http_event("GET", path)
+
+    def from_new_address(self, event: Event) -> Event:
+        """``event`` sent from an address no request of this run came from: under every per-address limit."""
+        event["requestContext"]["identity"]["sourceIp"] = str(next(self._addresses))
+        return event
 
     def bearer_get(self, path: str, access_token: str) -> Event:
         """RFC 6750 §2.1: the access token in the Authorization header."""

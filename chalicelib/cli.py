@@ -137,7 +137,15 @@ def _users(groups: argparse._SubParsersAction) -> None:
     actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = _command(actions, "create", "users.create", _user_params, "add a user (prints it without the password)")
     create.add_argument("--username", required=True)
-    create.add_argument("--password", required=True, help="hashed with scrypt; never stored or shown")
+    password = create.add_mutually_exclusive_group(required=True)
+    password.add_argument(
+        "--password", help="for scripts and tests only: the password lands in shell history and process lists"
+    )
+    password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input (hashed with scrypt; never stored or shown)",
+    )
     create.add_argument("--email")
     create.add_argument("--email-verified", action="store_true", help="the email is known to be the user's")
     create.add_argument("--name", help="full name (the OIDC `name` claim)")
@@ -171,9 +179,31 @@ def _consent_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _user_params(args: argparse.Namespace) -> dict[str, Any]:
-    params: dict[str, Any] = {"username": args.username, "password": args.password}
+    password = _password_from_stdin() if args.password_stdin else args.password
+    params: dict[str, Any] = {"username": args.username, "password": password}
     optional = {"email": args.email, "name": args.name, "email_verified": args.email_verified or None}
     return {**params, **{name: value for name, value in optional.items() if value is not None}}
+
+
+# A line this long is no password (the user store takes at most 1024 characters): read no further.
+_STDIN_LINE_LIMIT = 64 * 1024
+
+
+def _password_from_stdin() -> str:
+    """The first line of standard input, UTF-8, without its line end (LF or CRLF); spaces are the password's.
+
+    Read before anything is sent, so a password that is empty or not UTF-8 costs no AWS call.
+    """
+    line = sys.stdin.buffer.readline(_STDIN_LINE_LIMIT)
+    if line.endswith(b"\n"):
+        line = line.removesuffix(b"\n").removesuffix(b"\r")
+    try:
+        password = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CliError("invalid_request", "--password-stdin read a password that is not UTF-8") from None
+    if not password:
+        raise CliError("invalid_request", "--password-stdin read an empty password")
+    return password
 
 
 def _keys(groups: argparse._SubParsersAction) -> None:

@@ -32,6 +32,8 @@ class Settings:
     client_cache_seconds: int
     key_cache_seconds: int
     kms_key_alias_prefix: str
+    kms_signer_role_arn: str
+    kms_rotation_role_arn: str
     key_rotation_schedule: str
     login_url: str
     consent_url: str
@@ -45,9 +47,12 @@ class Settings:
     refresh_token_idle_ttl: int
     refresh_min_interval: int
     session_ttl: int
+    session_idle_ttl: int
     login_max_failures: int
     login_lockout_seconds: int
     login_username_max_attempts: int
+    login_source_max_attempts: int
+    login_challenge_max_attempts: int
 
     # False when ISSUER_URL was not set and the local default stands in.
     issuer_configured: bool = True
@@ -84,7 +89,21 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "alias/tollgate-signing",
         "`kms` mode: aliases `PREFIX-{rs256,es256}-{next,current,previous}`",
     ),
-    ("KEY_ROTATION_SCHEDULE", "rate(30 days)", "when the rotate_keys function runs (EventBridge rate or cron)"),
+    (
+        "KMS_SIGNER_ROLE_ARN",
+        "",
+        "`kms` mode: the API handler's role, named in each new key's policy (default: Chalice's role name)",
+    ),
+    (
+        "KMS_ROTATION_ROLE_ARN",
+        "",
+        "`kms` mode: the rotate_keys role, named in each new key's policy (default: Chalice's role name)",
+    ),
+    (
+        "KEY_ROTATION_SCHEDULE",
+        "cron(0 9 1 * ? *)",
+        "when the rotate_keys function runs (EventBridge cron or rate); at most one rotation per interval",
+    ),
     ("LOGIN_URL", "{issuer}/ui/login", "login app, sent `?login_challenge=`; point it at your own app to go headless"),
     ("CONSENT_URL", "{issuer}/ui/consent", "consent app: receives `?consent_challenge=`"),
     ("DEVICE_URL", "{issuer}/oauth2/device/verify", "device app, sent `?device_challenge=`; default: Tollgate's page"),
@@ -101,9 +120,16 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "seconds after its issue before a refresh token is usable: one refresh per grant per interval",
     ),
     ("SESSION_TTL", "86400", "default browser login session lifetime when `remember_for` is 0, seconds"),
+    ("SESSION_IDLE_TTL", "7200", "a browser login session unused this long ends, seconds (idle timeout)"),
     ("LOGIN_MAX_FAILURES", "5", "sign-in attempts in a row per username and source address; then 2, 4, 8... s apart"),
     ("LOGIN_LOCKOUT_SECONDS", "900", "longest delay between sign-in attempts of one username from one address"),
     ("LOGIN_USERNAME_MAX_ATTEMPTS", "100", "sign-in attempts per username per hour from all addresses; then locked"),
+    (
+        "LOGIN_SOURCE_MAX_ATTEMPTS",
+        "100",
+        "sign-in attempts per source address (IPv6: per /64) per hour; then throttled",
+    ),
+    ("LOGIN_CHALLENGE_MAX_ATTEMPTS", "10", "sign-in attempts per login challenge; then it is void"),
 )
 
 
@@ -125,6 +151,8 @@ def settings() -> Settings:
         client_cache_seconds=_int("CLIENT_CACHE_SECONDS", 60),
         key_cache_seconds=_int("KEY_CACHE_SECONDS", 300),
         kms_key_alias_prefix=env["KMS_KEY_ALIAS_PREFIX"],
+        kms_signer_role_arn=env["KMS_SIGNER_ROLE_ARN"],
+        kms_rotation_role_arn=env["KMS_ROTATION_ROLE_ARN"],
         key_rotation_schedule=env["KEY_ROTATION_SCHEDULE"],
         login_url=env["LOGIN_URL"].replace("{issuer}", env["ISSUER_URL"].rstrip("/")),
         consent_url=env["CONSENT_URL"].replace("{issuer}", env["ISSUER_URL"].rstrip("/")),
@@ -138,7 +166,10 @@ def settings() -> Settings:
         refresh_token_idle_ttl=_int("REFRESH_TOKEN_IDLE_TTL", 1209600),
         refresh_min_interval=_int("REFRESH_MIN_INTERVAL", 10),
         session_ttl=_int("SESSION_TTL", 86400),
+        session_idle_ttl=_int("SESSION_IDLE_TTL", 7200),
         login_max_failures=_int("LOGIN_MAX_FAILURES", 5),
         login_lockout_seconds=_int("LOGIN_LOCKOUT_SECONDS", 900),
         login_username_max_attempts=_int("LOGIN_USERNAME_MAX_ATTEMPTS", 100),
+        login_source_max_attempts=_int("LOGIN_SOURCE_MAX_ATTEMPTS", 100),
+        login_challenge_max_attempts=_int("LOGIN_CHALLENGE_MAX_ATTEMPTS", 10),
     )

@@ -17,11 +17,15 @@ and reject, ``{"redirect_to": ...}``: where the app sends the browser next.
 - ``login.get``: Hydra's login request; ``skip`` true (with ``subject``) when
   Tollgate's login session would do, and the app must then accept that subject;
   ``request_url`` carries the client's ``prompt`` and ``max_age``.
-- ``login.accept``: ``subject`` (required), ``remember``, ``remember_for`` (seconds,
-  0 = the default session lifetime), ``acr``, ``amr``, ``auth_time`` (when the
-  person really signed in, seconds since the epoch; default now).
+- ``login.accept``: ``subject`` (required; 1-255 printable ASCII characters, no
+  space, never a registered ``client_id``), ``remember``, ``remember_for`` (integer
+  seconds, 0 to 30 days; 0 = the default session lifetime), ``persistent``
+  (default true: with ``remember``, a cookie that outlives the browser; false:
+  a browser-session cookie), ``acr``, ``amr``, ``auth_time`` (when the person
+  really signed in, seconds since the epoch; default now).
 - ``consent.accept``: ``grant_scope``, ``grant_access_token_audience``, ``remember``,
-  ``remember_for``, ``session`` = ``{"access_token": {...}, "id_token": {...}}`` extra claims.
+  ``remember_for`` (as for login), ``session`` = ``{"access_token": {...}, "id_token": {...}}``
+  extra claims.
 - ``login.reject`` / ``consent.reject``: ``error`` (default ``access_denied``),
   ``error_description``.
 - ``device.get`` / ``device.accept`` (``user_code``, as the person typed it) /
@@ -73,12 +77,19 @@ def get_login(params: Params) -> dict[str, Any]:
 
 
 def accept_login(params: Params) -> dict[str, Any]:
-    _only(params, {"login_challenge", "subject", "remember", "remember_for", "acr", "amr", "auth_time"})
-    redirect_to = services.flows().accept_login(
+    _only(
+        params,
+        {"login_challenge", "subject", "remember", "remember_for", "persistent", "acr", "amr", "auth_time"},
+    )
+    subject = _typed(params, "subject", str, "")
+    flows = services.flows()
+    flows.refuse_client_subject(subject)
+    redirect_to = flows.accept_login(
         _challenge(params, "login_challenge"),
-        subject=_typed(params, "subject", str, ""),
+        subject=subject,
         remember=_typed(params, "remember", bool, False),
         remember_for=_typed(params, "remember_for", int, 0),
+        persistent=_typed(params, "persistent", bool, True),
         acr=_typed(params, "acr", str, ""),
         amr=_strings(params, "amr"),
         auth_time=_typed(params, "auth_time", int, None) if "auth_time" in params else None,

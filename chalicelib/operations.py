@@ -2,8 +2,9 @@
 
 An event is ``{"operation": "clients.create", "params": {...}}``; the answer is
 ``{"result": ...}`` or an RFC 6749 §5.2-shaped ``{"error": code,
-"error_description": ...}``.  Bad input never raises; a failure of AWS itself
-does, so the Lambda runtime records it and the caller sees a function error.
+"error_description": ...}``.  Bad input never raises (a key DynamoDB finds too
+large is bad input too); a failure of AWS itself does, so the Lambda runtime
+records it and the caller sees a function error.
 
 Each function answers only the operations of its own table: the admin
 function's (clients, users, keys) or the interactions function's (login,
@@ -18,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib.oauth.errors import InvalidRequest, OAuthError
+from chalicelib.storage.errors import oversized_key
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,11 @@ def dispatch(event: Any, operations: Mapping[str, Operation]) -> dict[str, Any]:
         return {"result": operations[operation](params)}
     except OAuthError as error:
         return error.body()
+    except Exception as unexpected:
+        refused = oversized_key(unexpected)
+        if refused is None:
+            raise
+        return refused.body()
 
 
 def _parse_event(event: Any, operations: Mapping[str, Operation]) -> tuple[str, Params]:

@@ -55,9 +55,11 @@ def password_login() -> PasswordLogin:
     return PasswordLogin(
         users(),
         state_store(),
+        pepper(),
         max_failures=config.login_max_failures,
         max_delay=config.login_lockout_seconds,
         username_ceiling=config.login_username_max_attempts,
+        source_ceiling=config.login_source_max_attempts,
     )
 
 
@@ -182,7 +184,12 @@ def sessions() -> Sessions:
     from chalicelib.oauth.sessions import Sessions
 
     config = settings()
-    return Sessions(state_store(), default_ttl=config.session_ttl, consent_ttl=config.refresh_token_ttl)
+    return Sessions(
+        state_store(),
+        default_ttl=config.session_ttl,
+        idle_ttl=config.session_idle_ttl,
+        consent_ttl=config.refresh_token_ttl,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -241,7 +248,12 @@ def flows() -> Flows:
 
     config = settings()
     return Flows(
-        state_store(), client_repository(), pepper(), issuer=config.issuer(), challenge_ttl=config.challenge_ttl
+        state_store(),
+        client_repository(),
+        pepper(),
+        issuer=config.issuer(),
+        challenge_ttl=config.challenge_ttl,
+        login_attempts=config.login_challenge_max_attempts,
     )
 
 

@@ -14,11 +14,19 @@ build here into the one Chalice generates:
 - ``FunctionName: tollgate-STAGE-FUNCTION`` on every function, the names
   ``chalice deploy`` gives them, so the CLI's ``--stage`` and the admin
   function find them either way;
+- no Lambda retry of the rotation function (``MaximumRetryAttempts: 0``),
+  and in ``kms`` mode the ARNs of the roles each new key's policy names;
 - the stage's API Gateway throttling, and with a custom domain the default
   ``execute-api`` endpoint switched off, so every caller goes through the
   domain and its TLS 1.2 security policy;
 - the API handler's log group named after ``${APIHandler}``: Chalice 1.34
-  writes ``${ApiHandler}``, a resource that does not exist (cfn-lint E1019).
+  writes ``${ApiHandler}``, a resource that does not exist (cfn-lint E1019);
+- with a custom domain, the base path mapping made to wait for the API
+  stage: Chalice names the stage as a literal with no dependency, so
+  CloudFormation may create the mapping first and fail with "Invalid stage
+  identifier specified" (aws/chalice#1735);
+- the stage's AWS Budgets alarm (``infra/budget.yaml``, :mod:`infra.guards`);
+  the API function's reserved concurrency is Chalice's own setting.
 
 Writes ``build/STAGE/merge.json``, ``sam.json`` and ``deployment.zip``.
 """
@@ -33,9 +41,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from infra import guards
 from infra.local import load_template
 from infra.policies import as_references, data_statements, document, package_documents
-from infra.stages import FUNCTIONS, REPO_ROOT, Stage, StageError, deployable_stage
+from infra.stages import API_HANDLER, FUNCTIONS, REPO_ROOT, ROTATE_KEYS, Stage, StageError, deployable_stage
 
 BUILD_DIR = REPO_ROOT / "build"
 TEMPLATE_NAME = "sam.json"
@@ -46,6 +55,7 @@ PACKAGING_REGION = "us-east-1"  # the template itself is region-independent (${A
 API_HANDLER_RESOURCE = "APIHandler"
 API_HANDLER_LOG_GROUP = "ApiHandlerLogGroup"
 REST_API_RESOURCE = "RestAPI"
+DOMAIN_MAPPING_RESOURCE = "ApiGatewayCustomDomainMapping"
 
 
 def _camel(name: str) -> str:
@@ -82,9 +92,24 @@ def _function_overrides(stage: Stage, issuer_override: str | None) -> dict[str, 
     properties: dict[str, Any] = {}
     if issuer_override:
         properties["Environment"] = {"Variables": {"ISSUER_URL": issuer_override.rstrip("/")}}
-    return {
+    overrides = {
         function_resource(function): {"Properties": {"FunctionName": stage.function_name(function), **properties}}
         for function in FUNCTIONS
+    }
+    rotation = overrides[function_resource(ROTATE_KEYS)]["Properties"]
+    # EventBridge invokes asynchronously and Lambda retries a failed run twice: a retry after the new keys were
+    # written would rotate again.  The next scheduled run is the retry (and rotation skips a run within a period).
+    rotation["EventInvokeConfig"] = {"MaximumRetryAttempts": 0}
+    if stage.key_mode == "kms":  # each new key's policy names these roles; CloudFormation chooses their names
+        variables = {**properties.get("Environment", {}).get("Variables", {}), **_key_user_roles()}
+        rotation["Environment"] = {"Variables": variables}
+    return overrides
+
+
+def _key_user_roles() -> dict[str, Any]:
+    return {
+        "KMS_SIGNER_ROLE_ARN": {"Fn::GetAtt": [role_resource(API_HANDLER), "Arn"]},
+        "KMS_ROTATION_ROLE_ARN": {"Fn::GetAtt": [role_resource(ROTATE_KEYS), "Arn"]},
     }
 
 
@@ -130,24 +155,55 @@ def _check_custom_domain(stage: Stage) -> None:
     domain = stage.custom_domain
     if domain and domain.get("tls_version") != "TLS_1_2":
         raise StageError(f"stage {stage.name}: api_gateway_custom_domain.tls_version must be TLS_1_2")
+    if domain and not stage.api_gateway_stage.isalnum():
+        raise StageError(
+            f"stage {stage.name}: api_gateway_stage must be letters and digits with a custom domain "
+            f"(SAM names its stage resource after it only then), not {stage.api_gateway_stage!r}"
+        )
+
+
+def api_stage_resource(stage: Stage) -> str:
+    """The logical id SAM gives the stage of ``RestAPI``: ``<api-LogicalId><stage-name>Stage``."""
+    return f"{REST_API_RESOURCE}{stage.api_gateway_stage}Stage"
+
+
+def _domain_mapping_order(stage: Stage) -> dict[str, Any]:
+    """The custom domain's base path mapping waits for the stage it names (only merged when Chalice writes one)."""
+    if not stage.custom_domain:
+        return {}
+    return {DOMAIN_MAPPING_RESOURCE: {"DependsOn": [api_stage_resource(stage)]}}
+
+
+def _budget(stage: Stage) -> dict[str, Any]:
+    """``infra/budget.yaml`` with the stage's budget as its parameters' defaults (``NamePrefix`` is shared)."""
+    budget, settings = load_template(guards.BUDGET_TEMPLATE_PATH), guards.budget(stage)
+    values: dict[str, Any] = {**settings.parameters(stage), "BudgetMonthlyUsd": settings.monthly_usd}  # a Number
+    parameters = {
+        name: {**spec, "Default": values[name]} for name, spec in budget["Parameters"].items() if name != "NamePrefix"
+    }
+    return {"Parameters": parameters, "Conditions": budget["Conditions"], "Resources": budget["Resources"]}
 
 
 def merge_template(stage: Stage, *, issuer_override: str | None = None) -> dict[str, Any]:
     """The template ``chalice package --merge-template`` merges into its own."""
     issuer_of(stage, issuer_override)
     _check_custom_domain(stage)
-    infra = load_template()
+    guards.reserved_concurrency(stage)  # Chalice applies it; a 0 would switch the API off
+    infra, budget = load_template(), _budget(stage)
     parameters = infra.get("Parameters", {})
     parameters["NamePrefix"] = {**parameters["NamePrefix"], "Default": stage.name_prefix}
     return {
         "Description": f"Tollgate {stage.name}: API, admin and key rotation functions, tables, keys and secrets",
-        "Parameters": parameters,
+        "Parameters": {**parameters, **budget["Parameters"]},
+        "Conditions": budget["Conditions"],
         "Resources": {
             **infra["Resources"],
             **_data_policies(stage),
             **_function_overrides(stage, issuer_override),
             **_rest_api_overrides(stage),
             **_log_group_fix(stage),
+            **_domain_mapping_order(stage),
+            **budget["Resources"],
         },
         "Outputs": infra.get("Outputs", {}),
     }

@@ -33,8 +33,8 @@ advance: statements on them name ``key/*`` of the stage's account and region
 and carry a condition on the ``tollgate-keyset`` tag that rotation puts on
 every key it creates (and that ``kms:CreateKey`` is only allowed with).
 ``kms:TagResource`` exists only for that tag-on-create: the keyset tag alone,
-with the stage's value, never on a key already tagged for another stage or
-already named by an alias.
+with the stage's value; explicit ``Deny`` statements refuse it on a key
+already tagged for another stage or already named by an alias.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.keys.key_policy import ROTATION_ACTIONS, SIGNER_ACTIONS
 from infra.stages import ADMIN, API_HANDLER, FUNCTIONS, INTERACTIONS, ROTATE_KEYS, Stage
 
 Statement = dict[str, Any]
@@ -97,6 +98,10 @@ def _statement(sid: str, actions: tuple[str, ...], resources: list[str], **condi
     return statement
 
 
+def _deny(sid: str, actions: tuple[str, ...], resources: list[str], **condition: Any) -> Statement:
+    return {**_statement(sid, actions, resources, **condition), "Effect": "Deny"}
+
+
 def _via_secrets_manager(*actions: str) -> Statement:
     """The customer KMS key, only as Secrets Manager uses it to read or write our secrets."""
     via = {"StringEquals": {"kms:ViaService": "secretsmanager.${AWS::Region}.amazonaws.com"}}
@@ -128,7 +133,7 @@ def _api_handler(stage: Stage) -> list[Statement]:
     if stage.key_mode == "kms":
         statements += [
             _statement("ReadPepper", ("secretsmanager:GetSecretValue",), [PEPPER_SECRET]),
-            _statement("SignWithSigningKeys", ("kms:Sign", "kms:GetPublicKey"), [SIGNING_KEYS], **_tagged(stage)),
+            _statement("SignWithSigningKeys", SIGNER_ACTIONS, [SIGNING_KEYS], **_tagged(stage)),
         ]
     else:
         statements.append(
@@ -175,32 +180,43 @@ def _rotate_keys(stage: Stage) -> list[Statement]:
         "kms:KeyUsage": "SIGN_VERIFY",
         "kms:KeySpec": ["RSA_2048", "ECC_NIST_P256"],
     }
-    create = {"StringEquals": requested, "ForAllValues:StringEquals": {"aws:TagKeys": [KEYSET_TAG]}}
-    # Tag-on-create is authorised as kms:TagResource on the new key, which must be allowed for key/* (the key
-    # has no ARN yet). KMS has no condition telling creation from tagging an existing key, so this refuses
-    # every key that shows it already exists in use: one tagged for another stage, or one named by an alias.
-    tag_on_create = {
-        **create,
-        "StringEqualsIfExists": {f"aws:ResourceTag/{KEYSET_TAG}": stage.kms_alias_prefix},
-        "Null": {"kms:ResourceAliases": "true"},
-    }
-    manage = ("kms:DescribeKey", "kms:GetPublicKey", "kms:CreateAlias", "kms:UpdateAlias", "kms:ScheduleKeyDeletion")
+    only_the_keyset_tag = {"ForAllValues:StringEquals": {"aws:TagKeys": [KEYSET_TAG]}}
+    create = {"StringEquals": requested, **only_the_keyset_tag}
     return [
         # CreateKey names no resource (the key does not exist yet): the conditions bound it instead.
         _statement("CreateTaggedSigningKeys", ("kms:CreateKey",), ["*"], **create),
-        _statement("TagSigningKeysAsTheyAreCreated", ("kms:TagResource",), [SIGNING_KEYS], **tag_on_create),
-        _statement("ManageOwnSigningKeys", manage, [SIGNING_KEYS], **_tagged(stage)),
+        *_tag_on_create_statements(stage, only_the_keyset_tag),
+        # The same actions each new key's policy grants this role by name (chalicelib/keys/key_policy.py): that
+        # works from the key's creation, these once its tag has reached IAM (and for keys made before).
+        _statement("ManageOwnSigningKeys", ROTATION_ACTIONS, [SIGNING_KEYS], **_tagged(stage)),
         _statement("MoveOwnSigningAliases", ("kms:CreateAlias", "kms:UpdateAlias"), [_alias_pattern(stage)]),
         *_revoke_statements(stage),
     ]
 
 
-def _revoke_statements(stage: Stage) -> list[Statement]:
-    """``keys revoke`` in kms mode: an alias is deleted (KMS checks both the alias and its key)."""
+def _tag_on_create_statements(stage: Stage, only_the_keyset_tag: dict[str, Any]) -> list[Statement]:
+    """``CreateKey`` with ``Tags`` is also authorised as ``kms:TagResource``, on every key of the account and region.
+
+    That check carries the request's tags and nothing about a key that does
+    not exist yet, so the ``Allow`` is conditioned on the tags alone (a
+    condition on ``kms:KeySpec`` or on the resource would refuse it).  KMS
+    cannot tell tag-on-create from tagging an existing key, so two ``Deny``
+    statements, which only apply when the key already shows the fact, keep
+    existing keys out: one tagged for another stage, or one named by an alias.
+    """
+    tag = f"aws:ResourceTag/{KEYSET_TAG}"
+    tags = {"StringEquals": {f"aws:RequestTag/{KEYSET_TAG}": stage.kms_alias_prefix}, **only_the_keyset_tag}
+    another_stages = {"Null": {tag: "false"}, "StringNotEquals": {tag: stage.kms_alias_prefix}}
     return [
-        _statement("UnaliasOwnSigningKeys", ("kms:DeleteAlias",), [SIGNING_KEYS], **_tagged(stage)),
-        _statement("DeleteOwnSigningAliases", ("kms:DeleteAlias",), [_alias_pattern(stage)]),
+        _statement("TagSigningKeysAsTheyAreCreated", ("kms:TagResource",), [SIGNING_KEYS], **tags),
+        _deny("NeverRetagAnotherStagesKey", ("kms:TagResource",), [SIGNING_KEYS], **another_stages),
+        _deny("NeverTagAKeyInUse", ("kms:TagResource",), [SIGNING_KEYS], Null={"kms:ResourceAliases": "false"}),
     ]
+
+
+def _revoke_statements(stage: Stage) -> list[Statement]:
+    """``keys revoke`` in kms mode: an alias is deleted (KMS checks both the alias and its key, allowed above)."""
+    return [_statement("DeleteOwnSigningAliases", ("kms:DeleteAlias",), [_alias_pattern(stage)])]
 
 
 _DATA_STATEMENTS = {API_HANDLER: _api_handler, ADMIN: _admin, INTERACTIONS: _interactions, ROTATE_KEYS: _rotate_keys}

@@ -20,6 +20,7 @@ from typing import Any
 
 # Every Lambda function of the app, by Chalice's name for it (re-exported: infra code imports them from here).
 from chalicelib.functions import ADMIN, API_HANDLER, APP_NAME, FUNCTIONS, INTERACTIONS, ROTATE_KEYS, deployed_name
+from chalicelib.keys.schedule import shortest_interval
 
 __all__ = ["ADMIN", "API_HANDLER", "APP_NAME", "FUNCTIONS", "INTERACTIONS", "ROTATE_KEYS"]
 
@@ -135,4 +136,14 @@ def deployable_stage(name: str, path: Path = CONFIG_PATH) -> Stage:
     for function in FUNCTIONS:
         stage.policy_file(function)
     stage.throttling  # noqa: B018 - raises StageError when missing
+    _check_rotation_schedule(stage)
     return stage
+
+
+def _check_rotation_schedule(stage: Stage) -> None:
+    """Rotation reads its period from the schedule: one it cannot read is refused before anything is deployed."""
+    expression = stage.environment.get("KEY_ROTATION_SCHEDULE")
+    try:
+        shortest_interval(expression) if expression else None
+    except ValueError as error:
+        raise StageError(f"stage {stage.name}: KEY_ROTATION_SCHEDULE: {error}") from None

@@ -74,12 +74,16 @@ _TemplateLoader.add_multi_constructor("!", _construct_intrinsic)
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """The template as plain data, short tags expanded (``!Ref X`` -> ``{"Ref": "X"}``)."""
-    with path.open(encoding="utf-8") as stream:
-        loader = _TemplateLoader(stream)
-        try:
-            return loader.get_single_data()
-        finally:
-            loader.dispose()
+    return parse_template(path.read_text(encoding="utf-8"))
+
+
+def parse_template(text: str) -> dict[str, Any]:
+    """A template body (YAML or JSON) as plain data, short tags expanded."""
+    loader = _TemplateLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 _NO_VALUE = object()
@@ -200,6 +204,11 @@ _TABLE_PASSTHROUGH = (
 )  # fmt: skip
 
 
+def _boolean(value: Any) -> bool:
+    """A Boolean property as CloudFormation reads it: ``true``, or the string ``"true"`` a parameter gives."""
+    return value is True or str(value).lower() == "true"
+
+
 def _apply_table(clients: _Clients, resource: _Declared) -> _Created:
     _check_properties(resource, _TABLE_PROPERTIES)
     properties, dynamodb = resource.properties, clients.dynamodb
@@ -208,6 +217,8 @@ def _apply_table(clients: _Clients, resource: _Declared) -> _Created:
         table = dynamodb.describe_table(TableName=name)["Table"]
     except dynamodb.exceptions.ResourceNotFoundException:
         arguments = {key: properties[key] for key in _TABLE_PASSTHROUGH if key in properties}
+        if "DeletionProtectionEnabled" in properties:
+            arguments["DeletionProtectionEnabled"] = _boolean(properties["DeletionProtectionEnabled"])
         if properties.get("Tags"):
             arguments["Tags"] = _tags(properties)
         table = dynamodb.create_table(**arguments)["TableDescription"]

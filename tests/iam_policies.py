@@ -1,13 +1,14 @@
 """Reading IAM policies in tests: which function may do which action on which resource.
 
-Deliberately simple: ``Allow`` statements only (Tollgate's policies have no
-``Deny``), ``fnmatch`` for IAM's ``*`` and ``?`` wildcards.  Without a
-request context, conditions are ignored (so "may it?" answers yes whenever a
-condition could let it through, which makes every "never" assertion stricter,
-not weaker).  With one (``context``: condition key -> value or list of
-values, as AWS would put in the request), the conditions are evaluated with
-IAM's rules for the operators our policies use; any other operator fails the
-test rather than being guessed.  Resources are compared as written:
+Deliberately simple: ``fnmatch`` for IAM's ``*`` and ``?`` wildcards, and
+an explicit ``Deny`` overrides any ``Allow``, as in IAM.  Without a request
+context, conditions are ignored (so "may it?" answers yes whenever a
+condition could let it through, and a conditioned ``Deny`` is assumed not to
+apply, which makes every "never" assertion stricter, not weaker).  With one
+(``context``: condition key -> value or list of values, as AWS would put in
+the request), the conditions are evaluated with IAM's rules for the
+operators our policies use; any other operator fails the test rather than
+being guessed.  Resources are compared as written:
 ``${ClientsTable.Arn}`` in a packaged template, a real ARN in a deploy-time
 policy file.
 """
@@ -44,10 +45,13 @@ class Grant:
     condition: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
-def grants(statements: Iterable[dict[str, Any]]) -> list[Grant]:
+def grants(statements: Iterable[dict[str, Any]], effect: str = "Allow") -> list[Grant]:
+    """What the ``effect`` statements name, one action and resource at a time."""
     found = []
     for statement in statements:
-        assert statement["Effect"] == "Allow", statement
+        assert statement["Effect"] in ("Allow", "Deny"), statement
+        if statement["Effect"] != effect:
+            continue
         condition = statement.get("Condition", {})
         for action in _as_list(statement["Action"]):
             for resource in _as_list(statement["Resource"]):
@@ -57,12 +61,17 @@ def grants(statements: Iterable[dict[str, Any]]) -> list[Grant]:
 
 def may(statements: Iterable[dict[str, Any]], action: str, resource: str, context: Context | None = None) -> bool:
     """Could ``action`` on ``resource`` be allowed by these statements (in ``context``, when given)?"""
-    return any(
-        fnmatch.fnmatchcase(action.lower(), grant.action.lower())
-        and fnmatch.fnmatchcase(resource, grant.resource)
-        and (context is None or conditions_hold(grant.condition, context))
-        for grant in grants(statements)
-    )
+    statements = list(statements)
+
+    def applies(grant: Grant, unknown: bool) -> bool:
+        return (
+            fnmatch.fnmatchcase(action.lower(), grant.action.lower())
+            and fnmatch.fnmatchcase(resource, grant.resource)
+            and (conditions_hold(grant.condition, context) if context is not None else unknown)
+        )
+
+    denied = any(applies(grant, not grant.conditioned) for grant in grants(statements, "Deny"))
+    return not denied and any(applies(grant, True) for grant in grants(statements))
 
 
 # --------------------------------------------------------------------------- conditions
@@ -84,6 +93,8 @@ def _operator_holds(operator: str, key: str, allowed: list[str], context: Contex
     present = _values(context, key)
     if operator == "StringEquals":
         return _string_equals(present, allowed)
+    if operator == "StringNotEquals":  # true for an absent key, as IAM has every negated operator
+        return present is None or not any(value in allowed for value in present)
     if operator == "StringEqualsIfExists":
         return present is None or _string_equals(present, allowed)
     if operator == "ForAllValues:StringEquals":  # true for an absent or empty key, as IAM has it

@@ -147,3 +147,62 @@ def test_the_cost_model_reprices_a_saved_run_with_the_inputs_given(tmp_path):
 
     assert total() - total("--api-gateway-per-million", "1.00") == pytest.approx(2.50, abs=0.011)
     assert total("--memory-mb", "128") < total("--memory-mb", "1769") < total("--memory-mb", "3538")
+
+
+def test_the_fixed_cost_counts_the_rotated_versions_of_the_customer_key_kms_bills():
+    """EnableKeyRotation rotates the key yearly; KMS bills its first two rotated versions $1 a month each, for good."""
+    from bench.cost import ASSUMPTIONS, PRICES, cost_table
+
+    results = {"scenarios": [], "coldstart": {}}
+    first_year = cost_table(results, PRICES, ASSUMPTIONS)[-1]
+    from_year_three = cost_table(results, PRICES, {**ASSUMPTIONS, "kms_rotated_versions": 2})[-1]
+    assert "$1.80 a month" in first_year and "$3.80 a month" in from_year_three
+    assert "first two yearly rotations" in first_year
+
+
+# --------------------------------------------------------------------------- abuse
+
+
+ABUSE = {"abuse: anonymous authorization", "abuse: junk device code", "abuse: failed login"}
+
+
+def test_the_abusive_requests_have_rows_that_say_what_the_attacker_does():
+    rows = {scenario.name: scenario for scenario in SCENARIOS if scenario.abuse}
+    assert set(rows) == ABUSE
+    assert rows["abuse: failed login"].endpoint == "POST /ui/login"
+    assert rows["abuse: junk device code"].endpoint == "POST /oauth2/device/verify"
+    assert rows["abuse: anonymous authorization"].endpoint == "GET /oauth2/auth"
+
+
+@pytest.mark.parametrize("name", sorted(ABUSE))
+def test_each_abusive_request_comes_from_a_new_address_so_no_per_address_limit_makes_it_cheaper(world, name):
+    """The worst case per request: a botnet, each address under every per-address limit."""
+    scenario = next(s for s in SCENARIOS if s.name == name)
+    events = scenario.requests(world)
+    addresses = {next(events)["requestContext"]["identity"]["sourceIp"] for _ in range(3)}
+    assert len(addresses) == 3
+
+
+def test_the_abuse_table_prices_each_row_without_the_waf_blocked_by_it_and_under_its_limit():
+    from bench import cost
+
+    row = {
+        "name": "abuse: failed login",
+        "calls": 4,
+        "handler_us": 200_000.0,
+        "raw_us": 4_000.0,
+        "read_units": 1.0,
+        "write_units": 2.0,
+        "operations": {"dynamodb.GetItem": 1, "dynamodb.UpdateItem": 2, "dynamodb.Query": 1},
+        "cold_operations": {"dynamodb.GetItem": 1, "dynamodb.UpdateItem": 2, "dynamodb.Query": 1},
+        "abuse": "a wrong password",
+    }
+    results = {"scenarios": [row, {**row, "name": "login submit", "abuse": ""}]}
+    lines = cost.abuse_table(results, cost.PRICES, cost.ASSUMPTIONS)
+    (priced,) = [line for line in lines if line.startswith("| abuse: failed login")]
+    cells = [cell.strip() for cell in priced.strip("|").split("|")]
+    unblocked = cost.price(row, cost.PRICES, cost.ASSUMPTIONS, 0.0).total
+    assert cells[1:4] == ["4", "2", "a wrong password"]
+    assert cells[-3:] == [f"${unblocked:,.2f}", "$0.60", f"${unblocked + 0.60:,.2f}"]
+    assert not any(line.startswith("| login submit") for line in lines)
+    assert any("$10.00 a month" in line for line in lines)  # web ACL and its five rules

@@ -163,6 +163,35 @@ def test_signing_in_and_allowing_reaches_the_client_with_a_code(browser_stack, c
     assert parse_qs(urlsplit(app_page.url).query)["state"] == ["st-2"]
 
 
+def session_cookie(page) -> dict:
+    (cookie,) = [c for c in page.context.cookies() if c["name"].endswith("tollgate_session")]
+    return cookie
+
+
+def test_without_keep_me_signed_in_the_session_cookie_ends_with_the_browser(browser_stack, client, app_page):
+    browser_stack.admin.create_user("dave", PASSWORD)
+    start_at_the_client(app_page, authorization_url(browser_stack, client))
+    assert not app_page.get_by_label("Keep me signed in").is_checked()
+    sign_in(app_page, "dave", PASSWORD)
+    app_page.wait_for_url(re.compile(r".*/ui/consent\?"))
+    cookie = session_cookie(app_page)
+    assert cookie["expires"] == -1 and cookie["httpOnly"] and cookie["sameSite"] == "Lax"  # a session cookie
+    # Single sign-on still works while the browser is open: the next authorization skips the login page.
+    app_page.goto(authorization_url(browser_stack, client, state="st-2"))
+    assert urlsplit(app_page.url).path == "/ui/consent"
+
+
+def test_keep_me_signed_in_makes_the_session_cookie_persistent(browser_stack, client, app_page):
+    import time
+
+    browser_stack.admin.create_user("erin", PASSWORD)
+    start_at_the_client(app_page, authorization_url(browser_stack, client))
+    app_page.get_by_label("Keep me signed in").check()
+    sign_in(app_page, "erin", PASSWORD)
+    app_page.wait_for_url(re.compile(r".*/ui/consent\?"))
+    assert session_cookie(app_page)["expires"] > time.time() + 86400 - 60  # SESSION_TTL, one day
+
+
 def test_deny_sends_access_denied_to_the_client(browser_stack, client, app_page):
     browser_stack.admin.create_user("carol", PASSWORD)
     start_at_the_client(app_page, authorization_url(browser_stack, client))

@@ -29,13 +29,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run_cli(*args: str, aws_port: int) -> subprocess.CompletedProcess[str]:
-    """``python -m chalicelib.cli ARGS`` with a clean AWS environment aimed at ``aws_port``."""
+def run_cli(*args: str, aws_port: int, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """``python -m chalicelib.cli ARGS < stdin`` with a clean AWS environment aimed at ``aws_port``."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     env["AWS_PORT"] = str(aws_port)
-    return subprocess.run(
-        [sys.executable, "-m", "chalicelib.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    command = [sys.executable, "-m", "chalicelib.cli", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=60)
 
 
 def assert_one_line_error(process: subprocess.CompletedProcess[str], prefix: str) -> None:
@@ -76,6 +75,31 @@ def test_usage_errors_exit_2(closed_port):
     assert run_cli("clients", "create", aws_port=closed_port).returncode == 2  # --json is required
     assert run_cli("clients", "get", aws_port=closed_port).returncode == 2  # CLIENT_ID is required
     assert run_cli("clients", "fly", aws_port=closed_port).returncode == 2
+
+
+@pytest.mark.parametrize("stdin", ["", "\n", "\r\n"])
+def test_an_empty_password_on_stdin_is_refused_before_any_aws_call(closed_port, stdin):
+    process = run_cli("users", "create", "--username", "u", "--password-stdin", aws_port=closed_port, stdin=stdin)
+    assert_one_line_error(process, "error: invalid_request: --password-stdin read an empty password")
+
+
+def test_a_password_on_stdin_that_is_not_utf8_is_one_line_not_a_traceback(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"caf\xe9 au lait\n")))
+    assert cli.main(["users", "create", "--username", "u", "--password-stdin"], invoke=pytest.fail) == 2
+    assert capsys.readouterr().err == "error: invalid_request: --password-stdin read a password that is not UTF-8\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--password", "p", "--password-stdin"], "not allowed with argument"),
+        ([], "one of the arguments --password --password-stdin is required"),
+    ],
+)
+def test_users_create_takes_exactly_one_of_password_and_password_stdin(closed_port, flags, message):
+    process = run_cli("users", "create", "--username", "u", *flags, aws_port=closed_port, stdin="p\n")
+    assert process.returncode == 2 and process.stdout == ""
+    assert message in process.stderr
 
 
 # --- against a local stack (a moto server subprocess, as `make run` starts) -----------------
@@ -151,6 +175,48 @@ def test_client_lifecycle_against_the_local_stack(local_stack):
 
     deleted = json.loads(run_cli("clients", "delete", client_id, aws_port=local_stack).stdout)
     assert deleted == {"client_id": client_id, "deleted": True}
+
+
+def test_users_create_reads_the_password_from_stdin_and_that_password_signs_in(local_stack, monkeypatch):
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import services
+    from tests.test_ui_pages import login_page, sign_in
+
+    password = "  spaces and \\ kept: only the line end goes  "
+    command = ("users", "create", "--username", "stdin-user", "--password-stdin")
+    created = run_cli(*command, aws_port=local_stack, stdin=f"{password}\r\nsecond line, never read\n")
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["username"] == "stdin-user"
+    assert "kept" not in created.stdout + created.stderr
+    client = json.loads(run_cli("clients", "create", "--json", json.dumps(WEB), aws_port=local_stack).stdout)
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{local_stack}")
+    services.reset()  # this process's app now runs against the same local stack
+    try:
+        with Client(app, stage_name="local") as http:
+            page, challenge = login_page(http.http, client)
+            assert sign_in(page, challenge, "stdin-user", password.strip()).status_code == 200  # wrong password
+            assert sign_in(page, challenge, "stdin-user", password).status_code == 303
+    finally:
+        services.reset()
+
+
+def test_the_readme_user_creation_example_works_as_written(local_stack):
+    """The README's ``read -rs PW`` then ``printf ... | ... --password-stdin``, run by bash as a person would
+    (a pipe from the ``printf`` builtin: the password is in no file and no process list)."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    command = next(n for n, line in enumerate(lines) if "users create" in line and ".venv/bin/python" in line)
+    assert lines[command - 1].startswith("read -rs PW"), lines[command - 1]
+    script = "\n".join(lines[command - 1 : command + 1]).replace(".venv/bin/python", sys.executable)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env["AWS_PORT"] = str(local_stack)
+    run = subprocess.run(
+        ["bash", "-c", script], cwd=ROOT, env=env, input="a readme password\n", capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["username"]
 
 
 # --- in process, under mock_aws ---------------------------------------------------------------

@@ -6,6 +6,7 @@ use it; every assertion reads the result back through describe calls.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -45,6 +46,32 @@ def test_short_tags_load_as_intrinsic_functions() -> None:
     assert resources["ClientsTable"]["Properties"]["TableName"] == {"Fn::Sub": "${NamePrefix}-clients"}
     assert resources["KeysKmsKeyAlias"]["Properties"]["TargetKeyId"] == {"Ref": "KeysKmsKey"}
     assert load_template()["Outputs"]["KeysKmsKeyArn"]["Value"] == {"Fn::GetAtt": ["KeysKmsKey", "Arn"]}
+
+
+RETAINED = ("Retain", "RetainExceptOnCreate")
+
+
+def test_what_the_stack_retains_is_still_deleted_when_its_own_first_create_rolls_back() -> None:
+    """A failed first create must not orphan fixed-name resources: the retry would fail with "already exists".
+    ``RetainExceptOnCreate`` keeps ``Retain`` after that first success; UpdateReplacePolicy has no such
+    value (Delete, Retain, Snapshot), so it stays ``Retain``."""
+    resources = load_template()["Resources"]
+    retained = {name for name, resource in resources.items() if resource.get("DeletionPolicy") in RETAINED}
+    assert {"ClientsTable", "UsersTable", "KeysKmsKey", "SigningKeysSecret", "PepperSecret"} <= retained
+    for name in retained:
+        assert resources[name]["DeletionPolicy"] == "RetainExceptOnCreate", name
+        assert resources[name]["UpdateReplacePolicy"] == "Retain", name
+
+
+def test_durable_tables_are_deletable_until_the_first_create_succeeds() -> None:
+    """CloudFormation cannot delete a table with deletion protection, so a rollback of the first create would
+    fail (ROLLBACK_FAILED) and keep it: protection follows a parameter ``make deploy`` turns on afterwards."""
+    template = load_template()
+    parameter = template["Parameters"]["ProtectDurableTables"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("true", ["true", "false"])
+    for name in ("ClientsTable", "UsersTable"):
+        protection = template["Resources"][name]["Properties"]["DeletionProtectionEnabled"]
+        assert protection == {"Ref": "ProtectDurableTables"}, name
 
 
 def test_tables_get_their_key_schemas_and_on_demand_billing(applied: AppliedTemplate) -> None:
@@ -166,13 +193,63 @@ def test_a_resource_type_local_cannot_build_fails_loudly(tmp_path: Path, monkeyp
         apply_template(template_path=template)
 
 
-def test_the_optional_waf_limits_per_address_the_paths_that_check_secrets_passwords_and_user_codes() -> None:
-    import re
+# --------------------------------------------------------------------------- secrets' initial values (issue 11 item 9)
 
-    waf = load_template(TEMPLATE_PATH.with_name("waf.yaml"))
-    (rule,) = [r for r in waf["Resources"]["WebAcl"]["Properties"]["Rules"] if r["Name"] == "credential-checks-per-ip"]
-    pattern = rule["Statement"]["RateBasedStatement"]["ScopeDownStatement"]["RegexMatchStatement"]["RegexString"]
-    for path in ("/oauth2/token", "/oauth2/introspect", "/oauth2/revoke", "/ui/login", "/oauth2/device/verify"):
-        assert re.search(pattern, f"/api{path}"), path
-    for path in ("/oauth2/auth", "/.well-known/jwks.json", "/oauth2/device/auth"):
-        assert not re.search(pattern, f"/api{path}"), path
+# What decides a secret's value on a stack update: a changed SecretString or GenerateSecretString is written
+# (or generated) as a new AWSCURRENT version; a new Name or logical id replaces the secret with a fresh one.
+SECRET_VALUE_PROPERTIES = ("Name", "SecretString", "GenerateSecretString")
+PINNED_SECRET_VALUES = "a596cdf3dcab17f431486c66670d15673f796903885439ed477b71467ee2ca46"
+MIGRATION_NOTE = 'README.md, "Deploying to AWS" > "Secrets the template must not rewrite"'
+
+
+def test_the_migration_note_the_pin_points_at_exists() -> None:
+    readme = (TEMPLATE_PATH.parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "### Secrets the template must not rewrite" in readme and "PINNED_SECRET_VALUES" in readme
+
+
+def secret_values_fingerprint(template: dict[str, Any]) -> str:
+    secrets = {
+        logical_id: {key: resource.get("Properties", {}).get(key) for key in SECRET_VALUE_PROPERTIES}
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::SecretsManager::Secret"
+    }
+    return hashlib.sha256(json.dumps(secrets, sort_keys=True).encode()).hexdigest()
+
+
+def test_the_initial_values_of_the_secrets_are_pinned() -> None:
+    """On a deployed stage the key set and the pepper live only in Secrets Manager: an edit here would make the
+    next update overwrite them (every token and every client secret invalid) or replace the secrets."""
+    assert secret_values_fingerprint(load_template()) == PINNED_SECRET_VALUES, (
+        f"SecretString, GenerateSecretString or Name of a secret in infra/resources.yaml changed: on a deployed "
+        f"stage the next update overwrites or replaces the live signing keys / pepper. Follow {MIGRATION_NOTE}, "
+        f"then pin the new value here"
+    )
+
+
+def _edited(edit: Any) -> str:
+    template = load_template()
+    edit(template["Resources"])
+    return secret_values_fingerprint(template)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda r: r["SigningKeysSecret"]["Properties"].update(SecretString='{"keys":[]}'),
+        lambda r: r["PepperSecret"]["Properties"]["GenerateSecretString"].update(PasswordLength=63),
+        lambda r: r["PepperSecret"]["Properties"]["GenerateSecretString"].update(ExcludeCharacters="/"),
+        lambda r: r["PepperSecret"]["Properties"].update(Name="tollgate/pepper"),
+        lambda r: r.update(Pepper=r.pop("PepperSecret")),
+    ],
+    ids=["secret-string", "password-length", "generator-option", "name", "logical-id"],
+)
+def test_every_edit_that_would_rewrite_a_live_secret_breaks_the_pin(edit: Any) -> None:
+    assert _edited(edit) != secret_values_fingerprint(load_template())
+
+
+def test_edits_that_keep_the_value_leave_the_pin_alone() -> None:
+    def describe_and_tag(resources: dict[str, Any]) -> None:
+        for name in ("SigningKeysSecret", "PepperSecret"):
+            resources[name]["Properties"].update(Description="edited", Tags=[{"Key": "team", "Value": "id"}])
+
+    assert _edited(describe_and_tag) == secret_values_fingerprint(load_template())

@@ -16,6 +16,7 @@ import pytest
 from chalicelib import admin, cli, services
 from chalicelib.config import settings
 from chalicelib.keys import rotation
+from chalicelib.keys.schedule import shortest_interval
 from chalicelib.keys.secrets_mode import SecretsManagerKeyProvider, read_keyset, write_keyset
 from chalicelib.oauth.endpoints.jwks import JWKS_MAX_AGE
 from tests.conftest import FORM, basic
@@ -121,6 +122,7 @@ def test_jwks_publishes_next_current_and_previous_of_each_algorithm(http, clock)
 
 
 def test_the_schedule_rotates_keys(aws, lambdas, clock):
+    clock[0] += shortest_interval(settings().key_rotation_schedule)  # the schedule's next run: a period later
     before = {k["kid"]: k["status"] for k in read_keyset(settings().keys_secret_id)["keys"]}
     event = {
         "version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "account": "1",

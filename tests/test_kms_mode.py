@@ -298,25 +298,39 @@ def test_kms_mode_only_rotation_creates_keys_and_moves_aliases(kms_stage):
         assert grant.resource.endswith(":key/*") <= grant.conditioned
 
 
+def tagging(prefix: str = "alias/tollgate-prod-signing", **context: Any) -> dict[str, Any]:
+    """What the tag-on-create check of ``CreateKey`` is sure to carry: the tags, nothing about the key."""
+    return {f"aws:RequestTag/{KEYSET_TAG}": prefix, "aws:TagKeys": [KEYSET_TAG], **context}
+
+
 def creating(prefix: str = "alias/tollgate-prod-signing", **context: Any) -> dict[str, Any]:
-    """The request context of ``CreateKey`` with the keyset tag, as rotation sends it (and its tag-on-create check)."""
-    tagged = {f"aws:RequestTag/{KEYSET_TAG}": prefix, "aws:TagKeys": [KEYSET_TAG]}
-    return {**tagged, "kms:KeyUsage": "SIGN_VERIFY", "kms:KeySpec": "RSA_2048", **context}
+    """The request context of ``CreateKey`` with the keyset tag, as rotation sends it."""
+    return tagging(prefix, **{"kms:KeyUsage": "SIGN_VERIFY", "kms:KeySpec": "RSA_2048", **context})
 
 
 def test_kms_rotation_may_tag_only_the_key_it_is_creating(kms_stage):
     rotation_statements = data_statements(kms_stage, "rotate_keys")
     assert may(rotation_statements, "kms:CreateKey", "*", creating())
-    assert may(rotation_statements, "kms:TagResource", SIGNING_KEY, creating())  # tag-on-create: a new key
+    # Its own statement, on the request's tags alone: kms:KeySpec/KeyUsage belong to CreateKey, and a key being
+    # created has no resource tags or aliases to read yet.
+    (tag,) = [s for s in rotation_statements if s["Effect"] == "Allow" and "kms:TagResource" in s["Action"]]
+    assert tag["Action"] == ["kms:TagResource"]
+    assert {key for keys in tag["Condition"].values() for key in keys} == {
+        f"aws:RequestTag/{KEYSET_TAG}",
+        "aws:TagKeys",
+    }
+    assert may(rotation_statements, "kms:TagResource", SIGNING_KEY, tagging())  # tag-on-create: a new key
     # An existing key of another stage, or a key in use under any alias, is never tagged into this stage...
-    other_stage = creating(**{f"aws:ResourceTag/{KEYSET_TAG}": "alias/tollgate-dev-signing"})
+    other_stage = tagging(**{f"aws:ResourceTag/{KEYSET_TAG}": "alias/tollgate-dev-signing"})
     assert not may(rotation_statements, "kms:TagResource", SIGNING_KEY, other_stage)
-    in_use = creating(**{"kms:ResourceAliases": ["alias/payments-signing"]})
+    in_use = tagging(**{"kms:ResourceAliases": ["alias/payments-signing"]})
     assert not may(rotation_statements, "kms:TagResource", SIGNING_KEY, in_use)
+    own = tagging(**{f"aws:ResourceTag/{KEYSET_TAG}": "alias/tollgate-prod-signing"})
+    assert may(rotation_statements, "kms:TagResource", SIGNING_KEY, own)
     # ...nor given another tag or another stage's value, nor any key outside the stage's account and region.
-    assert not may(rotation_statements, "kms:TagResource", SIGNING_KEY, creating(**{"aws:TagKeys": [KEYSET_TAG, "x"]}))
-    assert not may(rotation_statements, "kms:TagResource", SIGNING_KEY, creating("alias/tollgate-dev-signing"))
-    assert not may(rotation_statements, "kms:TagResource", "arn:aws:kms:us-west-2:999999999999:key/k", creating())
+    assert not may(rotation_statements, "kms:TagResource", SIGNING_KEY, tagging(**{"aws:TagKeys": [KEYSET_TAG, "x"]}))
+    assert not may(rotation_statements, "kms:TagResource", SIGNING_KEY, tagging("alias/tollgate-dev-signing"))
+    assert not may(rotation_statements, "kms:TagResource", "arn:aws:kms:us-west-2:999999999999:key/k", tagging())
     assert not may(rotation_statements, "kms:CreateKey", "*", creating(**{"kms:KeyUsage": "ENCRYPT_DECRYPT"}))
     assert not may(rotation_statements, "kms:UntagResource", SIGNING_KEY)
 
@@ -345,7 +359,8 @@ def test_every_key_rotation_creates_is_allowed_with_the_tags_it_sends(aws, monke
             {"aws:TagKeys": list(tags), "kms:KeyUsage": params["KeyUsage"], "kms:KeySpec": params["KeySpec"]}
         )
         assert may(rotation_statements, "kms:CreateKey", "*", context), params
-        assert may(rotation_statements, "kms:TagResource", SIGNING_KEY, context), params
+        tags_only = {key: value for key, value in context.items() if key.startswith("aws:")}
+        assert may(rotation_statements, "kms:TagResource", SIGNING_KEY, tags_only), params
 
 
 def test_kms_mode_only_rotation_may_revoke_its_own_keys(kms_stage):

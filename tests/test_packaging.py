@@ -34,7 +34,8 @@ CLIENTS, USERS, STATE = "${ClientsTable.Arn}", "${UsersTable.Arn}", "${StateTabl
 KEYS_SECRET, PEPPER = "${SigningKeysSecret}", "${PepperSecret}"
 TABLE_WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # direct upload limit of a zipped Lambda package
-WAF_TEMPLATE = TEMPLATE_PATH.with_name("waf.yaml")  # optional, documented in the README
+WAF_TEMPLATE = TEMPLATE_PATH.with_name("waf.yaml")  # make deploy applies it (infra/guards.py)
+BUDGET_TEMPLATE = TEMPLATE_PATH.with_name("budget.yaml")
 FUNCTIONS = ("api_handler", "admin", "interactions", "rotate_keys")
 PROD_FUNCTION = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:tollgate-prod-"
 
@@ -123,7 +124,13 @@ def cfn_lint(*paths: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_packaged_templates_and_infrastructure_templates_pass_cfn_lint(prod: Packaged, dev: Packaged):
-    templates = [prod.directory / TEMPLATE_NAME, dev.directory / TEMPLATE_NAME, TEMPLATE_PATH, WAF_TEMPLATE]
+    templates = [
+        prod.directory / TEMPLATE_NAME,
+        dev.directory / TEMPLATE_NAME,
+        TEMPLATE_PATH,
+        WAF_TEMPLATE,
+        BUDGET_TEMPLATE,
+    ]
     result = cfn_lint(*templates)  # one run: cfn-lint takes seconds to start
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -157,6 +164,27 @@ def test_lambda_package_is_small_enough(prod: Packaged):
     assert size < LAMBDA_ZIP_LIMIT
     assert "app.py" in names and "chalicelib/keys/kms_mode.py" in names
     assert not any(name.startswith(("tests/", "infra/", "bench/")) for name in names)
+
+
+def test_the_cost_model_prices_the_architecture_the_package_is_built_for(prod: Packaged):
+    """bench/cost.py bills Lambda GB-seconds at one architecture's price; the template and the wheels agree."""
+    from bench.cost import GB_SECOND_PRICE, LAMBDA_ARCHITECTURE, PRICES
+
+    for name in FUNCTIONS:
+        assert prod.function(name)["Properties"]["Architectures"] == [LAMBDA_ARCHITECTURE], name
+    assert PRICES["lambda_gb_second"] == GB_SECOND_PRICE[LAMBDA_ARCHITECTURE]
+    machine = {"x86_64": "x86_64", "arm64": "aarch64"}[LAMBDA_ARCHITECTURE]
+    with zipfile.ZipFile(prod.directory / "deployment.zip") as archive:
+        tags = [
+            line.removeprefix("Tag: ").rsplit("-", 1)[1]
+            for name in archive.namelist()
+            if name.endswith(".dist-info/WHEEL")
+            for line in archive.read(name).decode().splitlines()
+            if line.startswith("Tag: ")
+        ]
+    assert tags and all(tag == "any" or tag.endswith(f"_{machine}") for tag in tags), tags
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"1,024 MB {LAMBDA_ARCHITECTURE} Lambda" in readme
 
 
 def test_stage_without_issuer_cannot_be_packaged_without_one():
@@ -250,11 +278,13 @@ def test_kms_mode_template_lets_rotation_tag_only_the_keys_it_creates():
     rotation = resource["Properties"]["PolicyDocument"]["Statement"]
     key = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     tag = "aws:RequestTag/tollgate-keyset"
-    creating = {tag: "alias/tollgate-prod-signing", "aws:TagKeys": ["tollgate-keyset"]}
-    creating |= {"kms:KeyUsage": "SIGN_VERIFY", "kms:KeySpec": "ECC_NIST_P256"}
-    assert may(rotation, "kms:CreateKey", "*", creating) and may(rotation, "kms:TagResource", key, creating)
-    assert not may(rotation, "kms:TagResource", key, {**creating, "kms:ResourceAliases": ["alias/someone-elses"]})
-    assert not may(rotation, "kms:TagResource", key, {**creating, tag: "alias/tollgate-dev-signing"})
+    tagging = {tag: "alias/tollgate-prod-signing", "aws:TagKeys": ["tollgate-keyset"]}  # tag-on-create's check
+    creating = {**tagging, "kms:KeyUsage": "SIGN_VERIFY", "kms:KeySpec": "ECC_NIST_P256"}
+    assert may(rotation, "kms:CreateKey", "*", creating) and may(rotation, "kms:TagResource", key, tagging)
+    assert not may(rotation, "kms:TagResource", key, {**tagging, "kms:ResourceAliases": ["alias/someone-elses"]})
+    assert not may(rotation, "kms:TagResource", key, {**tagging, tag: "alias/tollgate-dev-signing"})
+    other_stages_key = {**tagging, "aws:ResourceTag/tollgate-keyset": "alias/tollgate-dev-signing"}
+    assert not may(rotation, "kms:TagResource", key, other_stages_key)
     assert [grant.resource for grant in grants(rotation) if grant.resource == "*"] == ["*"]  # CreateKey's alone
 
 
@@ -281,10 +311,15 @@ def test_each_function_writes_only_its_own_log_group(prod: Packaged):
 # --------------------------------------------------------------------------- schedule and API Gateway
 
 
-def test_rotation_runs_on_the_configured_schedule(prod: Packaged):
+def test_rotation_runs_on_the_configured_schedule_and_is_never_retried(prod: Packaged):
     rotation = prod.function("rotate_keys")["Properties"]
     (event,) = rotation["Events"].values()
-    assert event == {"Type": "Schedule", "Properties": {"Schedule": "rate(30 days)"}}
+    schedule = load_stage("prod").environment["KEY_ROTATION_SCHEDULE"]
+    assert event == {"Type": "Schedule", "Properties": {"Schedule": schedule}}
+    # A cron() fires at set times; a rate() countdown starts again whenever a deploy rewrites the rule.
+    assert schedule.startswith("cron(")
+    # EventBridge invokes asynchronously: Lambda would retry a failed run twice, rotating twice in a period.
+    assert rotation["EventInvokeConfig"] == {"MaximumRetryAttempts": 0}
     # No reserved concurrency: a new account (concurrency quota 10) could not deploy it. Races are handled instead.
     assert "ReservedConcurrentExecutions" not in rotation
 
@@ -304,6 +339,23 @@ def test_custom_domain_requires_tls_1_2_and_is_the_only_way_in(prod: Packaged, d
     assert "DisableExecuteApiEndpoint" not in dev.resources["RestAPI"]["Properties"]  # its issuer is that endpoint
 
 
+def test_custom_domain_mapping_is_created_after_the_api_stage_it_names(prod: Packaged, dev: Packaged):
+    """Chalice maps the domain to the literal stage name without a dependency, so CloudFormation may create
+    the mapping first and fail with "Invalid stage identifier specified" (aws/chalice#1735)."""
+    stage_name = prod.resources["RestAPI"]["Properties"]["StageName"]
+    mapping = prod.resources["ApiGatewayCustomDomainMapping"]
+    assert mapping["Properties"]["Stage"] == stage_name
+    # SAM names the stage it generates <api-LogicalId><stage-name>Stage (AWS SAM: generated resources).
+    assert f"RestAPI{stage_name}Stage" in mapping["DependsOn"]
+    assert "ApiGatewayCustomDomainMapping" not in dev.resources  # no domain, no half-declared mapping
+
+
+def test_a_stage_name_sam_would_hash_cannot_be_packaged_with_a_custom_domain():
+    prod_stage = load_stage("prod")
+    with pytest.raises(StageError, match="api_gateway_stage"):
+        merge_template(Stage("prod", {**prod_stage.config, "api_gateway_stage": "v-1"}))
+
+
 def test_cors_preflights_reach_the_api_handler_only_on_the_browser_endpoints(prod: Packaged):
     """Our OPTIONS routes are Lambda proxy integrations, not Chalice's static mock; other paths have none,
     so API Gateway refuses a preflight there (DESIGN §4: the authorization endpoint and pages answer no CORS)."""
@@ -320,3 +372,36 @@ def test_cors_preflights_reach_the_api_handler_only_on_the_browser_endpoints(pro
     }
     for path in with_preflight:
         assert paths[path]["options"]["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+
+
+# --------------------------------------------------------------------------- what bounds the bill
+
+
+def test_the_api_function_has_the_stages_reserved_concurrency(prod: Packaged, dev: Packaged):
+    for packaged, stage in ((prod, "prod"), (dev, "dev")):
+        reserved = load_stage(stage).config["lambda_functions"]["api_handler"]["reserved_concurrency"]
+        assert packaged.function("api_handler")["Properties"]["ReservedConcurrentExecutions"] == reserved >= 1
+        for function in ("admin", "interactions", "rotate_keys"):
+            assert "ReservedConcurrentExecutions" not in packaged.function(function)["Properties"], function
+
+
+def test_the_budget_alarm_is_in_the_packaged_template_with_the_stages_amount_and_recipient(prod: Packaged):
+    (budget,) = [r["Properties"] for r in prod.resources.values() if r["Type"] == "AWS::Budgets::Budget"]
+    parameters = prod.template["Parameters"]
+    settings = load_stage("prod").config["budget"]
+    assert budget["Budget"]["BudgetLimit"] == {"Amount": {"Ref": "BudgetMonthlyUsd"}, "Unit": "USD"}
+    assert (budget["Budget"]["TimeUnit"], budget["Budget"]["BudgetType"]) == ("MONTHLY", "COST")
+    assert parameters["BudgetMonthlyUsd"]["Default"] == settings["monthly_usd"]
+    assert parameters["BudgetAlertEmail"]["Default"] == settings["alert_email"]
+    notifications = {
+        (n["Notification"]["NotificationType"], n["Notification"]["Threshold"])
+        for n in budget["NotificationsWithSubscribers"]
+    }
+    assert notifications == {("ACTUAL", 80), ("FORECASTED", 100)}
+    for notification in budget["NotificationsWithSubscribers"]:
+        email, topic = notification["Subscribers"]
+        assert email["Fn::If"][:2] == [
+            "HasAlertEmail",
+            {"SubscriptionType": "EMAIL", "Address": {"Ref": "BudgetAlertEmail"}},
+        ]
+        assert topic["Fn::If"][1] == {"SubscriptionType": "SNS", "Address": {"Ref": "BudgetAlertSnsTopicArn"}}

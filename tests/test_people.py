@@ -101,7 +101,12 @@ def _after_this_second():
 
 def test_a_disabled_user_is_refused_like_a_wrong_password_until_enabled(person):
     login = PasswordLogin(
-        services.users(), services.state_store(), max_failures=10, max_delay=600, username_ceiling=100
+        services.users(),
+        services.state_store(),
+        services.pepper(),
+        max_failures=10,
+        max_delay=600,
+        username_ceiling=100,
     )
     assert _operation("users.disable", user_id=person["user_id"])["result"]["disabled"] is True
     with pytest.raises(WrongCredentials):

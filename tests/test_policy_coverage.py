@@ -1,30 +1,38 @@
 """Least privilege that still works: each function's deploy-time policy allows every AWS call its code makes.
 
-The flows run on moto while every botocore call is recorded with the resource
-it names; the policies are rendered exactly as ``make deploy`` renders them,
-from the stack outputs (here moto's, from ``infra/resources.yaml``).  A new
-storage call that the policies forget fails here instead of in production.
+The flows run on moto while every botocore call is recorded with the
+resources it names and the request context IAM would evaluate (the key's
+tags and aliases, the tags a ``CreateKey`` sends); the policies are rendered
+exactly as ``make deploy`` renders them, from the stack outputs (here moto's,
+from ``infra/resources.yaml``), and every condition is evaluated: a
+statement whose condition does not hold allows nothing.  Calls one service
+makes on the caller's behalf are recorded too: Secrets Manager decrypts and
+encrypts a secret with the caller's ``kms:Decrypt`` / ``kms:GenerateDataKey``
+(``kms:ViaService`` = Secrets Manager), and ``CreateKey`` with tags is also
+authorised as ``kms:TagResource`` (tags only: the key does not exist yet).
+A call the policies forget fails here instead of in production.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import boto3
 import botocore.session
 import pytest
 
-from chalicelib import admin, headless
+from chalicelib import admin, headless, services
 from chalicelib.config import settings
 from chalicelib.keys import rotation
 from infra.local import apply_template
 from infra.policies import deploy_documents
-from infra.stages import load_stage
+from infra.stages import Stage, load_stage
 from tests.conftest import FORM, basic
 from tests.iam_policies import may
 from tests.oauth_flow import REDIRECT_URI, Browser, authorize_url, exchange, pkce_pair, query_of
@@ -49,6 +57,24 @@ TRANSACT_ACTIONS = {
     "Delete": "DeleteItem",
     "ConditionCheck": "ConditionCheckItem",
 }
+# What Secrets Manager asks KMS for, as the caller, to read or write a secret encrypted with a customer key.
+SECRETS_MANAGER_KMS = {
+    "GetSecretValue": ("kms:Decrypt",),
+    "PutSecretValue": ("kms:GenerateDataKey",),
+    "CreateSecret": ("kms:GenerateDataKey",),
+}
+KMS_KEY_OPERATIONS = ("DescribeKey", "GetPublicKey", "Sign", "ScheduleKeyDeletion")
+NO_PERMISSION = {"sts.GetCallerIdentity"}  # answers anyone with credentials
+NEW_KEY = "00000000-0000-4000-8000-000000000000"  # tag-on-create names a key that does not exist yet
+
+Context = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _context(values: Mapping[str, Any]) -> Context:
+    """A request context, hashable: each key with its values."""
+    return tuple(
+        sorted((key, tuple(value) if isinstance(value, list) else (str(value),)) for key, value in values.items())
+    )
 
 
 @dataclass(frozen=True, order=True)
@@ -56,6 +82,7 @@ class Call:
     function: str
     action: str
     resource: str
+    context: Context = ()
 
 
 class CallLog:
@@ -63,11 +90,15 @@ class CallLog:
         self.outputs = outputs
         self.function = "api_handler"
         self.calls: list[Call] = []
+        _, _, _, self.region, self.account, _ = outputs["ClientsTableArn"].split(":", 5)
         self._tables = {arn.rsplit("/", 1)[1]: arn for key, arn in outputs.items() if key.endswith("TableArn")}
         self._secrets = {
             outputs["SigningKeysSecretName"]: outputs["SigningKeysSecretArn"],
             outputs["PepperSecretName"]: outputs["PepperSecretArn"],
         }
+        # Reads what a request names (a key's tags, an alias's target) without being recorded itself.
+        self._kms = boto3.client("kms", region_name=self.region)
+        self._secretsmanager = boto3.client("secretsmanager", region_name=self.region)
 
     @contextmanager
     def acting_as(self, function: str) -> Iterator[None]:
@@ -79,15 +110,29 @@ class CallLog:
 
     def record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         service = model.service_model.service_name
-        for action, resource in self._resources(service, model.name, params):
-            self.calls.append(Call(self.function, action, resource))
+        if f"{service}.{model.name}" in NO_PERMISSION:
+            return
+        for action, resource, *context in self._resources(service, model.name, params):
+            self.calls.append(Call(self.function, action, resource, _context(context[0] if context else {})))
+
+    def denied(self, policies: Mapping[str, list[dict[str, Any]]]) -> list[Call]:
+        """The recorded calls the function's policy does not allow, with every condition evaluated."""
+        return sorted(
+            {
+                call
+                for call in self.calls
+                if not may(policies[call.function], call.action, call.resource, {k: list(v) for k, v in call.context})
+            }
+        )
 
     def _table(self, name: str, index: str | None = None) -> str:
         return self._tables[name] + (f"/index/{index}" if index else "")
 
-    def _resources(self, service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    def _resources(self, service: str, operation: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         if service == "secretsmanager":
-            return [(f"secretsmanager:{operation}", self._secrets[params["SecretId"]])]
+            return self._secret_calls(operation, params)
+        if service == "kms":
+            return self._kms_calls(operation, params)
         if service != "dynamodb":
             return [(f"{service}:{operation}", "*")]
         if operation in ("BatchGetItem", "BatchWriteItem"):
@@ -101,6 +146,59 @@ class CallLog:
         if operation == "TransactGetItems":
             return [("dynamodb:GetItem", self._table(item["Get"]["TableName"])) for item in params["TransactItems"]]
         return [(f"dynamodb:{operation}", self._table(params["TableName"], params.get("IndexName")))]
+
+    # --------------------------------------------------------------- secrets and the KMS calls made for them
+
+    def _secret_calls(self, operation: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        secret = self._secrets[params["SecretId"]]
+        calls: list[tuple[Any, ...]] = [(f"secretsmanager:{operation}", secret)]
+        key = self._kms_key_arn(self._secretsmanager.describe_secret(SecretId=secret)["KmsKeyId"])
+        on_behalf = {
+            "kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com",
+            "kms:CallerAccount": self.account,
+            "kms:EncryptionContext:SecretARN": secret,
+        }
+        calls += [(action, key, on_behalf) for action in SECRETS_MANAGER_KMS.get(operation, ())]
+        return calls
+
+    # --------------------------------------------------------------- kms mode
+
+    def _kms_key_arn(self, key_id: str) -> str:
+        return str(self._kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
+
+    def _alias_arn(self, alias: str) -> str:
+        return f"arn:aws:kms:{self.region}:{self.account}:{alias}"
+
+    def _key(self, key_id: str) -> tuple[str, dict[str, Any]]:
+        """The key's ARN and what IAM knows about it: its tags and aliases."""
+        arn = self._kms_key_arn(key_id)
+        tags = self._kms.list_resource_tags(KeyId=arn)["Tags"]
+        aliases = [alias["AliasName"] for alias in self._kms.list_aliases(KeyId=arn)["Aliases"]]
+        context: dict[str, Any] = {f"aws:ResourceTag/{tag['TagKey']}": tag["TagValue"] for tag in tags}
+        if aliases:
+            context["kms:ResourceAliases"] = aliases
+        return arn, context
+
+    def _kms_calls(self, operation: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        action = f"kms:{operation}"
+        if operation == "CreateKey":
+            tags = {tag["TagKey"]: tag["TagValue"] for tag in params.get("Tags", [])}
+            tagging = {f"aws:RequestTag/{key}": value for key, value in tags.items()} | {"aws:TagKeys": list(tags)}
+            creating = {**tagging, "kms:KeyUsage": params["KeyUsage"], "kms:KeySpec": params["KeySpec"]}
+            if "BypassPolicyLockoutSafetyCheck" in params:  # sent with the key policy naming the roles
+                creating["kms:BypassPolicyLockoutSafetyCheck"] = str(params["BypassPolicyLockoutSafetyCheck"]).lower()
+            new_key = f"arn:aws:kms:{self.region}:{self.account}:key/{NEW_KEY}"
+            return [(action, "*", creating)] + ([("kms:TagResource", new_key, tagging)] if tags else [])
+        try:
+            if operation in KMS_KEY_OPERATIONS:
+                return [(action, *self._key(params["KeyId"]))]
+            alias = params["AliasName"]
+            keys = [params["TargetKeyId"]] if "TargetKeyId" in params else []
+            if operation in ("UpdateAlias", "DeleteAlias"):  # KMS checks the key the alias leaves too
+                keys.append(alias)
+            return [(action, self._alias_arn(alias)), *((action, *self._key(key)) for key in keys)]
+        except self._kms.exceptions.NotFoundException:
+            return []  # KMS answers NotFound for what does not exist, whoever asks
 
 
 @pytest.fixture
@@ -226,14 +324,70 @@ def test_every_call_of_every_function_is_allowed_by_its_policy(call_log, http, m
     assert ("rotate_keys", "secretsmanager") in seen and ("interactions", "dynamodb") in seen
     users_table = call_log.outputs["UsersTableArn"]
     assert any(c.function == "api_handler" and c.resource.startswith(users_table) for c in call_log.calls)  # sign-in
-    denied = sorted({call for call in call_log.calls if not may(policies[call.function], call.action, call.resource)})
-    assert denied == [], "\n".join(f"{c.function}: {c.action} on {c.resource}" for c in denied)
+    denied = call_log.denied(policies)
+    assert denied == [], "\n".join(f"{c.function}: {c.action} on {c.resource} ({c.context})" for c in denied)
+    decrypts = {call.function for call in call_log.calls if call.action == "kms:Decrypt"}
+    assert decrypts == {"api_handler", "admin", "rotate_keys"}  # the secrets' key, as Secrets Manager uses it
+
+
+def _kms_stage() -> Stage:
+    dev = load_stage("dev")
+    return Stage(
+        "dev", {**dev.config, "environment_variables": {**dev.environment, "KEY_MODE": "kms"}}, dev.chalice_dir
+    )
+
+
+def test_every_call_of_kms_mode_is_allowed_with_its_conditions_evaluated(call_log, http, monkeypatch):
+    stage = _kms_stage()
+    monkeypatch.setenv("KEY_MODE", "kms")
+    monkeypatch.setenv("KMS_KEY_ALIAS_PREFIX", stage.kms_alias_prefix)
+    for variable, function in (("KMS_SIGNER_ROLE_ARN", "api_handler"), ("KMS_ROTATION_ROLE_ARN", "rotate_keys")):
+        monkeypatch.setenv(variable, f"arn:aws:iam::{call_log.account}:role/{stage.function_name(function)}")
+    services.reset()
+    with call_log.acting_as("rotate_keys"):
+        rotation.ensure_keys()  # a stage's first keys: CreateKey with its tag, CreateAlias
+    with call_log.acting_as("admin"):
+        params = {"grant_types": ["client_credentials"], "scope": "a"}
+        machine = admin.handle({"operation": "clients.create", "params": params})["result"]
+    services.reset()  # the API handler is another container: it reads the pepper itself
+    _token_flows(http, machine)  # Sign; GetPublicKey for the JWKS and introspection
+    ready = int(time.time()) + rotation.pace(settings()) + 1
+    monkeypatch.setattr(rotation, "now", lambda: ready)
+    with call_log.acting_as("rotate_keys"):
+        rotated = rotation.rotate()  # UpdateAlias across keys
+        rotation.list_keys()
+        for status in ("previous", "current"):  # DeleteAlias, ScheduleKeyDeletion
+            rotation.revoke(next(key["kid"] for key in rotated if key["status"] == status))
+
+    documents = deploy_documents(stage, call_log.outputs)
+    policies = {name: document["Statement"] for name, document in documents.items()}
+    seen = {(call.function, call.action) for call in call_log.calls}
+    rotation_calls = {"CreateKey", "TagResource", "CreateAlias", "UpdateAlias", "DeleteAlias", "ScheduleKeyDeletion"}
+    assert {("rotate_keys", f"kms:{name}") for name in rotation_calls} <= seen
+    assert {("api_handler", "kms:Sign"), ("api_handler", "kms:GetPublicKey"), ("api_handler", "kms:Decrypt")} <= seen
+    bypassing = [call for call in call_log.calls if ("kms:BypassPolicyLockoutSafetyCheck", ("true",)) in call.context]
+    assert bypassing and all(call.action == "kms:CreateKey" for call in bypassing)  # keys came with a key policy
+    denied = call_log.denied(policies)
+    assert denied == [], "\n".join(f"{c.function}: {c.action} on {c.resource} ({c.context})" for c in denied)
+
+
+def test_a_statement_whose_condition_does_not_hold_allows_nothing(aws):
+    """The coverage above counts only statements whose conditions hold: the same evaluator refuses these."""
+    outputs = apply_template().outputs
+    policies = {name: document["Statement"] for name, document in deploy_documents(_kms_stage(), outputs).items()}
+    api, key = policies["api_handler"], outputs["KeysKmsKeyArn"]
+    through_secrets_manager = {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+    assert may(api, "kms:Decrypt", key, through_secrets_manager)
+    assert not may(api, "kms:Decrypt", key, {})  # the secrets' key, called directly
+    assert not may(api, "kms:Decrypt", key, {"kms:ViaService": "s3.us-east-1.amazonaws.com"})
+    signing_key = key.replace(key.rsplit("/", 1)[1], "1234abcd-12ab-34cd-56ef-1234567890ab")
+    assert may(api, "kms:Sign", signing_key, {"aws:ResourceTag/tollgate-keyset": "alias/tollgate-dev-signing"})
+    assert not may(api, "kms:Sign", signing_key, {"aws:ResourceTag/tollgate-keyset": "alias/tollgate-prod-signing"})
+    assert not may(api, "kms:Sign", signing_key, {})  # a key whose tag has not reached IAM yet
 
 
 def test_the_interactions_function_may_open_the_sealed_login_hint_it_returns(call_log, http, monkeypatch):
     """``login get`` returns the login_hint, which the state table holds only sealed under the pepper."""
-    from chalicelib import services
-
     monkeypatch.setenv("LOGIN_URL", "https://login.example.com/signin")
     services.reset()
     with call_log.acting_as("admin"):
@@ -248,4 +402,4 @@ def test_the_interactions_function_may_open_the_sealed_login_hint_it_returns(cal
     policies = {name: doc["Statement"] for name, doc in deploy_documents(load_stage("dev"), call_log.outputs).items()}
     calls = [call for call in call_log.calls if call.function == "interactions"]
     assert any(call.action == "secretsmanager:GetSecretValue" for call in calls)
-    assert [call for call in calls if not may(policies["interactions"], call.action, call.resource)] == []
+    assert [call for call in call_log.denied(policies) if call.function == "interactions"] == []

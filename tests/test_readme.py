@@ -16,3 +16,13 @@ def test_every_environment_variable_is_in_the_configuration_table():
 
 def test_the_two_commands_are_documented():
     assert "make run" in README and "make test" in README
+
+
+def test_user_creation_examples_keep_the_password_off_the_command_line():
+    """`--password P` lands in shell history and process lists: the README shows `--password-stdin`."""
+    commands = [line for line in README.splitlines() if "chalicelib.cli" in line and " users create " in line]
+    assert len(commands) >= 3, commands
+    for command in commands:
+        assert "--password-stdin" in command, command
+        assert "--password '" not in command and '--password "' not in command, command
+    assert "shell history" in README

@@ -268,7 +268,7 @@ def test_ten_racing_increments_are_all_counted(store):
 
 def test_guesses_spread_over_many_addresses_hit_the_per_username_ceiling(store, repository, cheap):
     repository.create(new_user("alice", "right password"))
-    login = PasswordLogin(repository, store, max_failures=5, max_delay=900, username_ceiling=3)
+    login = PasswordLogin(repository, store, services.pepper(), max_failures=5, max_delay=900, username_ceiling=3)
     for n in range(3):
         with pytest.raises(WrongCredentials):
             login.authenticate("alice", "wrong password", f"203.0.113.{n}")
@@ -282,7 +282,7 @@ def test_guesses_spread_over_many_addresses_hit_the_per_username_ceiling(store, 
 
 def test_a_refused_attempt_does_not_count_against_the_per_username_ceiling(store, repository, cheap):
     repository.create(new_user("alice", "right password"))
-    login = PasswordLogin(repository, store, max_failures=2, max_delay=900, username_ceiling=4)
+    login = PasswordLogin(repository, store, services.pepper(), max_failures=2, max_delay=900, username_ceiling=4)
     for _ in range(2):
         with pytest.raises(WrongCredentials):
             login.authenticate("alice", "wrong password", "203.0.113.66")
@@ -294,7 +294,7 @@ def test_a_refused_attempt_does_not_count_against_the_per_username_ceiling(store
 
 def test_a_crafted_username_cannot_count_against_another_users_address(store, repository, cheap):
     repository.create(new_user("alice", "right password"))
-    login = PasswordLogin(repository, store, max_failures=2, max_delay=900, username_ceiling=100)
+    login = PasswordLogin(repository, store, services.pepper(), max_failures=2, max_delay=900, username_ceiling=100)
     for n in range(10):  # the per-username key of this name must not be alice's (username, address) key
         with pytest.raises((WrongCredentials, LockedOut)):
             login.authenticate("alice\n198.51.100.1", "wrong password", f"203.0.113.{n}")

@@ -20,7 +20,10 @@ previous key (tokens signed before the rotation verify until they expire)
 and has published the new signing key a full period before it signs.  The
 key that falls off ``previous`` is scheduled for deletion.  Every key
 carries the ``tollgate-keyset`` tag, which is what the IAM policies of
-``infra/policies.py`` allow access by.
+``infra/policies.py`` allow access by, and a key policy naming the rotation
+and API roles (:mod:`chalicelib.keys.key_policy`), which works before the
+tag has reached IAM.  A key rotation created but could not alias is
+scheduled for deletion, never left behind.
 
 Trade-off (README): private keys never leave KMS, but every token costs a
 KMS request: latency, $0.15 per 10,000 requests, and a shared per-account,
@@ -32,6 +35,8 @@ emits ``KmsThrottled`` and answers ``temporarily_unavailable`` (503,
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +48,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from chalicelib import aws
 from chalicelib.keys.cached import CachedKeySet
 from chalicelib.keys.jwkset import ALGORITHMS, STATUSES, NotYet
+from chalicelib.keys.key_policy import KeyUsers
 from chalicelib.metrics import emit_metric
 from chalicelib.oauth.errors import TemporarilyUnavailable
 
@@ -56,6 +62,8 @@ _P256_COORDINATE_BYTES = 32
 THROTTLED = "ThrottlingException"
 # KMS's request quota is per second: after botocore's own retries, a client waits one.
 THROTTLED_RETRY_AFTER = 1
+# A new key answers AccessDenied while its permissions propagate: retried after these pauses (s), then deleted.
+RETRY_DELAYS = (1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -203,44 +211,91 @@ def _point(kms: Any, alias: str, key_id: str) -> None:
         kms.create_alias(AliasName=alias, TargetKeyId=key_id)
 
 
-def _create_key(kms: Any, prefix: str, alg: str) -> str:
+def _retrying(call: Callable[[], Any]) -> Any:
+    """``call()``, again after ``RETRY_DELAYS`` while KMS answers AccessDenied: a new key's permissions may lag it."""
+    for delay in (*RETRY_DELAYS, None):
+        try:
+            return call()
+        except ClientError as error:
+            if _code(error) != "AccessDeniedException" or delay is None:
+                raise
+            logger.warning("KMS denied a call on a new key (permissions still propagating): again in %s s", delay)
+            time.sleep(delay)
+    return None
+
+
+def _create_key(kms: Any, prefix: str, alg: str, users: KeyUsers | None) -> str:
+    """A new signing key, tagged, with a key policy naming ``users``; usable by this role before it is returned."""
+    policy = {"Policy": users.document(), "BypassPolicyLockoutSafetyCheck": True} if users else {}
     metadata = kms.create_key(
         KeySpec=SPECS[alg].key_spec,
         KeyUsage="SIGN_VERIFY",
         Description=f"Tollgate {alg} token signing key ({prefix})",
         Tags=[{"TagKey": KEYSET_TAG, "TagValue": prefix}],
+        **policy,
     )["KeyMetadata"]
-    return str(metadata["KeyId"])
+    key_id = str(metadata["KeyId"])
+    _keep_or_discard(kms, key_id, lambda: _retrying(lambda: kms.describe_key(KeyId=key_id)))
+    return key_id
 
 
-def _rotate_algorithm(kms: Any, prefix: str, alg: str) -> None:
+def _point_new(kms: Any, alias: str, key_id: str) -> None:
+    """Point ``alias`` at a key this run created; a key that cannot be aliased is scheduled for deletion."""
+    _keep_or_discard(kms, key_id, lambda: _retrying(lambda: _point(kms, alias, key_id)))
+
+
+def _keep_or_discard(kms: Any, key_id: str, step: Callable[[], Any]) -> None:
+    """Run ``step`` on a new key; if it fails, the key (which no alias names) is deleted rather than orphaned."""
+    try:
+        step()
+    except ClientError:
+        try:
+            kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=DELETION_WINDOW_DAYS)
+        except ClientError as error:
+            logger.error("new key %s has no alias and could not be scheduled for deletion (%s)", key_id, _code(error))
+        raise
+
+
+def _publish_new_key(kms: Any, prefix: str, alg: str, status: str, users: KeyUsers | None) -> str:
+    key_id = _create_key(kms, prefix, alg, users)
+    _point_new(kms, alias_name(prefix, alg, status), key_id)
+    return key_id
+
+
+def _rotate_algorithm(kms: Any, prefix: str, alg: str, users: KeyUsers | None) -> None:
     targets = {status: _target(kms, alias_name(prefix, alg, status)) for status in STATUSES}
     if targets["current"] is None:  # first run: a current key and the next one, published ahead
-        _point(kms, alias_name(prefix, alg, "current"), _create_key(kms, prefix, alg))
-        _point(kms, alias_name(prefix, alg, "next"), _create_key(kms, prefix, alg))
+        _publish_new_key(kms, prefix, alg, "current", users)
+        _publish_new_key(kms, prefix, alg, "next", users)
         return
-    if targets["next"] is None:  # never promote a key no verifier has seen: publish one, promote it next time
-        _point(kms, alias_name(prefix, alg, "next"), _create_key(kms, prefix, alg))
+    # Never promote a key no verifier has seen: publish one, promote it next time.  (``next`` naming the
+    # current key is what a rotation leaves when it could not alias its new key.)
+    if targets["next"] in (None, targets["current"]):
+        _publish_new_key(kms, prefix, alg, "next", users)
         return
     promoted = targets["next"]
-    fresh = _create_key(kms, prefix, alg)
-    # Order matters: each step leaves every key that may have signed a live token published.
-    _point(kms, alias_name(prefix, alg, "previous"), targets["current"])
-    _point(kms, alias_name(prefix, alg, "current"), promoted)
-    _point(kms, alias_name(prefix, alg, "next"), fresh)
+    fresh = _create_key(kms, prefix, alg, users)
+
+    def promote() -> None:
+        # Order matters: each step leaves every key that may have signed a live token published.
+        _point(kms, alias_name(prefix, alg, "previous"), targets["current"])
+        _point(kms, alias_name(prefix, alg, "current"), promoted)
+        _retrying(lambda: _point(kms, alias_name(prefix, alg, "next"), fresh))
+
+    _keep_or_discard(kms, fresh, promote)
     retired = targets["previous"]
     if retired is not None and retired not in (targets["current"], promoted):
         kms.schedule_key_deletion(KeyId=retired, PendingWindowInDays=DELETION_WINDOW_DAYS)
 
 
-def rotate(prefix: str) -> None:
+def rotate(prefix: str, users: KeyUsers | None = None) -> None:
     """Promote next -> current -> previous with a fresh next per algorithm; first run creates the set."""
     kms = aws.client("kms")
     for alg in ALGORITHMS:
-        _rotate_algorithm(kms, prefix, alg)
+        _rotate_algorithm(kms, prefix, alg, users)
 
 
-def rotate_paced(prefix: str, *, now: int, pace: int, retention: int) -> None:
+def rotate_paced(prefix: str, *, now: int, pace: int, retention: int, users: KeyUsers | None = None) -> None:
     """:func:`rotate`, or ``NotYet`` while a ``next`` key is younger than ``pace`` or a ``previous`` still needed.
 
     There is one ``previous`` alias per algorithm, so instead of keeping
@@ -248,20 +303,24 @@ def rotate_paced(prefix: str, *, now: int, pace: int, retention: int) -> None:
     until the previous key has outlived every token it may have signed.
     """
     kms = aws.client("kms")
-    ready_at = max(_ready_at(kms, prefix, alg, now=now, pace=pace, retention=retention) for alg in ALGORITHMS)
+    timing = {"now": now, "pace": pace, "retention": retention}
+    ready_at = max(_ready_at(kms, prefix, alg, users, **timing) for alg in ALGORITHMS)
     if now < ready_at:
         raise NotYet(ready_at)
-    rotate(prefix)
+    rotate(prefix, users)
 
 
-def _ready_at(kms: Any, prefix: str, alg: str, *, now: int, pace: int, retention: int) -> int:
+def _ready_at(kms: Any, prefix: str, alg: str, users: KeyUsers | None, *, now: int, pace: int, retention: int) -> int:
     """When ``alg`` may rotate; a missing ``next`` is created and published now, so that is a whole pace away."""
-    if _target(kms, alias_name(prefix, alg, "current")) is None:
+    current = _target(kms, alias_name(prefix, alg, "current"))
+    if current is None:
         return now  # first run: rotate creates the set
     try:
         upcoming = kms.describe_key(KeyId=alias_name(prefix, alg, "next"))["KeyMetadata"]
     except kms.exceptions.NotFoundException:
-        _point(kms, alias_name(prefix, alg, "next"), _create_key(kms, prefix, alg))
+        upcoming = None
+    if upcoming is None or upcoming["KeyId"] == current:
+        _publish_new_key(kms, prefix, alg, "next", users)
         return now + pace
     # The rotation that created this next key retired the previous one in the same run.
     published_at = int(upcoming["CreationDate"].timestamp())
@@ -269,7 +328,7 @@ def _ready_at(kms: Any, prefix: str, alg: str, *, now: int, pace: int, retention
     return published_at + (max(pace, retention) if retired else pace)
 
 
-def revoke(prefix: str, kid: str) -> None:
+def revoke(prefix: str, kid: str, users: KeyUsers | None = None) -> None:
     """Take key ``kid`` out of every alias and schedule its deletion (``KeyError`` if no alias names it).
 
     ``ScheduleKeyDeletion`` makes the key unusable at once (KMS refuses to
@@ -288,21 +347,24 @@ def revoke(prefix: str, kid: str) -> None:
     else:
         raise KeyError(kid)
     if "current" in statuses:
-        successor = targets["next"] if targets["next"] not in (None, kid) else _create_key(kms, prefix, alg)
-        _point(kms, alias_name(prefix, alg, "current"), successor)
+        successor = targets["next"]
+        if successor in (None, kid):
+            _publish_new_key(kms, prefix, alg, "current", users)
+        else:
+            _point(kms, alias_name(prefix, alg, "current"), successor)
     if statuses & {"current", "next"}:
-        _point(kms, alias_name(prefix, alg, "next"), _create_key(kms, prefix, alg))
+        _publish_new_key(kms, prefix, alg, "next", users)
     if "previous" in statuses:
         kms.delete_alias(AliasName=alias_name(prefix, alg, "previous"))
     kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=DELETION_WINDOW_DAYS)
 
 
-def ensure_keys(prefix: str) -> None:
+def ensure_keys(prefix: str, users: KeyUsers | None = None) -> None:
     """Create the first keys if there are none (first start of a stage)."""
     kms = aws.client("kms")
     for alg in ALGORITHMS:
         if _target(kms, alias_name(prefix, alg, "current")) is None:
-            _rotate_algorithm(kms, prefix, alg)
+            _rotate_algorithm(kms, prefix, alg, users)
 
 
 def describe(prefix: str) -> list[dict[str, Any]]:

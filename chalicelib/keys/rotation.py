@@ -13,6 +13,10 @@ call :func:`request`, which runs the operation in this process on the local
 stage and otherwise invokes ``tollgate-{stage}-rotate_keys``, so the admin
 function itself never holds a key.
 
+The schedule rotates once per period: a run while the current key is
+younger than the schedule's period (:mod:`chalicelib.keys.schedule`) is a
+retry or a duplicate and is skipped (:func:`rotate_on_schedule`).
+
 The pace: a ``next`` key signs only once it has been published for
 ``JWKS_MAX_AGE + KEY_CACHE_SECONDS`` (every container serves it, then every
 relying party's JWKS cache holds it); a rotation before that is refused and
@@ -33,9 +37,11 @@ from typing import Any
 
 from chalicelib import aws
 from chalicelib.config import Settings, settings
-from chalicelib.functions import ROTATE_KEYS, deployed_name
-from chalicelib.keys import kms_mode, secrets_mode
+from chalicelib.functions import API_HANDLER, ROTATE_KEYS, deployed_name
+from chalicelib.keys import kms_mode, schedule, secrets_mode
 from chalicelib.keys.jwkset import NotYet
+from chalicelib.keys.key_policy import KeyUsers
+from chalicelib.metrics import emit_metric
 from chalicelib.oauth.endpoints.jwks import JWKS_MAX_AGE
 from chalicelib.oauth.errors import InvalidRequest, NotFound, OAuthError
 
@@ -69,20 +75,53 @@ def retention(config: Settings) -> int:
 def rotate() -> list[dict[str, Any]]:
     """Rotate (or create the first keys); the keys afterwards.  Refused while ``next`` is not yet known everywhere."""
     config = settings()
-    timing = {"now": now(), "pace": pace(config), "retention": retention(config)}
     try:
-        if config.key_mode == "kms":
-            kms_mode.rotate_paced(config.kms_key_alias_prefix, **timing)
-        else:
-            secrets_mode.rotate_keyset(config.keys_secret_id, **timing)
+        _rotate(config, at_least=pace(config))
     except NotYet as refused:
         raise _too_soon(refused.ready_at) from None
-    _forget_cached_keys()
     return list_keys()
 
 
+def rotate_on_schedule() -> dict[str, Any]:
+    """The schedule's run: a rotation, skipped while the current key is younger than the schedule's period.
+
+    EventBridge delivers an event at least once and Lambda retries a failed
+    asynchronous invocation, so a run may come twice: a second rotation
+    minutes after the first would let a key published minutes earlier sign.
+    The current key signs since its successor ``next`` was created (one
+    rotation does both), so a run waits until that is a whole period ago
+    (less a little slack for a run that starts late).  An operator's
+    ``keys rotate`` is not held back by the period, only by the pace.
+    """
+    config = settings()
+    interval = schedule.shortest_interval(config.key_rotation_schedule)
+    spacing = interval - schedule.slack(interval)
+    try:
+        _rotate(config, at_least=max(pace(config), spacing))
+    except NotYet as refused:
+        when = _utc(refused.ready_at)
+        logger.info("scheduled key rotation skipped: the current key is younger than the period; due from %s", when)
+        emit_metric("KeyRotationSkipped")
+        return {"skipped": f"the current key signs for less than {spacing} s; the next rotation is due from {when}"}
+    return {"result": list_keys()}
+
+
+def _rotate(config: Settings, *, at_least: int) -> None:
+    """Rotate unless the ``next`` key (made by the last rotation) is younger than ``at_least`` seconds: ``NotYet``."""
+    timing = {"now": now(), "pace": at_least, "retention": retention(config)}
+    if config.key_mode == "kms":
+        kms_mode.rotate_paced(config.kms_key_alias_prefix, **timing, users=key_users(config))
+    else:
+        secrets_mode.rotate_keyset(config.keys_secret_id, **timing)
+    _forget_cached_keys()
+
+
+def _utc(moment: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+
+
 def _too_soon(ready_at: int) -> InvalidRequest:
-    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ready_at))
+    when = _utc(ready_at)
     return InvalidRequest(
         f"rotation refused: the next key may sign from {when} ({ready_at - now()} s from now), once every "
         f"relying party can know it (or, in kms mode, once the previous key has outlived its tokens); "
@@ -97,7 +136,7 @@ def revoke(kid: Any) -> list[dict[str, Any]]:
     config = settings()
     try:
         if config.key_mode == "kms":
-            kms_mode.revoke(config.kms_key_alias_prefix, kid)
+            kms_mode.revoke(config.kms_key_alias_prefix, kid, key_users(config))
         else:
             secrets_mode.revoke_key(config.keys_secret_id, kid, now=now())
     except KeyError:
@@ -116,11 +155,27 @@ def _forget_cached_keys() -> None:
         provider.forget()
 
 
+def key_users(config: Settings) -> KeyUsers | None:
+    """The roles a new ``kms``-mode key's policy names; None on the local stage (the embedded AWS has no IAM).
+
+    ``make package`` passes both ARNs (CloudFormation names the roles);
+    ``chalice deploy`` names each function's role after the function, in
+    the account STS reports (``GetCallerIdentity`` needs no permission).
+    """
+    if config.kms_signer_role_arn and config.kms_rotation_role_arn:
+        return KeyUsers(config.kms_signer_role_arn, config.kms_rotation_role_arn)
+    if config.is_local:
+        return None
+    _, partition, _, _, account, _ = aws.client("sts").get_caller_identity()["Arn"].split(":", 5)
+    role = f"arn:{partition}:iam::{account}:role/"
+    return KeyUsers(role + deployed_name(config.stage, API_HANDLER), role + deployed_name(config.stage, ROTATE_KEYS))
+
+
 def ensure_keys() -> None:
     """Create the first keys of the configured mode if there are none; otherwise change nothing."""
     config = settings()
     if config.key_mode == "kms":
-        kms_mode.ensure_keys(config.kms_key_alias_prefix)
+        kms_mode.ensure_keys(config.kms_key_alias_prefix, key_users(config))
     else:
         secrets_mode.ensure_keyset(config.keys_secret_id)
 
@@ -140,12 +195,14 @@ _ERRORS: dict[str, type[OAuthError]] = {error.error: error for error in (Invalid
 
 
 def handle(detail: Mapping[str, Any]) -> dict[str, Any]:
-    """The rotate_keys Lambda: a scheduled event (empty detail) rotates; ``{"operation": "list"}`` lists.
+    """The rotate_keys Lambda: a scheduled event (empty detail) rotates once a period; ``{"operation": "list"}`` lists.
 
     A refusal (a rotation too soon, an unknown kid) is an answer, not a
     failure: the schedule logs it and tries again at its next run.
     """
-    operation = detail.get("operation", ROTATE)
+    if "operation" not in detail:
+        return rotate_on_schedule()
+    operation = detail["operation"]
     if operation not in OPERATIONS:
         return {"error": "invalid_request", "error_description": f"unknown key operation {operation!r}"}
     try:

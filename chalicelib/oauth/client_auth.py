@@ -9,7 +9,6 @@ the method it registered, and never more than one method in a request.
 from __future__ import annotations
 
 import base64
-import binascii
 import threading
 import time
 from dataclasses import dataclass
@@ -40,18 +39,26 @@ class Presented:
     client_secret: str | None
 
 
+def decode_basic(credentials: str) -> tuple[str, str] | None:
+    """The client id and secret of ``Basic`` credentials (§2.3.1: form-encoded, then base64); None if malformed."""
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 (UnicodeDecodeError): all ValueErrors
+        return None
+    client_id, colon, client_secret = decoded.partition(":")
+    if not colon or not client_id:
+        return None
+    return unquote_plus(client_id), unquote_plus(client_secret)
+
+
 def _from_basic_header(header: str) -> Presented:
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "basic":
         raise InvalidClient("unsupported authentication scheme", used_header=True)
-    try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise InvalidClient("malformed Basic credentials", used_header=True) from None
-    client_id, colon, client_secret = decoded.partition(":")
-    if not colon or not client_id:
+    decoded = decode_basic(credentials)
+    if decoded is None:
         raise InvalidClient("malformed Basic credentials", used_header=True)
-    client_id, client_secret = unquote_plus(client_id), unquote_plus(client_secret)
+    client_id, client_secret = decoded
     return Presented(
         "client_secret_basic", check_length("client_id", client_id), check_length("client_secret", client_secret)
     )

@@ -14,8 +14,8 @@ answer, so neither tells a guesser anything.  Challenges are free to start, so
 the page's bound is the address's: odds of hitting one of N live codes are
 about 20·N / 2.6 × 10^10 per address per window.  The headless operation
 has no address; a team's device app must limit its own callers (each new
-challenge it gets costs a ``GET /oauth2/device/verify``, which the optional
-WAF rule limits per address).
+challenge it gets costs a ``GET /oauth2/device/verify``, which the WAF (on by
+default) limits per address).
 """
 
 from __future__ import annotations
@@ -53,6 +53,12 @@ def normalize(text: str) -> str | None:
     if len(code) != USER_CODE_LENGTH or any(ch not in USER_CODE_ALPHABET for ch in code):
         return None
     return code
+
+
+def shown(text: str) -> str:
+    """``text`` as a form shows it (XXXX-XXXX) if it can be a user code, else "": no other text is echoed."""
+    code = normalize(text)
+    return display(code) if code else ""
 
 
 @dataclass(frozen=True)

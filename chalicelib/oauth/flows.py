@@ -36,7 +36,7 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound
 from chalicelib.oauth.oidc.claims import reserved_in
 from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, Pepper, StateItem, StateStore
-from chalicelib.oauth.sealed_challenges import SealedChallenges
+from chalicelib.oauth.sealed_challenges import STATE_KIND, Opened, SealedChallenges
 from chalicelib.oauth.sealing import Sealer
 from chalicelib.tokens.opaque import digest
 
@@ -48,6 +48,8 @@ DEVICE_CHALLENGE = "device_challenge"
 DEVICE_VERIFIER = "device_verifier"
 
 WRONG_USER_CODE = "the code is not valid or has expired"
+LOGIN_VOID = "Too many failed attempts. Start signing in again from the application."
+LOGIN_ATTEMPTS = 10  # sign-in attempts one login challenge allows (LOGIN_CHALLENGE_MAX_ATTEMPTS)
 
 
 def new_challenge() -> str:
@@ -58,7 +60,8 @@ def new_challenge() -> str:
 
 
 class TooManyAttempts(InvalidRequest):
-    """Too many codes entered for one device challenge or from one address (RFC 8628 §5.1)."""
+    """Too many codes entered for one device challenge or from one address (RFC 8628 §5.1),
+    or too many passwords tried on one login challenge: it is void."""
 
     status = 429
 
@@ -110,6 +113,9 @@ class Authentication:
     remember: bool = False
     remember_for: int = 0
     sid: str = ""
+    # With ``remember``: a persistent cookie for the session's lifetime, or (False)
+    # a browser-session cookie, gone when the browser closes (RFC 6265 §4.1.2).
+    persistent: bool = True
 
 
 @dataclass(frozen=True)
@@ -156,9 +162,10 @@ class Flow:
 class _Taken:
     """A challenge taken to be answered."""
 
+    kind: str
     payload: dict[str, Any]
     item: StateItem | None = None  # a stored challenge, now consumed: put back if the answer is refused
-    sealed_id: str | None = None  # a sealed challenge's id: its one verifier derives from it
+    sealed: Opened | None = None  # a sealed challenge: its one verifier derives from its id
 
     @property
     def flow(self) -> Flow:
@@ -271,6 +278,29 @@ def _authentication_time(flow: Flow, auth_time: int | None, now: int) -> int:
     return auth_time
 
 
+# Hydra's ``remember_for`` bound, and the longest a browser should be trusted without a new login.
+MAX_REMEMBER_FOR = 30 * 24 * 3600
+MAX_SUBJECT_LENGTH = 255
+
+
+def _check_remember_for(remember_for: int) -> None:
+    if not 0 <= remember_for <= MAX_REMEMBER_FOR:
+        raise InvalidRequest(f"remember_for must be from 0 to {MAX_REMEMBER_FOR} seconds (30 days)")
+
+
+def _check_subject(subject: str) -> None:
+    """``sub`` (OIDC Core §2: at most 255 ASCII characters) as printable ASCII without spaces.
+
+    What a login app answers ends up in tokens, logs and the state table's
+    subject index: no control characters, no look-alike Unicode, no spaces
+    that could split a log line or a scope-like list.
+    """
+    if not 1 <= len(subject) <= MAX_SUBJECT_LENGTH:
+        raise InvalidRequest(f"subject must be 1 to {MAX_SUBJECT_LENGTH} characters")
+    if not all("!" <= character <= "~" for character in subject):
+        raise InvalidRequest("subject must be printable ASCII without spaces")
+
+
 def _check_custom_claims(token: str, claims: Mapping[str, Any]) -> None:
     # Only names from our own list are echoed back, never the app's arbitrary keys.
     reserved = reserved_in(claims)
@@ -282,12 +312,20 @@ class Flows:
     """The state machine's transitions, on the storage port."""
 
     def __init__(
-        self, store: StateStore, clients: ClientLookup, pepper: Pepper, *, issuer: str, challenge_ttl: int
+        self,
+        store: StateStore,
+        clients: ClientLookup,
+        pepper: Pepper,
+        *,
+        issuer: str,
+        challenge_ttl: int,
+        login_attempts: int = LOGIN_ATTEMPTS,
     ) -> None:
         self._store = store
         self._clients = clients
         self._issuer = issuer
         self._ttl = challenge_ttl
+        self._login_attempts = login_attempts
         self._login_hints = Sealer(pepper, "login_hint")
         self._sealed = SealedChallenges(pepper, ttl=challenge_ttl)
 
@@ -313,13 +351,13 @@ class Flows:
 
     def _peek(self, kind: str, value: str) -> Flow:
         if self._sealed.is_sealed(value):
-            return Flow.from_payload(self._open(kind, value)[1])
+            return Flow.from_payload(self._open(kind, value).payload)
         item = self._store.find(kind, digest(value)) if value else None
         if item is None:
             raise NotFound(f"unknown, used or expired {kind}")
         return Flow.from_payload(item.payload)
 
-    def _open(self, kind: str, value: str) -> tuple[str, dict[str, Any]]:
+    def _open(self, kind: str, value: str) -> Opened:
         opened = self._sealed.open(kind, value)
         if opened is None:
             raise NotFound(f"unknown, tampered with or expired sealed {kind}")
@@ -328,27 +366,34 @@ class Flows:
     def _take_challenge(self, kind: str, value: str) -> _Taken:
         """A challenge taken to be answered: a stored one is consumed, a sealed one only opened."""
         if self._sealed.is_sealed(value):
-            id, payload = self._open(kind, value)
-            return _Taken(payload, sealed_id=id)
+            opened = self._open(kind, value)
+            return _Taken(kind, opened.payload, sealed=opened)
         item = self._take_item(kind, value)
-        return _Taken(item.payload, item=item)
+        return _Taken(kind, item.payload, item=item)
 
     def _put_back(self, taken: _Taken) -> None:
-        """Reopen a challenge whose answer was refused (a sealed one never closed)."""
+        """Reopen a challenge whose answer was refused (a sealed one was not closed yet).
+
+        Only our own consume is undone, in place: the attempts counted on it stay counted.
+        """
         if taken.item is not None:
-            self._store.upsert(replace(taken.item, consumed_at=None))
+            self._store.release(taken.item.kind, taken.item.id, taken.item.consumed_at or 0)
 
     def _answer(self, taken: _Taken, kind: str, flow: Flow) -> str:
         """Store the answer to a taken challenge as a ``kind`` verifier: the verifier.
 
         A sealed challenge's verifier is derived from its id and stored only if
-        absent, so a second answer finds it there and fails like a used challenge.
+        absent, in the transaction that closes the challenge's state item (so
+        no more attempts are counted on it): a second answer fails like a used
+        challenge.
         """
-        if taken.sealed_id is None:
+        sealed = taken.sealed
+        if sealed is None:
             return self._put(kind, flow)
-        verifier = self._sealed.verifier(kind, taken.sealed_id)
+        verifier = self._sealed.verifier(kind, sealed.id)
         item = StateItem(kind, digest(verifier), flow.to_payload(), int(time.time()) + self._ttl)
-        if not self._store.insert_all([item]):
+        closing = (STATE_KIND, sealed.state_id(taken.kind), sealed.expires_at)
+        if not self._store.insert_all([item], closing=[closing]):
             raise NotFound(f"this sealed challenge was already answered ({kind} exists)")
         return verifier
 
@@ -404,7 +449,49 @@ class Flows:
     # -- called by login and consent apps (default pages and the admin function) -------
 
     def login_request(self, challenge: str) -> LoginRequest:
-        flow = self._peek(LOGIN_CHALLENGE, challenge)
+        return self._login_request(challenge, self._login_item(challenge, count=False))
+
+    def attempt_login(self, challenge: str) -> LoginRequest:
+        """Count one sign-in attempt against the challenge, before any password is checked.
+
+        One conditional write both counts and reads the challenge (no
+        read-then-write), so of racing attempts at most ``login_attempts`` get
+        through; the next finds the challenge void (``TooManyAttempts``), right
+        password or not.  Only Tollgate's own login page calls this: it is
+        what bounds the scrypt runs one challenge can buy.
+        """
+        return self._login_request(challenge, self._login_item(challenge, count=True))
+
+    def _login_item(self, challenge: str, *, count: bool) -> StateItem | None:
+        """The login challenge's item (as it was before this attempt, if ``count``); None if unknown or used.
+
+        A sealed challenge is counted on its state item instead, which the
+        first attempt creates (an anonymous visit still writes nothing) and
+        its answer closes; the login page reads it (one GetItem), so a void
+        or answered challenge shows its page rather than a form.
+        """
+        if not self._sealed.is_sealed(challenge):
+            if not challenge:
+                return None
+            id = digest(challenge)
+            return self._store.tally(LOGIN_CHALLENGE, id) if count else self._store.find(LOGIN_CHALLENGE, id)
+        opened = self._open(LOGIN_CHALLENGE, challenge)
+        id = opened.state_id(LOGIN_CHALLENGE)
+        if count:
+            state = self._store.tally(STATE_KIND, id, create_until=opened.expires_at)  # None: answered
+        else:
+            state = self._store.find(STATE_KIND, id, even_consumed=True) or StateItem(STATE_KIND, id, {}, 0)
+        if state is None or state.consumed_at is not None:
+            return None
+        return StateItem(LOGIN_CHALLENGE, id, opened.payload, opened.expires_at, counter=state.counter)
+
+    def _login_request(self, challenge: str, item: StateItem | None) -> LoginRequest:
+        """What the login app sees of the challenge ``item`` (as it was before this attempt, if counted)."""
+        if item is None:
+            raise NotFound(f"unknown, used or expired {LOGIN_CHALLENGE}")
+        if item.counter >= self._login_attempts:
+            raise TooManyAttempts(LOGIN_VOID)
+        flow = Flow.from_payload(item.payload)
         return LoginRequest(
             challenge=challenge,
             client=self._client(flow).metadata(),
@@ -426,6 +513,7 @@ class Flows:
         acr: str = "",
         amr: Sequence[str] = (),
         auth_time: int | None = None,
+        persistent: bool = True,
     ) -> str:
         """Login accepted: where the login app sends the browser next (Hydra's ``redirect_to``).
 
@@ -435,10 +523,8 @@ class Flows:
         the session's, and the session (its sign-in time and ``sid``) goes on.
         A refused answer leaves the challenge open, so the app can correct it.
         """
-        if not subject:
-            raise InvalidRequest("subject is required")
-        if remember_for < 0:
-            raise InvalidRequest("remember_for must not be negative")
+        _check_subject(subject)
+        _check_remember_for(remember_for)
         # Consume first and check the answer against what it held: no extra read
         # on the way that succeeds; a refusal puts the challenge back as it was.
         taken = self._take_challenge(LOGIN_CHALLENGE, challenge)
@@ -459,9 +545,22 @@ class Flows:
             remember=remember and session is None,  # a session already exists
             remember_for=remember_for,
             sid=session.sid if session else "",
+            persistent=persistent,
         )
         verifier = self._answer(taken, LOGIN_VERIFIER, replace(flow, authentication=authentication))
         return self._back_to_authorize("login_verifier", verifier)
+
+    def refuse_client_subject(self, subject: str) -> None:
+        """A login app may not sign a person in as a registered client (RFC 9700 §4.15).
+
+        A client_credentials token names its client in ``sub``: a person with
+        the same ``sub`` would be indistinguishable from that client to an API.
+        One read of the client registry (cached), only for login apps' answers,
+        after the subject's syntax is checked (nothing unbounded reaches DynamoDB).
+        """
+        _check_subject(subject)
+        if self._clients.find(subject) is not None:
+            raise InvalidRequest("subject must not be a registered client_id")
 
     def reject_login(self, challenge: str, *, error: str = "access_denied", error_description: str = "") -> str:
         rejection = _rejection(error, error_description)
@@ -497,8 +596,7 @@ class Flows:
         id_token_claims: Mapping[str, Any] | None = None,
     ) -> str:
         """Consent accepted: the scopes and audiences granted may only narrow what was requested."""
-        if remember_for < 0:
-            raise InvalidRequest("remember_for must not be negative")
+        _check_remember_for(remember_for)
         _check_custom_claims("access_token", access_token_claims or {})
         _check_custom_claims("id_token", id_token_claims or {})
         flow = self._take(CONSENT_CHALLENGE, challenge)
@@ -539,7 +637,7 @@ class Flows:
 
     def device_request(self, challenge: str) -> dict[str, Any]:
         if self._sealed.is_sealed(challenge):
-            payload = self._open(DEVICE_CHALLENGE, challenge)[1]
+            payload = self._open(DEVICE_CHALLENGE, challenge).payload
         else:
             item = self._store.find(DEVICE_CHALLENGE, digest(challenge)) if challenge else None
             if item is None:

@@ -56,10 +56,15 @@ def json_response(body: object, *, status: int = 200, headers: Mapping[str, str]
 
 
 def set_cookie(
-    name: str, value: str, *, max_age: int, path: str = "/", secure: bool = True, same_site: str = "Lax"
+    name: str, value: str, *, max_age: int | None, path: str = "/", secure: bool = True, same_site: str = "Lax"
 ) -> str:
-    """A Set-Cookie value; always HttpOnly: no cookie of ours is for scripts."""
-    parts = [f"{name}={value}", f"Max-Age={max_age}", f"Path={path}", "HttpOnly", f"SameSite={same_site}"]
+    """A Set-Cookie value; always HttpOnly: no cookie of ours is for scripts.
+
+    ``max_age=None`` makes a session cookie (RFC 6265 §4.1.2: without Max-Age or
+    Expires the browser drops it when it closes).
+    """
+    lifetime = [] if max_age is None else [f"Max-Age={max_age}"]
+    parts = [f"{name}={value}", *lifetime, f"Path={path}", "HttpOnly", f"SameSite={same_site}"]
     if secure:
         parts.append("Secure")
     return "; ".join(parts)
@@ -99,7 +104,7 @@ class CookiePolicy:
         """The path for a cookie sent only to ``<issuer path>/<under>`` (always ``/`` for ``__Host-``)."""
         return "/" if self.host_only else f"{self.issuer_path}/{under}"
 
-    def set(self, name: str, value: str, *, max_age: int, under: str = "") -> str:
+    def set(self, name: str, value: str, *, max_age: int | None, under: str = "") -> str:
         return set_cookie(self.name(name), value, max_age=max_age, path=self.path(under), secure=self.secure)
 
 

@@ -37,7 +37,7 @@ class ClientRepository(ClientLookup, Protocol):
 
 class Pepper(Protocol):
     def pepper(self) -> bytes:
-        """The server-side key of client secret hashes."""
+        """The server-side key of client secret hashes and of keys derived from people's data."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ class StateStore(Protocol):
 
     def upsert(self, item: StateItem) -> None: ...
 
-    def find(self, kind: str, id: str) -> StateItem | None:
-        """The live item, or None if absent, expired or consumed."""
+    def find(self, kind: str, id: str, *, even_consumed: bool = False) -> StateItem | None:
+        """The live item, or None if absent, expired or consumed (``even_consumed``: consumed too, as it is)."""
 
     def find_many(self, keys: list[tuple[str, str]]) -> list[StateItem]:
         """The live items among ``(kind, id)`` keys, in one round trip."""
@@ -98,6 +98,13 @@ class StateStore(Protocol):
 
     def destroy(self, kind: str, id: str) -> None: ...
 
+    def set_expiry(self, kind: str, id: str, expires_at: int) -> bool:
+        """Move a live, unconsumed item's expiry to ``expires_at`` in one conditional write.
+
+        False if the item is absent, expired or consumed: nothing is written, so
+        a destroyed item is never brought back.
+        """
+
     def revoke_by_grant(self, grant_id: str) -> int:
         """Delete every item issued under ``grant_id``; how many went."""
 
@@ -109,9 +116,12 @@ class StateStore(Protocol):
         *,
         unless: Sequence[tuple[str, str]] = (),
         unless_since: Sequence[tuple[str, str, int]] = (),
+        closing: Sequence[tuple[str, str, int]] = (),
     ) -> bool:
         """Store all of ``items`` in one transaction, only if none of them, nor any ``unless`` key, is live,
         and no ``unless_since`` ``(kind, id, time)`` key is live with a ``not_before`` at or after ``time``.
+        Each ``closing`` ``(kind, id, expires_at)`` key is marked consumed in the same transaction, only
+        if it is not consumed yet (an absent one is created consumed, to live until ``expires_at``).
 
         False if one was: nothing is then stored.
         """
@@ -125,6 +135,16 @@ class StateStore(Protocol):
         Sets ``polled_at``, ``first_polled_at`` if unset, and adds 1 to ``counter``.
         None if absent; an expired or consumed item is returned as it is,
         unchanged (its ``expires_at`` / ``consumed_at`` tell which), by the same call.
+        """
+
+    def tally(self, kind: str, id: str, *, create_until: int | None = None) -> StateItem | None:
+        """Add 1 to the ``counter`` of a live, unconsumed item in one conditional write: the item as it was before.
+
+        None if the item is absent, expired or consumed: nothing is then counted.
+        With ``create_until``, an absent item is no refusal but created, with
+        an empty payload and that expiry, and returned as a fresh one (counter 0).
+        The write is the read too, so counting costs no extra call and racing
+        callers each see a different count.
         """
 
     def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:

@@ -44,20 +44,73 @@ MAX_BYTES = {
 }
 DEFAULT_MAX_BYTES = 4096  # any other parameter
 
+# Every parameter name Tollgate reads, at any endpoint or page.  An error names
+# a parameter only if it is one of these: any other name was made up by the
+# caller, and repeating it would reflect attacker-chosen text into our pages,
+# error redirects and logs (OWASP XSS Prevention, CWE-79 / CWE-117).
+KNOWN_PARAMETERS = frozenset(
+    {
+        *MAX_BYTES,
+        *REPEATABLE,
+        "access_token",
+        "acr_values",
+        "client_secret",
+        "code",
+        "code_challenge",
+        "code_challenge_method",
+        "code_verifier",
+        "consent_challenge",
+        "consent_verifier",
+        "csrf_token",
+        "decision",
+        "device",
+        "device_challenge",
+        "device_code",
+        "device_verifier",
+        "error",
+        "grant_type",
+        "login_challenge",
+        "login_verifier",
+        "max_age",
+        "password",
+        "prompt",
+        "refresh_token",
+        "remember",
+        "request",
+        "request_uri",
+        "response_mode",
+        "response_type",
+        "token_type_hint",
+        "ui_locales",
+        "user_code",
+        "username",
+    }
+)
 
-# RFC 6749 Appendix A: no parameter may hold a control character (the loosest syntax,
-# UNICODECHARNOCRLF for username and password, allows only TAB).  Refusing them also keeps
+
+def parameter(name: str) -> str:
+    """How an error names parameter ``name``: by its name if it is ours, else as "a parameter"."""
+    return f"parameter '{name}'" if name in KNOWN_PARAMETERS else "a parameter"
+
+
+# RFC 6749 Appendix A: no OAuth parameter may hold a control character (the loosest syntax,
+# UNICODECHARNOCRLF, allows only TAB).  Refusing them in what ``check_all`` checks also keeps
 # what is stored bounded: JSON escapes each one as six bytes (``\u0001``).
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def check_length(name: str, value: str) -> str:
-    """``value``, or ``invalid_request`` if it is longer than parameter ``name`` may be or holds a control character."""
+    """``value``, or ``invalid_request`` if it is longer than parameter ``name`` may be."""
     limit = MAX_BYTES.get(name, DEFAULT_MAX_BYTES)
     if len(value) > limit or len(value.encode("utf-8", "surrogatepass")) > limit:
-        raise InvalidRequest(f"parameter '{name}' is longer than {limit} bytes")
-    if _CONTROL.search(value):
-        raise InvalidRequest(f"parameter '{name}' contains a control character")
+        raise InvalidRequest(f"{parameter(name)} is longer than {limit} bytes")
+    return value
+
+
+def check_text(name: str, value: str) -> str:
+    """``value``, or ``invalid_request`` if it is longer than parameter ``name`` may be or holds a control character."""
+    if _CONTROL.search(check_length(name, value)):
+        raise InvalidRequest(f"{parameter(name)} contains a control character")
     return value
 
 
@@ -72,13 +125,13 @@ class Params:
     def get(self, name: str) -> str | None:
         values = self._values.get(name) or []
         if len(values) > 1:
-            raise InvalidRequest(f"parameter '{name}' is repeated")
+            raise InvalidRequest(f"{parameter(name)} is repeated")
         return check_length(name, values[0]) if values else None
 
     def require(self, name: str) -> str:
         value = self.get(name)
         if value is None:
-            raise InvalidRequest(f"parameter '{name}' is required")
+            raise InvalidRequest(f"{parameter(name)} is required")
         return value
 
     def get_all(self, name: str) -> list[str]:
@@ -87,16 +140,21 @@ class Params:
         return [item for value in values for item in value.split()]
 
     def check_all(self) -> None:
-        """Every parameter, read or not, within its length and free of control characters (and not repeated)."""
+        """Every parameter, read or not, within its length and free of control characters (and not repeated).
+
+        What an anonymous request may get kept (the authorization request, the device page's prefill) is
+        checked so; a form's fields are only capped, so that a username no user can have (control
+        characters) fails like a wrong password (``users.possible_username``), with no oracle.
+        """
         self.check_no_duplicates()
         for name, values in self._values.items():
             for value in values:
-                check_length(name, value)
+                check_text(name, value)
 
     def check_no_duplicates(self) -> None:
         for name, values in self._values.items():
             if name not in REPEATABLE and len(values) > 1:
-                raise InvalidRequest(f"parameter '{name}' is repeated")
+                raise InvalidRequest(f"{parameter(name)} is repeated")
 
     def __contains__(self, name: object) -> bool:
         return bool(self._values.get(name))  # type: ignore[call-overload]

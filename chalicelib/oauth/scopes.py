@@ -25,7 +25,8 @@ def resolve_scope(requested: str | None, allowed: frozenset[str], default: Itera
     scopes = parse_scope(requested)
     refused = [scope for scope in scopes if scope not in allowed]
     if refused:
-        raise InvalidScope(f"scope not allowed for this client: {' '.join(refused)}")
+        # The refused values are the caller's text: not repeated back (they would land in pages and redirects).
+        raise InvalidScope("the requested scope is not allowed for this client")
     return scopes
 
 
@@ -41,5 +42,5 @@ def resolve_audience(requested: list[str], allowed: tuple[str, ...]) -> tuple[st
         return allowed
     refused = [audience for audience in requested if audience not in allowed]
     if refused:
-        raise InvalidTarget(f"audience not allowed for this client: {' '.join(refused)}")
+        raise InvalidTarget("the requested audience is not allowed for this client")
     return tuple(dict.fromkeys(requested))

@@ -10,6 +10,14 @@ Both carry the person's ``subject`` (the state table's sparse subject index),
 so an administrator can end every session and list or forget consents of one
 person.  A session signed in up to a person's sign-out second is refused
 (the ``signed_out`` marker: one more GetItem on session use).
+
+A session ends at the first of two times (OWASP Session Management Cheat
+Sheet, "Session Expiration"): its absolute end (``remember_for``, else
+``SESSION_TTL``, after the sign-in), kept in the payload, and its idle end
+(``SESSION_IDLE_TTL`` after its last use), kept as the item's own expiry so
+every read and DynamoDB's TTL enforce it.  A use moves the idle end only when
+that gains at least a tenth of the idle time: a busy session writes once per
+``SESSION_IDLE_TTL / 10``, not on every request.
 """
 
 from __future__ import annotations
@@ -40,37 +48,54 @@ class BrowserSession:
 
 
 class Sessions:
-    def __init__(self, store: StateStore, *, default_ttl: int, consent_ttl: int) -> None:
+    def __init__(self, store: StateStore, *, default_ttl: int, idle_ttl: int, consent_ttl: int) -> None:
         self._store = store
         self._default_ttl = default_ttl
+        self._idle_ttl = idle_ttl
         self._consent_ttl = consent_ttl
+
+    def lifetime(self, authentication: Authentication) -> int:
+        """The absolute lifetime of a session this sign-in starts, seconds (a persistent cookie's Max-Age)."""
+        return authentication.remember_for or self._default_ttl
 
     def start(self, authentication: Authentication) -> tuple[str, BrowserSession]:
         """A new session: the cookie value (shown once) and what it stands for."""
         value = secrets.token_urlsafe(32)
-        ttl = authentication.remember_for or self._default_ttl
+        now = int(time.time())
         session = BrowserSession(
             subject=authentication.subject,
             auth_time=authentication.auth_time,
             acr=authentication.acr,
             amr=authentication.amr,
             sid=secrets.token_urlsafe(16),
-            expires_at=int(time.time()) + ttl,
+            expires_at=now + self.lifetime(authentication),
         )
         payload: dict[str, Any] = {**session.__dict__, "amr": list(session.amr)}
-        item = StateItem(SESSION_KIND, digest(value), payload, session.expires_at, subject=session.subject)
-        self._store.upsert(item)
+        idle_end = min(session.expires_at, now + self._idle_ttl)
+        self._store.upsert(StateItem(SESSION_KIND, digest(value), payload, idle_end, subject=session.subject))
         return value, session
 
     def find(self, cookie_value: str | None) -> BrowserSession | None:
-        """The live session, unless its person was signed out (or disabled) since signing in."""
+        """The live session, unless idle too long or its person was signed out (or disabled) since signing in."""
         item = self._store.find(SESSION_KIND, digest(cookie_value)) if cookie_value else None
         if item is None:
             return None
         session = BrowserSession(**{**item.payload, "amr": tuple(item.payload.get("amr", ()))})
         if signed_out_since(self._store.find(SIGNED_OUT_KIND, session.subject), session.auth_time):
             return None
-        return session
+        return session if self._used(item, session) else None
+
+    def _used(self, item: StateItem, session: BrowserSession) -> bool:
+        """Stamp this use: the idle end moves to now + ``SESSION_IDLE_TTL`` (never past the absolute end).
+
+        Written only when it moves by a tenth of the idle time or more (also
+        backwards, for a session stored before a shorter idle time); a
+        conditional write, so a session ended meanwhile stays ended (False).
+        """
+        idle_end = min(session.expires_at, int(time.time()) + self._idle_ttl)
+        if abs(idle_end - item.expires_at) < max(1, self._idle_ttl // 10):
+            return True
+        return self._store.set_expiry(SESSION_KIND, item.id, idle_end)
 
     def end(self, cookie_value: str | None) -> None:
         if cookie_value:

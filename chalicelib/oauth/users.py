@@ -117,6 +117,15 @@ def new_user(username: str, password: str, *, email: str = "", name: str = "", e
     )
 
 
+def possible_username(username: str) -> bool:
+    """Whether some user could have this name: ``new_user`` refuses every other (too long, control characters)."""
+    try:
+        _check_username(normalize_username(username))
+    except InvalidRequest:
+        return False
+    return True
+
+
 def _check_username(username: str) -> None:
     if not username or len(username) > MAX_USERNAME_LENGTH:
         raise InvalidRequest(f"username must be 1 to {MAX_USERNAME_LENGTH} characters")

@@ -131,9 +131,9 @@ class DynamoStateStore:
             return None
         return record if _live(record, time.time()) else None
 
-    def find(self, kind: str, id: str) -> StateItem | None:
+    def find(self, kind: str, id: str, *, even_consumed: bool = False) -> StateItem | None:
         record = self._get(kind, id)
-        if record is None or record.consumed_at is not None:
+        if record is None or (record.consumed_at is not None and not even_consumed):
             return None
         return _to_item(record)
 
@@ -196,6 +196,12 @@ class DynamoStateStore:
         # An unconditional delete of a missing item succeeds: destroy is idempotent.
         self._model(_key(kind, id)).delete()
 
+    def set_expiry(self, kind: str, id: str, expires_at: int) -> bool:
+        model = self._model
+        condition = model.pk.exists() & (model.expires_at > int(time.time())) & model.consumed_at.does_not_exist()
+        updated, _ = self._update(_key(kind, id), [model.expires_at.set(expires_at)], condition, "NONE")
+        return updated
+
     def revoke_by_grant(self, grant_id: str) -> int:
         keys = [record.pk for record in self._model.by_grant.query(grant_id)]
         with self._model.batch_write() as batch:
@@ -221,12 +227,14 @@ class DynamoStateStore:
         *,
         unless: Sequence[tuple[str, str]] = (),
         unless_since: Sequence[tuple[str, str, int]] = (),
+        closing: Sequence[tuple[str, str, int]] = (),
     ) -> bool:
         """One TransactWriteItems: each put conditioned on its key being absent or expired.
 
         Each ``unless`` key adds a ConditionCheck that it is absent or expired too;
         each ``unless_since`` ``(kind, id, time)`` one that it is absent, expired,
-        or has a ``not_before`` earlier than ``time``.
+        or has a ``not_before`` earlier than ``time``; each ``closing`` key an
+        Update that stamps ``consumed_at`` on the condition that it has none.
         """
         model, now = self._model, int(time.time())
         absent = model.pk.does_not_exist() | (model.expires_at <= now)
@@ -238,6 +246,9 @@ class DynamoStateStore:
                     transaction.condition_check(model, _key(kind, id), condition=absent)
                 for kind, id, since in unless_since:
                     transaction.condition_check(model, _key(kind, id), condition=absent | (model.not_before < since))
+                for kind, id, expires_at in closing:
+                    actions = [model.consumed_at.set(now), *_created(model, kind, expires_at)]
+                    transaction.update(model(_key(kind, id)), actions, condition=model.consumed_at.does_not_exist())
         except TransactWriteError as exc:
             if getattr(exc, "cause_response_code", None) == "TransactionCanceledException":
                 return False
@@ -255,6 +266,22 @@ class DynamoStateStore:
         condition = model.pk.exists() & (model.expires_at > polled_at) & model.consumed_at.does_not_exist()
         _, record = self._update(_key(kind, id), actions, condition, "ALL_OLD")
         return _to_item(record) if record is not None else None
+
+    def tally(self, kind: str, id: str, *, create_until: int | None = None) -> StateItem | None:
+        """One UpdateItem: ``ADD counter 1`` on the condition that the item is live (or absent, with
+        ``create_until``) and unconsumed."""
+        model, now = self._model, int(time.time())
+        live = model.pk.exists() & (model.expires_at > now)
+        actions = [model.counter.add(1)]
+        if create_until is not None:
+            live = live | model.pk.does_not_exist()
+            actions += _created(model, kind, create_until)
+        updated, record = self._update(_key(kind, id), actions, live & model.consumed_at.does_not_exist(), "ALL_OLD")
+        if not updated:
+            return None
+        if record is None:  # absent before this write, which created it
+            return StateItem(kind, id, {}, create_until) if create_until is not None else None
+        return _to_item(record)
 
     def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:
         model, now = self._model, int(time.time())
@@ -291,12 +318,7 @@ class DynamoStateStore:
             record = model(_key(kind, id))
             try:
                 record.update(
-                    actions=[
-                        model.counter.add(1),
-                        model.kind.set(model.kind | kind),
-                        model.payload.set(model.payload | {}),
-                        model.expires_at.set(model.expires_at | expires_at),
-                    ],
+                    actions=[model.counter.add(1), *_created(model, kind, expires_at)],
                     condition=model.pk.does_not_exist() | (model.expires_at > now),
                 )
                 return int(record.counter)
@@ -325,6 +347,15 @@ class DynamoStateStore:
             if _live(record, now) and record.consumed_at is None:
                 return _to_item(record)
         return None
+
+
+def _created(model: Any, kind: str, expires_at: int) -> list[Any]:
+    """The actions that make an UpdateItem create a well-formed item if it is absent (and change nothing else)."""
+    return [
+        model.kind.set(model.kind | kind),
+        model.payload.set(model.payload | {}),
+        model.expires_at.set(model.expires_at | expires_at),
+    ]
 
 
 def _conditional_failure(exc: Exception) -> bool:

@@ -3,7 +3,9 @@
 This is the only module besides the route blueprints that knows Chalice.
 Any exception that escapes the protocol core becomes an RFC 6749
 ``server_error``; its detail is logged, never sent, and never includes
-request parameters (they may hold secrets).
+request parameters (they may hold secrets).  The one exception: DynamoDB
+refusing an oversized key is the caller's ``invalid_request``
+(:mod:`chalicelib.storage.errors`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from chalice.app import Request as ChaliceRequest
 from chalicelib.oauth.errors import OAuthError, RequestTooLarge, ServerError
 from chalicelib.oauth.http import MAX_BODY_BYTES, Page, Response
 from chalicelib.oauth.request import Params, Request
+from chalicelib.storage.errors import oversized_key
 
 log = logging.getLogger("tollgate")
 
@@ -72,17 +75,35 @@ def respond(
         response = _render(result) if isinstance(result, Page) else result
     except OAuthError as error:  # raised below the endpoint, e.g. keys that cannot be read (503)
         response = _render(_error_page(error)) if page else error.to_response()
-    except Exception:
-        log.exception("unhandled error in %s", request.context.get("resourcePath", "?"))
-        response = ServerError("the server could not complete the request").to_response()
+    except Exception as unexpected:
+        error = oversized_key(unexpected) or _server_error(request)
+        response = _render(_error_page(error)) if page else error.to_response()
     return chalice_response(response)
+
+
+def _server_error(request: ChaliceRequest) -> OAuthError:
+    log.exception("unhandled error in %s", request.context.get("resourcePath", "?"))
+    return ServerError("The server could not complete the request. Try again later.")
 
 
 def _check_body_size(request: ChaliceRequest) -> None:
     """Refuse a body over ``MAX_BODY_BYTES``, by its declared length first, then by what arrived."""
-    declared = (request.headers.get("content-length") or "").strip()
-    if (declared.isdigit() and int(declared) > MAX_BODY_BYTES) or len(request.raw_body or b"") > MAX_BODY_BYTES:
+    declared = request.headers.get("content-length") or ""
+    if _declares_more_than_allowed(declared) or len(request.raw_body or b"") > MAX_BODY_BYTES:
         raise RequestTooLarge(f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB")
+
+
+def _declares_more_than_allowed(content_length: str) -> bool:
+    """Whether ``Content-Length`` declares over ``MAX_BODY_BYTES``; only ASCII digits declare anything.
+
+    ``str.isdigit`` alone passes "²" (which ``int`` refuses) and 5,000 digits
+    (past ``int``'s 4,300-digit limit): both were 500s.
+    """
+    digits = content_length.strip()
+    if not (digits.isascii() and digits.isdigit()):
+        return False
+    significant = digits.lstrip("0")
+    return len(significant) > len(str(MAX_BODY_BYTES)) or int(significant or "0") > MAX_BODY_BYTES
 
 
 def _error_page(error: OAuthError) -> Page:

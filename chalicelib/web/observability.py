@@ -30,8 +30,6 @@ Powertools is imported on the first invocation, never at ``import app``
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import json
 import os
@@ -42,9 +40,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qs, unquote_plus, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from chalicelib.metrics import emit_metric
+from chalicelib.oauth.client_auth import decode_basic
 from chalicelib.oauth.http import MAX_BODY_BYTES
 
 SERVICE = "tollgate"
@@ -132,14 +131,8 @@ def _one(values: Mapping[str, list[str]], name: str) -> str | None:
 def _basic_client_id(request: Any) -> str | None:
     """The id half of ``Authorization: Basic``; the secret half is never even decoded into a name."""
     scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    client_id, colon, _ = decoded.partition(":")
-    return unquote_plus(client_id) if colon else None
+    decoded = decode_basic(credentials) if scheme.lower() == "basic" else None
+    return decoded[0] if decoded else None
 
 
 def _presented_client_id(request: Any, form: Mapping[str, list[str]]) -> str | None:

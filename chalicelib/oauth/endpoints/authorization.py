@@ -32,7 +32,7 @@ from chalicelib.oauth.grants.base import GrantDependencies
 from chalicelib.oauth.grants.issuance import new_grant_id
 from chalicelib.oauth.http import CookiePolicy, Page, Response, redirect
 from chalicelib.oauth.ports import ClientLookup
-from chalicelib.oauth.request import Params, Request
+from chalicelib.oauth.request import Params, Request, check_text
 from chalicelib.oauth.scopes import resolve_audience, resolve_scope
 from chalicelib.oauth.sessions import SESSION_COOKIE, BrowserSession, Sessions
 
@@ -113,7 +113,7 @@ class AuthorizationEndpoint:
 
     def _check_session_cookie(self, request: Request) -> None:
         """Refuse a planted second session cookie here, as a page, before anything could redirect."""
-        request.cookie(self._cookies.name(SESSION_COOKIE))
+        self._session_cookie_value(request)
 
     # -- a client's authorization request -------------------------------------------
 
@@ -208,16 +208,23 @@ class AuthorizationEndpoint:
         return redirect(_with_query(self._settings.login_url, {"login_challenge": challenge}), cookies=cookies)
 
     def _usable_session(self, request: Request, authorization: AuthorizationRequest) -> BrowserSession | None:
-        """The login session, unless the client asked for a fresh login (prompt=login, max_age)."""
+        """The login session, unless the client asked for a fresh login (prompt=login, max_age) or a
+        stronger one: a session whose ``acr`` is not among ``acr_values`` is not reused (OIDC Core
+        §3.1.2.1, §5.5.1.1), so the person signs in again as asked (or prompt=none: login_required)."""
         if "login" in authorization.prompt or "select_account" in authorization.prompt:
             return None
-        session = self._sessions.find(request.cookie(self._cookies.name(SESSION_COOKIE)))
+        session = self._sessions.find(self._session_cookie_value(request))
         if session is None:
             return None
         max_age = authorization.max_age
         if max_age is not None and time.time() - session.auth_time > max_age:
             return None
+        if authorization.acr_values and session.acr not in authorization.acr_values:
+            return None
         return session
+
+    def _session_cookie_value(self, request: Request) -> str | None:
+        return request.cookie(self._cookies.name(SESSION_COOKIE))
 
     # -- back from the login app -------------------------------------------------------
 
@@ -231,9 +238,11 @@ class AuthorizationEndpoint:
             return self._rejected(flow)
         cookies: tuple[str, ...] = ()
         authentication = flow.authentication
+        if flow.session is None:  # a new login, not the session going on (Hydra's skip)
+            cookies = self._end_superseded_session(request)
         if authentication.remember:
             value, session = self._sessions.start(authentication)
-            cookies = (self._session_cookie(value, session.expires_at),)
+            cookies = (self._session_cookie(value, authentication),)
             authentication = replace(authentication, sid=session.sid)
         elif not authentication.sid:  # a skipped login keeps its session's sid
             authentication = replace(authentication, sid=secrets.token_urlsafe(16))
@@ -350,13 +359,26 @@ class AuthorizationEndpoint:
         """A new flow's cookie, binding it to this browser (the authorization endpoint and the device page)."""
         return self._flow_cookies.start(request)
 
-    def _session_cookie(self, value: str, expires_at: int) -> str:
-        return self._cookies.set(SESSION_COOKIE, value, max_age=max(0, expires_at - int(time.time())))
+    def _session_cookie(self, value: str, authentication: Authentication) -> str:
+        """Persistent for the session's lifetime, or a browser-session cookie (RFC 6265 §4.1.2: no Max-Age)."""
+        max_age = self._sessions.lifetime(authentication) if authentication.persistent else None
+        return self._cookies.set(SESSION_COOKIE, value, max_age=max_age)
+
+    def _end_superseded_session(self, request: Request) -> tuple[str, ...]:
+        """A new login ends the browser's previous session (OWASP: renew the session on login, so a
+        value someone else knows or planted dies) and, unless a new one replaces it, clears its cookie."""
+        previous = self._session_cookie_value(request)
+        if not previous:
+            return ()
+        self._sessions.end(previous)
+        return (self._cookies.set(SESSION_COOKIE, "", max_age=0),)
 
 
 def _first(query: Params, name: str) -> str | None:
+    """``name``'s value if it may be echoed (in length, no control character), else None."""
     try:
-        return query.get(name)
+        value = query.get(name)
+        return check_text(name, value) if value is not None else None
     except OAuthError:
         return None
 
@@ -371,9 +393,8 @@ def _check_response_type(response_type: str | None) -> None:
 
 def _prompt(value: str | None) -> tuple[str, ...]:
     prompts = tuple((value or "").split())
-    unknown = set(prompts) - PROMPTS
-    if unknown:
-        raise InvalidRequest(f"unknown prompt value: {' '.join(sorted(unknown))}")
+    if not set(prompts) <= PROMPTS:
+        raise InvalidRequest(f"prompt may only be {', '.join(sorted(PROMPTS))}")
     if "none" in prompts and len(prompts) > 1:
         # OIDC Core §3.1.2.1: none must stand alone.
         raise InvalidRequest("prompt=none cannot be combined with other values")
@@ -383,6 +404,7 @@ def _prompt(value: str | None) -> tuple[str, ...]:
 def _max_age(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit():
-        raise InvalidRequest("max_age must be a non-negative integer")
+    # ASCII digits only: str.isdigit() also passes "²", which int() refuses (a 500); 10 digits are 300 years.
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+        raise InvalidRequest("max_age must be a non-negative integer of at most 10 digits")
     return int(value)

@@ -23,7 +23,6 @@ from chalicelib.oauth.request import Params, Request
 from chalicelib.oauth.sessions import SESSION_COOKIE, Sessions
 from chalicelib.tokens import jws
 
-PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state")
 ACTION = "/oauth2/sessions/logout"
 
 
@@ -81,8 +80,17 @@ class LogoutEndpoint:
         uri = params.get("post_logout_redirect_uri")
         if uri is not None and (client is None or uri not in client.post_logout_redirect_uris):
             raise InvalidRequest("post_logout_redirect_uri is not registered for this client")
-        fields = {name: value for name in PARAMETERS if (value := params.get(name)) is not None}
-        return LogoutRequest(client, uri, params.get("state"), fields)
+        # The confirmation form carries on only what was validated: the hint (our signature), the client
+        # (registered), its redirect URI (registered) and, only beside that URI, the RP's state for it.
+        state = params.get("state") if uri is not None else None
+        validated = {
+            "id_token_hint": hint,
+            "client_id": client.client_id if client else None,
+            "post_logout_redirect_uri": uri,
+            "state": state,
+        }
+        fields = {name: value for name, value in validated.items() if value is not None}
+        return LogoutRequest(client, uri, state, fields)
 
     def _hinted_client(self, id_token_hint: str) -> str:
         try:

@@ -26,7 +26,7 @@ class TokenEndpoint:
             client = self._authenticator.authenticate(request, params)
             grant = self._grants.get(grant_type)
             if grant is None:
-                raise UnsupportedGrantType(f"grant_type '{grant_type}' is not supported")
+                raise UnsupportedGrantType("this grant_type is not supported")  # never repeated: the caller chose it
             if grant_type not in client.grant_types:
                 raise UnauthorizedClient(f"client is not registered for {grant_type}")
             response = json_response(grant.exchange(client, params), headers=no_store())

@@ -27,8 +27,8 @@ from chalicelib.oauth import device
 from chalicelib.oauth.errors import InvalidRequest
 from chalicelib.oauth.flows import TooManyAttempts
 from chalicelib.oauth.http import Page, Response, redirect
+from chalicelib.oauth.person_keys import DEVICE_SOURCE, person_key
 from chalicelib.oauth.request import Request
-from chalicelib.tokens.opaque import digest
 from chalicelib.web.ui.pages import shows_errors
 
 WRONG_CODE = "That code is not valid or has expired. Check the code on your device and try again."
@@ -41,7 +41,8 @@ def _binding(challenge: str) -> str:
 
 def _form(request: Request, challenge: str, *, user_code: str = "", message: str = "", status: int = 200) -> Page:
     token = services.csrf_guard().issue(request, binding=_binding(challenge))
-    context = {"device_challenge": challenge, "csrf_token": token.value, "user_code": user_code, "message": message}
+    shown = device.shown(user_code)  # a typed text that cannot be a code is not shown back
+    context = {"device_challenge": challenge, "csrf_token": token.value, "user_code": shown, "message": message}
     return Page("device", context, status=status, cookies=token.cookies)
 
 
@@ -53,7 +54,7 @@ def show(request: Request) -> Response | Page:
     if "device" in query or "error" in query:
         return _done(query.get("device") == "connected", query.get("error"))
     query.check_all()  # an overlong or control-character prefill is refused before anything is kept
-    prefill = _prefill(query.get("user_code"))
+    prefill = device.shown(query.get("user_code") or "")
     binding = services.authorization_endpoint().bind_flow(request)
     device_url = settings().device_url
     own_page = device_url == f"{settings().issuer_url}/oauth2/device/verify"
@@ -63,12 +64,6 @@ def show(request: Request) -> Response | Page:
         return redirect(f"{device_url}?{urlencode({'device_challenge': challenge})}", cookies=binding.cookies)
     page = _form(request, challenge, user_code=prefill)
     return Page(page.template, page.context, page.status, page.headers, (*page.cookies, *binding.cookies))
-
-
-def _prefill(user_code: str | None) -> str:
-    """``verification_uri_complete``'s code as shown on the form, or "" if it cannot be a user code (§6.1)."""
-    code = device.normalize(user_code or "")
-    return device.display(code) if code else ""
 
 
 @shows_errors
@@ -88,8 +83,11 @@ def submit(request: Request) -> Response | Page:
 
 
 def _count_source(request: Request) -> None:
-    """Count this attempt against its source address, in one write, before anything is checked."""
-    key = digest(f"source:{request.source_ip}")
+    """Count this attempt against its source address, in one write, before anything is checked.
+
+    The counter's key is an HMAC of the address under the pepper: the table never shows whence people came.
+    """
+    key = person_key(services.pepper().pepper(), DEVICE_SOURCE, request.source_ip)
     expires_at = int(time.time()) + device.WINDOW
     if services.state_store().increment(device.ATTEMPTS_KIND, key, expires_at) > device.SOURCE_LIMIT:
         raise TooManyAttempts("too many codes entered from this address")

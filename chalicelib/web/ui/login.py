@@ -6,13 +6,20 @@ and accepts it through :class:`~chalicelib.oauth.flows.Flows`, the same
 operations the admin function offers (Hydra's get / accept login request).
 
 GET shows the form (fields ``Username`` and ``Password``, button
-``Sign in``).  POST checks the CSRF token (bound to the challenge), then the
-password (:mod:`chalicelib.oauth.password_login`: each attempt is counted
-per username and source address before the password is checked; after 5 in a
-row they must wait 2, 4, 8... seconds apart, whether the username exists or
-not), accepts the challenge with ``amr=["pwd"]`` and a remembered login
+``Sign in``).  POST does the cheap checks first and scrypt last, so a check
+that fails costs no hash: the CSRF token (bound to the challenge, no AWS
+call), then the challenge, read by the one write that counts the attempt
+on it (10 per challenge, then it is void), then the counters of
+:mod:`chalicelib.oauth.password_login` (per source address; per username
+and address, which after 5 in a row must wait 2, 4, 8... seconds apart,
+whether the username exists or not; per username), then the password.
+It accepts the challenge with ``amr=["pwd"]`` and a remembered login
 session of the default lifetime, and answers 303 to where the flow goes
 next.  A failed attempt shows the form again with one generic message.
+
+The session always lets single sign-on work; the ``Keep me signed in``
+checkbox only decides whether its cookie outlives the browser (persistent)
+or not (a browser-session cookie, the default: safer on a shared computer).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from chalicelib.oauth.flows import LoginRequest
 from chalicelib.oauth.http import Page, Response, redirect
 from chalicelib.oauth.password_login import LockedOut, WrongCredentials
 from chalicelib.oauth.request import Params, Request
+from chalicelib.oauth.users import possible_username
 from chalicelib.web.ui.pages import client_context, shows_errors
 
 WRONG_CREDENTIALS = "Wrong username or password."
@@ -46,11 +54,13 @@ def _locked(retry_after: int) -> str:
 
 def _form(request: Request, login: LoginRequest, *, username: str = "", message: str = "", **page: Any) -> Page:
     token = services.csrf_guard().issue(request, binding=_binding(login.challenge))
+    username = username or login.oidc_context.get("login_hint", "")
     context = {
         **client_context(login.client),
         "login_challenge": login.challenge,
         "csrf_token": token.value,
-        "username": username or login.oidc_context.get("login_hint", ""),
+        # Filled in again only if it could be a username: no other text (5 KB, control characters) comes back.
+        "username": username if possible_username(username) else "",
         "message": message,
     }
     return Page("login", context, cookies=token.cookies, **page)
@@ -70,10 +80,10 @@ def submit(request: Request) -> Response | Page:
     form = request.form()
     challenge = form.get("login_challenge") or ""
     services.csrf_guard().verify(request, form, binding=_binding(challenge))
-    login = services.flows().login_request(challenge)
     username, password = _field(form, "username"), _field(form, "password")
-    if not username or not password:
-        return _form(request, login, username=username, message=MISSING_CREDENTIALS)
+    if not username or not password:  # nothing to hash: not an attempt
+        return _form(request, services.flows().login_request(challenge), username=username, message=MISSING_CREDENTIALS)
+    login = services.flows().attempt_login(challenge)
     try:
         user = services.password_login().authenticate(username, password, request.source_ip)
     except WrongCredentials:
@@ -81,8 +91,11 @@ def submit(request: Request) -> Response | Page:
     except LockedOut as locked:
         message, headers = _locked(locked.retry_after), {"Retry-After": str(locked.retry_after)}
         return _form(request, login, username=username, message=message, status=429, headers=headers)
-    # remember=True with remember_for=0: a login session of the default lifetime (SESSION_TTL).
-    redirect_to = services.flows().accept_login(challenge, subject=user.user_id, remember=True, amr=["pwd"])
+    # remember=True with remember_for=0: a login session of the default lifetime (SESSION_TTL),
+    # its cookie persistent only if the person ticked Keep me signed in.
+    redirect_to = services.flows().accept_login(
+        challenge, subject=user.user_id, remember=True, amr=["pwd"], persistent=form.get("remember") == "yes"
+    )
     return redirect(redirect_to, status=303)
 
 

@@ -24,7 +24,7 @@ def error_page(error: str, description: str, status: int = 400, **context: Any) 
 
 
 def shows_errors(handler: Handler) -> Handler:
-    """Every failure becomes an error page: a person never sees JSON or a stack trace."""
+    """Every refusal becomes an error page; anything unexpected is left to the adapter, which shows a page too."""
 
     @functools.wraps(handler)
     def page_handler(request: Request) -> Response | Page:
@@ -36,9 +36,6 @@ def shows_errors(handler: Handler) -> Handler:
         except OAuthError as error:
             log.info("%s: %s %s", request.path, error.error, error.detail or error.description)
             return error_page(error.error, error.description, error.status)
-        except Exception:
-            log.exception("unhandled error in %s", request.path)
-            return error_page("server_error", "The server could not complete the request. Try again later.", 500)
 
     return page_handler
 
