@@ -14,7 +14,9 @@ no step can be skipped.  Challenges expire after ``CHALLENGE_TTL``.
 For Tollgate's own login and device pages, the login and device challenges
 are not stored but sealed (:mod:`chalicelib.oauth.sealed_challenges`): an
 anonymous visit writes nothing, and the verifier answering one is derived
-from it and stored only if absent, so it too is answered once.
+from it and stored only if absent, in the transaction that closes the
+challenge's small state item (where a sealed login challenge's attempts are
+counted), so it too is answered once.
 
 The login and consent apps (Tollgate's own pages, or a team's app through
 the admin function) only ever see challenges; verifiers travel through the
