@@ -1,0 +1,87 @@
+"""``python -m bench --compare``: CPU per token, Tollgate against panva's oidc-provider 9, side by side.
+
+The same token on both sides (issue 13): client_credentials with
+``client_secret_basic``, one scope, one resource (RFC 8707), an RFC 9068 JWT
+access token signed RS256 or ES256.  Both servers run on one core: node
+pinned with ``taskset``, Tollgate's handler in this process pinned with
+``os.sched_setaffinity``; this process drives node over one keep-alive HTTP
+connection from another core.  Rounds alternate (node, Tollgate, Tollgate,
+node, ...) so a slow spell of a shared machine falls on both; the table shows
+medians and oidc-provider's CPU per token divided by Tollgate's.
+
+- :mod:`bench.compare.figures`: ``/proc`` reader, medians and ratios, token check, table (pure);
+- :mod:`bench.compare.node`: npm install of the committed lock, the server (``server.mjs``), the driver;
+- :mod:`bench.compare.tollgate`: the handler on the embedded AWS, as the bench's other rows run it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from bench.compare import node, tollgate
+from bench.compare.figures import Comparison, Row, Side, interleave
+
+ALGORITHMS = ("RS256", "ES256")
+NODE, TOLLGATE = "oidc-provider", "Tollgate"
+WARMUP_TOKENS = 300  # node's JIT and Python's caches, before any round counts
+
+
+def cores() -> dict[str, int]:
+    """The server core (both sides, in turn) and the driver's: two different ones when there are two."""
+    usable = sorted(os.sched_getaffinity(0))
+    return {"server": usable[-1], "driver": usable[0]}
+
+
+def compare(rounds: int, tokens: int, algorithms: Sequence[str] = ALGORITHMS) -> Comparison:
+    """Needs node, npm and taskset (raises :class:`node.NodeUnavailable` without them) and dummy AWS settings."""
+    from app import app
+    from bench.world import World, in_process_aws, settings_env
+
+    target = node.install()
+    pinned = cores()
+    rows = []
+    with in_process_aws():
+        request = tollgate.token_request()
+        world = World(app)
+        for alg in algorithms:
+            with settings_env({"ACCESS_TOKEN_SIGNING_ALG": alg}), node.server(alg, request, pinned["server"]) as server:
+                driver = node.Driver(server.port, request, alg)
+                try:
+                    rows.append(_rounds(world, server, driver, request, alg, rounds, tokens, pinned))
+                finally:
+                    driver.close()
+            print(f"  compare {alg}: done", file=sys.stderr)
+    notes = () if pinned["server"] != pinned["driver"] else ("one core only: the driver shared the server's core",)
+    versions = {
+        "oidc-provider": node.version(target),
+        "node": node.node_version(),
+        "Tollgate on Python": platform.python_version(),
+    }
+    from bench import report
+
+    return Comparison(tuple(rows), report.machine(), versions, pinned, notes)
+
+
+def _rounds(
+    world: Any,
+    server: node.Server,
+    driver: node.Driver,
+    request: node.TokenRequest,
+    alg: str,
+    rounds: int,
+    tokens: int,
+    pinned: dict[str, int],
+) -> Row:
+    node.measure_round(server, driver, WARMUP_TOKENS, pinned["driver"])
+    tollgate.measure_round(world, request, alg, WARMUP_TOKENS, pinned["server"])
+    measured: dict[str, list[float]] = {NODE: [], TOLLGATE: []}
+    for side in interleave(rounds, (NODE, TOLLGATE)):
+        if side == NODE:
+            measured[side].append(node.measure_round(server, driver, tokens, pinned["driver"]))
+        else:
+            measured[side].append(tollgate.measure_round(world, request, alg, tokens, pinned["server"]))
+    return Row(alg, Side(NODE, tuple(measured[NODE])), Side(TOLLGATE, tuple(measured[TOLLGATE])), tokens)
