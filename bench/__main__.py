@@ -57,6 +57,9 @@ def _arguments(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--compare-rounds", type=int, default=5, help="alternating rounds per side (default 5)")
     parser.add_argument("--compare-tokens", type=int, default=2000, help="tokens per round (default 2000)")
+    parser.add_argument(
+        "--compare-connections", type=int, default=8, help="keep-alive connections driving oidc-provider (default 8)"
+    )
     return parser.parse_args(argv)
 
 
@@ -191,7 +194,7 @@ def side_by_side(args: argparse.Namespace) -> int:
 
     print(f"bench: side by side, {args.compare_rounds} rounds of {args.compare_tokens} tokens", file=sys.stderr)
     try:
-        comparison = compare(args.compare_rounds, args.compare_tokens)
+        comparison = compare(args.compare_rounds, args.compare_tokens, args.compare_connections)
     except NodeUnavailable as error:
         print(f"side by side not run: {error}")
         return 0

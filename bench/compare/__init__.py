@@ -36,7 +36,7 @@ def cores() -> dict[str, int]:
     return {"server": usable[-1], "driver": usable[0]}
 
 
-def compare(rounds: int, tokens: int, algorithms: Sequence[str] = ALGORITHMS) -> Comparison:
+def compare(rounds: int, tokens: int, connections: int = 8, algorithms: Sequence[str] = ALGORITHMS) -> Comparison:
     """Needs node, npm and taskset (raises :class:`node.NodeUnavailable` without them) and dummy AWS settings."""
     from app import app
     from bench.world import World, in_process_aws, settings_env
@@ -49,13 +49,18 @@ def compare(rounds: int, tokens: int, algorithms: Sequence[str] = ALGORITHMS) ->
         world = World(app)
         for alg in algorithms:
             with settings_env({"ACCESS_TOKEN_SIGNING_ALG": alg}), node.server(alg, request, pinned["server"]) as server:
-                driver = node.Driver(server.port, request, alg)
+                load = node.Load(server.port, request, alg, connections, pinned["driver"])
                 try:
-                    rows.append(_rounds(world, server, driver, request, alg, rounds, tokens, pinned))
+                    rows.append(_rounds(world, server, load, request, alg, rounds, tokens, pinned["server"]))
                 finally:
-                    driver.close()
+                    load.close()
             print(f"  compare {alg}: done", file=sys.stderr)
-    notes = () if pinned["server"] != pinned["driver"] else ("one core only: the driver shared the server's core",)
+    notes = (
+        f"oidc-provider served {connections} keep-alive connections at once (its best case, a server under "
+        "load); Tollgate in Lambda answers one request per invocation",
+    )
+    if pinned["server"] == pinned["driver"]:
+        notes += ("one core only: the driver shared the server's core",)
     versions = {
         "oidc-provider": node.version(target),
         "node": node.node_version(),
@@ -69,19 +74,19 @@ def compare(rounds: int, tokens: int, algorithms: Sequence[str] = ALGORITHMS) ->
 def _rounds(
     world: Any,
     server: node.Server,
-    driver: node.Driver,
+    load: node.Load,
     request: node.TokenRequest,
     alg: str,
     rounds: int,
     tokens: int,
-    pinned: dict[str, int],
+    core: int,
 ) -> Row:
-    node.measure_round(server, driver, WARMUP_TOKENS, pinned["driver"])
-    tollgate.measure_round(world, request, alg, WARMUP_TOKENS, pinned["server"])
+    node.measure_round(server, load, WARMUP_TOKENS)
+    tollgate.measure_round(world, request, alg, WARMUP_TOKENS, core)
     measured: dict[str, list[float]] = {NODE: [], TOLLGATE: []}
     for side in interleave(rounds, (NODE, TOLLGATE)):
         if side == NODE:
-            measured[side].append(node.measure_round(server, driver, tokens, pinned["driver"]))
+            measured[side].append(node.measure_round(server, load, tokens))
         else:
-            measured[side].append(tollgate.measure_round(world, request, alg, tokens, pinned["server"]))
+            measured[side].append(tollgate.measure_round(world, request, alg, tokens, core))
     return Row(alg, Side(NODE, tuple(measured[NODE])), Side(TOLLGATE, tuple(measured[TOLLGATE])), tokens)

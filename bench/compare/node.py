@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,15 +169,41 @@ class Driver:
         self._connection.close()
 
 
-def measure_round(server: Server, driver: Driver, tokens: int, driver_core: int) -> float:
-    """CPU microseconds per token the node process spent answering ``tokens`` requests."""
-    before_affinity = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {driver_core})
-    try:
-        start = server.cpu_seconds()
+class Load:
+    """``connections`` keep-alive connections sending at once, each from a thread pinned to the driver core.
+
+    Several requests in flight is oidc-provider's best case, as a server
+    under load runs: node reads more than one request per wake-up.
+    (Tollgate in Lambda answers one request per invocation.)
+    """
+
+    def __init__(self, port: int, request: TokenRequest, alg: str, connections: int, driver_core: int) -> None:
+        self._drivers = [Driver(port, request, alg) for _ in range(connections)]
+        self._pool = ThreadPoolExecutor(max_workers=connections, thread_name_prefix="compare-driver")
+        self._core = driver_core
+
+    def _send(self, driver: Driver, tokens: int) -> None:
+        os.sched_setaffinity(0, {self._core})  # this thread only: its CPU must not land on the server's core
         driver.send(tokens)
-        time.sleep(0.05)  # work node defers past the last answer (garbage collection) counts too
-        spent = server.cpu_seconds() - start
-    finally:
-        os.sched_setaffinity(0, before_affinity)
-    return per_token_us(spent, tokens)
+
+    def send(self, tokens: int) -> None:
+        shares = [
+            tokens // len(self._drivers) + (index < tokens % len(self._drivers)) for index in range(len(self._drivers))
+        ]
+        for done in [
+            self._pool.submit(self._send, driver, share) for driver, share in zip(self._drivers, shares, strict=True)
+        ]:
+            done.result()
+
+    def close(self) -> None:
+        self._pool.shutdown()
+        for driver in self._drivers:
+            driver.close()
+
+
+def measure_round(server: Server, load: Load, tokens: int) -> float:
+    """CPU microseconds per token the node process spent answering ``tokens`` requests."""
+    start = server.cpu_seconds()
+    load.send(tokens)
+    time.sleep(0.05)  # work node defers past the last answer (garbage collection) counts too
+    return per_token_us(server.cpu_seconds() - start, tokens)
