@@ -117,11 +117,11 @@ def test_the_table_shows_medians_spread_ratio_machine_and_what_is_not_comparable
         Row("ES256", Side("oidc-provider", (1000.0, 1100.0, 1050.0)), Side("Tollgate", (300.0, 350.0, 320.0)), 2000),
     )
     machine = {"date": "2026-12-02 00:00 UTC", "cpu": "Some CPU", "cores": 2, "load_average": [0.5, 0.5, 0.5]}
-    text = figures.render(Comparison(rows, machine, {"oidc-provider": "9.13.3"}, {"server": 1, "driver": 0}))
+    text = figures.render(Comparison(rows, machine, {"oidc-provider": "9.13.3"}, {"server": 1, "driver": 0}, 8))
     assert "| RS256 | 1,350 µs (1,300–1,400) | 650 µs (650) | 2.08 | 2 × 2,000 |" in text
     assert "| ES256 | 1,050 µs (1,000–1,100) | 320 µs (300–350) | 3.28 | 3 × 2,000 |" in text
     assert "2026-12-02 00:00 UTC, Some CPU, nproc 2" in text and "oidc-provider 9.13.3" in text
-    assert "core 1" in text and "core 0" in text
+    assert "on core 1" in text and "over 8 keep-alive HTTP connection(s) at once from core 0" in text
     assert "Not comparable:" in text and "API Gateway parses HTTP" in text and "Koa" in text
     saved = figures.plain(Comparison(rows, machine, {}, {"server": 1, "driver": 0}))
     assert json.loads(json.dumps(saved))["rows"][1]["ratio"] == pytest.approx(1050 / 320)

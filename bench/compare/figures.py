@@ -64,6 +64,7 @@ class Comparison:
     machine: Mapping[str, Any]
     versions: Mapping[str, str]
     cores: Mapping[str, int]  # server (both sides) and driver
+    connections: int = 1  # keep-alive connections driving oidc-provider at once
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -151,8 +152,8 @@ def render(comparison: Comparison) -> str:
         "",
         f"{machine.get('date', '?')}, {machine.get('cpu', '?')}, nproc {machine.get('cores', '?')}, load average "
         f"{machine.get('load_average', '?')}; {versions}.",
-        f"Both servers on core {cores.get('server')}; oidc-provider driven over one keep-alive HTTP "
-        f"connection from core {cores.get('driver')}. Medians of the rounds (min–max in brackets).",
+        f"Both servers on core {cores.get('server')}; oidc-provider driven over {comparison.connections} keep-alive "
+        f"HTTP connection(s) at once from core {cores.get('driver')}. Medians of the rounds (min–max in brackets).",
         "",
         "| token | oidc-provider CPU per token | Tollgate CPU per token | ratio (oidc-provider / Tollgate) "
         "| rounds × tokens |",
@@ -174,6 +175,7 @@ def plain(comparison: Comparison) -> dict[str, Any]:
         "machine": dict(comparison.machine),
         "versions": dict(comparison.versions),
         "cores": dict(comparison.cores),
+        "connections": comparison.connections,
         "notes": list(comparison.notes),
         "rows": [
             {
