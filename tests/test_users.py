@@ -229,8 +229,9 @@ def test_cli_users_create_sends_one_admin_event_and_prints_the_user(capsys):
 
 
 @pytest.fixture
-def store(aws):
-    return services.state_store()
+def store(memory_state, aws):
+    """The counters in memory (the port's rules: tests/contract/); the Users table and the pepper on moto."""
+    return memory_state
 
 
 def test_guesses_spread_over_many_addresses_hit_the_per_username_ceiling(store, repository, cheap):

@@ -362,3 +362,20 @@ def test_ten_racing_increments_are_all_counted(store):
     for key in rounds(store):
         counts = race(10, lambda: store.increment("login_failures", key, expires_at))  # noqa: B023
         assert sorted(counts) == list(range(1, 11))
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def test_use_state_store_builds_every_service_on_it_until_switched_back(memory_state, aws):
+    from chalicelib import services
+    from chalicelib.oauth.flows import Authentication
+
+    services.reset()  # what a test's own fixtures do: the choice survives it
+    assert services.state_store() is memory_state
+    cookie, _ = services.sessions().start(Authentication("ada", auth_time=int(time.time())))
+    assert memory_state.find_by_subject("ada")
+    assert not [call for call in aws.calls if call.startswith("dynamodb.")]  # nothing went to the state table
+    services.use_state_store(None)
+    assert not isinstance(services.state_store(), MemoryStateStore)
+    assert services.sessions().find(cookie) is None
