@@ -33,6 +33,25 @@ from typing import Any, TypeVar
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly
 
 _Result = TypeVar("_Result")
+MAX_KEY_BYTES = 2048  # DynamoDB's limit on a partition key
+
+
+class KeyTooLarge(Exception):
+    """DynamoDB's refusal of an oversized key, in the shape ``storage.errors.oversized_key`` recognises."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"a key of {len(key.encode())} bytes")
+        message = f"Size of hashkey has exceeded the maximum size limit of{MAX_KEY_BYTES} bytes"
+        self.response = {"Error": {"Code": "ValidationException", "Message": message}}
+
+
+def _check_size(kind: str, id: str) -> None:
+    """Refuse what DynamoDB refuses to write: a ``KIND#id`` key over 2048 bytes (from the request, never ours)."""
+    key = f"{kind}#{id}"
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise KeyTooLarge(key)
+
+
 _Keys = Sequence[tuple[str, str]]  # (kind, id)
 _DatedKeys = Sequence[tuple[str, str, int]]  # (kind, id, time)
 
@@ -89,6 +108,7 @@ class MemoryStateStore:
             return step()
 
     def upsert(self, item: StateItem) -> None:
+        _check_size(item.kind, item.id)
         self._atomic(lambda: self._put(item))
 
     def _put(self, item: StateItem) -> None:
@@ -161,6 +181,8 @@ class MemoryStateStore:
         keys = [(item.kind, item.id) for item in items] + list(unless) + [(k, i) for k, i, _ in unless_since]
         if len(set(keys)) != len(keys):
             raise ValueError("insert_all: the same key twice (DynamoDB refuses two operations on one item)")
+        for kind, id in keys:
+            _check_size(kind, id)
         return self._atomic(lambda: self._insert_all(items, unless, unless_since))
 
     def _insert_all(self, items: list[StateItem], unless: _Keys, unless_since: _DatedKeys) -> bool:
@@ -233,6 +255,7 @@ class MemoryStateStore:
 
     def increment(self, kind: str, id: str, expires_at: int) -> int:
         """Count one more; an absent or expired counter starts again at 1 with ``expires_at``."""
+        _check_size(kind, id)
 
         def step() -> int:
             record = self._items.get((kind, id))

@@ -132,6 +132,24 @@ def test_find_many_returns_the_live_unconsumed_items_only(store):
     assert store.find_many([]) == []
 
 
+def test_a_key_over_dynamodbs_2048_bytes_is_refused_as_invalid_request_and_nothing_is_written(store):
+    from chalicelib.storage.errors import oversized_key
+
+    fits, too_long = "x" * (2048 - len("code#")), "x" * (2049 - len("code#"))
+    store.upsert(item(fits))
+    assert store.find("code", fits) is not None
+    writes = (
+        lambda: store.upsert(item(too_long)),
+        lambda: store.insert_all([item("small"), item(too_long)]),
+        lambda: store.increment("code", too_long, int(time.time()) + 60),
+    )
+    for write in writes:
+        with pytest.raises(Exception) as refused:  # what matters is how the web layer reads it
+            write()
+        assert oversized_key(refused.value) is not None
+    assert store.find_many([("code", "small"), ("code", too_long)]) == []
+
+
 # --------------------------------------------------------------------------- single use
 
 
