@@ -35,8 +35,11 @@ chromium:
 
 # AWS calls, latency, cold start, package size and cost per endpoint (issue 6); under 5 minutes.
 # Runs on the embedded AWS in-process, with dummy credentials: nothing reaches real AWS.
+# Then the side-by-side with oidc-provider (issue 13; npm installs it into .local/compare on first use,
+# and a machine without node or npm prints why it was not run).
 bench: $(STAMP) $(VENDORED)
 	$(PY) -m bench
+	$(PY) -m bench --compare
 
 # PynamoDB for the Lambda package without botocore (the Lambda runtime has it), at requirements-dev.txt's pin.
 # Built, never committed: vendor/ is what chalice packages as it is.

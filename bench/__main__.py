@@ -7,6 +7,9 @@ Three phases, each on the embedded AWS with dummy credentials:
 2. ``chalice package`` of a copy of the project;
 3. with moto serving on loopback: fresh processes importing the app and
    getting a first token, from the repository and from the unzipped package.
+
+``--compare`` runs the side-by-side with panva's oidc-provider instead
+(:mod:`bench.compare`; ``make bench`` runs both).
 """
 
 from __future__ import annotations
@@ -47,6 +50,16 @@ def _arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--skip-package", action="store_true")
     parser.add_argument("--skip-coldstart", action="store_true")
     parser.add_argument("--results", type=Path, default=cost.DEFAULT_RESULTS)
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="only the side-by-side: CPU per JWT client_credentials token, oidc-provider 9 against Tollgate",
+    )
+    parser.add_argument("--compare-rounds", type=int, default=5, help="alternating rounds per side (default 5)")
+    parser.add_argument("--compare-tokens", type=int, default=2000, help="tokens per round (default 2000)")
+    parser.add_argument(
+        "--compare-connections", type=int, default=8, help="keep-alive connections driving oidc-provider (default 8)"
+    )
     return parser.parse_args(argv)
 
 
@@ -173,9 +186,31 @@ def packaged_and_cold(args: argparse.Namespace) -> tuple[dict[str, Any], dict[st
 # --------------------------------------------------------------------------- main
 
 
+def side_by_side(args: argparse.Namespace) -> int:
+    """``--compare``: the table on stdout, saved beside the results; a machine without node says why."""
+    from bench.compare import compare
+    from bench.compare.figures import plain, render
+    from bench.compare.node import NodeUnavailable
+
+    print(f"bench: side by side, {args.compare_rounds} rounds of {args.compare_tokens} tokens", file=sys.stderr)
+    try:
+        comparison = compare(args.compare_rounds, args.compare_tokens, args.compare_connections)
+    except NodeUnavailable as error:
+        print(f"side by side not run: {error}")
+        return 0
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.with_name("compare.json").write_text(json.dumps(plain(comparison), indent=2))
+    text = render(comparison)
+    args.results.with_name("compare.md").write_text(text)
+    print(text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(sys.argv[1:] if argv is None else argv)
     use_dummy_aws()
+    if args.compare:
+        return side_by_side(args)
     started = time.perf_counter()
     results: dict[str, Any] = {"machine": report.machine(), "clock": args.clock}
     scenarios = [scenario for scenario in SCENARIOS if args.only.lower() in scenario.name.lower()]

@@ -70,11 +70,27 @@ def csrf_guard() -> CsrfGuard:
     return CsrfGuard(secure=not settings().is_local)
 
 
+# Tests: the state store every service is built with instead of DynamoDB's (``use_state_store``).
+_chosen_state_store: list[StateStore] = []
+
+
 @lru_cache(maxsize=1)
 def state_store() -> StateStore:
+    if _chosen_state_store:
+        return _chosen_state_store[0]
     from chalicelib.storage.state import DynamoStateStore
 
     return DynamoStateStore(settings().state_table)
+
+
+def use_state_store(store: StateStore | None) -> None:
+    """Build every service from now on on ``store`` (None: DynamoDB again); ``reset`` keeps the choice.
+
+    For tests of protocol rules: ``MemoryStateStore`` keeps the port's rules
+    (tests/contract/) without a DynamoDB round trip.
+    """
+    _chosen_state_store[:] = [store] if store is not None else []
+    reset()
 
 
 @lru_cache(maxsize=1)

@@ -132,6 +132,18 @@ def aws(aws_calls: AwsCalls, _linearizable_moto: None) -> Iterator[AwsCalls]:
 
 
 @pytest.fixture
+def memory_state() -> Iterator[Any]:
+    """Every service built on the in-memory state store (tests/contract/ proves it keeps DynamoDB's rules)."""
+    from chalicelib import services
+    from chalicelib.storage.memory import MemoryStateStore
+
+    store = MemoryStateStore()
+    services.use_state_store(store)
+    yield store
+    services.use_state_store(None)
+
+
+@pytest.fixture
 def http(aws: AwsCalls) -> Iterator[Any]:
     from chalice.test import Client
 

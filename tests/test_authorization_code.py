@@ -90,6 +90,7 @@ def test_confidential_client_gets_access_id_and_refresh_tokens(http, browser, we
     assert access["sub"] == "user-1" and access["client_id"] == web_app["client_id"]
 
 
+@pytest.mark.usefixtures("memory_state")
 def test_public_client_with_pkce_gets_tokens(http, browser, spa):
     verifier, challenge = pkce_pair()
     answer = sign_in(browser, start(spa, challenge))
@@ -200,6 +201,7 @@ def test_unknown_parameters_are_ignored(browser, web_app):
     assert "login_challenge=" in browser.get(start(web_app, challenge, ui_locales="de")).headers["Location"]
 
 
+@pytest.mark.usefixtures("memory_state")
 def test_confidential_client_may_opt_out_of_pkce(http, browser, register):
     client = register(
         grant_types=["authorization_code"], redirect_uris=[REDIRECT_URI], scope="openid", require_pkce=False
@@ -208,6 +210,7 @@ def test_confidential_client_may_opt_out_of_pkce(http, browser, register):
     assert exchange(http, client, answer["code"], None).status_code == 200
 
 
+@pytest.mark.usefixtures("memory_state")
 def test_code_verifier_without_challenge_is_rejected(http, browser, register):
     client = register(
         grant_types=["authorization_code"], redirect_uris=[REDIRECT_URI], scope="openid", require_pkce=False
@@ -217,6 +220,7 @@ def test_code_verifier_without_challenge_is_rejected(http, browser, register):
     assert json.loads(response.body)["error"] == "invalid_grant"
 
 
+@pytest.mark.usefixtures("memory_state")
 @pytest.mark.parametrize("verifier", ["wrong-" + "v" * 43, None])
 def test_wrong_or_missing_code_verifier_is_invalid_grant(http, browser, web_app, verifier):
     _, challenge = pkce_pair()

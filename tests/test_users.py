@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 
@@ -12,7 +11,6 @@ from chalicelib import admin, cli, services
 from chalicelib.oauth import users
 from chalicelib.oauth.errors import InvalidRequest
 from chalicelib.oauth.password_login import LockedOut, PasswordLogin, WrongCredentials
-from chalicelib.oauth.ports import StateItem
 from chalicelib.oauth.users import ScryptCost, User, UsernameTaken, hash_password, new_user, verify_password
 
 CHEAP = ScryptCost(log2_n=10, r=8, p=1)
@@ -231,39 +229,9 @@ def test_cli_users_create_sends_one_admin_event_and_prints_the_user(capsys):
 
 
 @pytest.fixture
-def store(aws):
-    return services.state_store()
-
-
-def test_increment_counts_and_keeps_the_first_expiry(store):
-    now = int(time.time())
-    assert [store.increment("login_failures", "k", now + 60 + n) for n in range(3)] == [1, 2, 3]
-    item = store.find("login_failures", "k")
-    assert item.counter == 3 and item.expires_at == now + 60
-
-
-def test_an_expired_counter_starts_again(store):
-    now = int(time.time())
-    store.upsert(StateItem("login_failures", "k", {}, now - 1))
-    assert store.increment("login_failures", "k", now + 60) == 1
-    assert store.find("login_failures", "k").expires_at == now + 60
-
-
-def test_ten_racing_increments_are_all_counted(store):
-    expires_at = int(time.time()) + 60
-    barrier = threading.Barrier(10)
-    counts: list[int] = []
-
-    def increment() -> None:
-        barrier.wait()
-        counts.append(store.increment("login_failures", "k", expires_at))
-
-    threads = [threading.Thread(target=increment) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(counts) == list(range(1, 11))
+def store(memory_state, aws):
+    """The counters in memory (the port's rules: tests/contract/); the Users table and the pepper on moto."""
+    return memory_state
 
 
 def test_guesses_spread_over_many_addresses_hit_the_per_username_ceiling(store, repository, cheap):

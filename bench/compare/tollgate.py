@@ -1,0 +1,58 @@
+"""Tollgate's side: the warm API handler called as Lambda calls it, pinned to the server core.
+
+The same token request as oidc-provider's (body and Basic credentials),
+wrapped in the API Gateway event :mod:`bench.world` builds for the bench's
+client_credentials rows; the client is the bench's machine client.  The
+events are built before the clock starts (API Gateway's work in AWS) and the
+answers checked after it stops; the clock is the handler thread's CPU time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import time
+from typing import Any
+
+from bench.compare.figures import per_token_us, token_problem
+from bench.compare.node import TokenRequest
+from bench.world import FORM, World, http_event, register_machine_client
+
+AUDIENCE = "https://api.example.com"  # one of the bench client's audiences (bench.world)
+SCOPE = "invoices:read"  # one of its scopes
+
+
+def token_request() -> TokenRequest:
+    """Registers the bench's machine client (needs the embedded AWS) and asks for one scope and one resource."""
+    client = register_machine_client("jwt")
+    return TokenRequest(client.client_id, client.client_secret, SCOPE, AUDIENCE)
+
+
+def event(request: TokenRequest) -> dict[str, Any]:
+    headers = {"Content-Type": FORM, "Authorization": request.authorization}
+    return http_event("POST", "/oauth2/token", headers=headers, body=request.body)
+
+
+def measure_round(world: World, request: TokenRequest, alg: str, tokens: int, core: int) -> float:
+    """CPU microseconds per token of ``tokens`` handler calls on ``core``; raises if an answer is wrong."""
+    from bench.measure import LogSink
+
+    template = event(request)
+    events = [copy.deepcopy(template) for _ in range(tokens)]
+    before_affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        with contextlib.redirect_stdout(LogSink()):  # CloudWatch Logs' stand-in: lines formatted, then dropped
+            start = time.thread_time_ns()
+            answers = [world.handle(one) for one in events]
+            spent = (time.thread_time_ns() - start) / 1e9
+    finally:
+        os.sched_setaffinity(0, before_affinity)
+    for answer in answers:
+        problem = token_problem(
+            int(answer["statusCode"]), answer.get("body") or "", alg=alg, audience=AUDIENCE, scope=SCOPE
+        )
+        if problem:
+            raise RuntimeError(f"Tollgate {alg}: {problem}")
+    return per_token_us(spent, tokens)
