@@ -120,8 +120,8 @@ class StateStore(Protocol):
     ) -> bool:
         """Store all of ``items`` in one transaction, only if none of them, nor any ``unless`` key, is live,
         and no ``unless_since`` ``(kind, id, time)`` key is live with a ``not_before`` at or after ``time``.
-        Each ``closing`` ``(kind, id, expires_at)`` key is marked consumed in the same transaction, only
-        if it is not consumed yet (an absent one is created consumed, to live until ``expires_at``).
+        Each ``closing`` ``(kind, id, expires_at)`` key is marked consumed, to live until ``expires_at``,
+        in the same transaction, only if it is not consumed yet (an absent or expired one is created so).
 
         False if one was: nothing is then stored.
         """
@@ -141,8 +141,9 @@ class StateStore(Protocol):
         """Add 1 to the ``counter`` of a live, unconsumed item in one conditional write: the item as it was before.
 
         None if the item is absent, expired or consumed: nothing is then counted.
-        With ``create_until``, an absent item is no refusal but created, with
-        an empty payload and that expiry, and returned as a fresh one (counter 0).
+        With ``create_until``, an absent or expired item is no refusal but
+        created afresh, with an empty payload and that expiry, counting 1, and
+        returned as it was: fresh (counter 0).
         The write is the read too, so counting costs no extra call and racing
         callers each see a different count.
         """

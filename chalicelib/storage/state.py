@@ -234,7 +234,8 @@ class DynamoStateStore:
         Each ``unless`` key adds a ConditionCheck that it is absent or expired too;
         each ``unless_since`` ``(kind, id, time)`` one that it is absent, expired,
         or has a ``not_before`` earlier than ``time``; each ``closing`` key an
-        Update that stamps ``consumed_at`` on the condition that it has none.
+        Update that stamps ``consumed_at`` and the expiry on the condition that
+        it is not consumed or is expired (absent: it creates the item).
         """
         model, now = self._model, int(time.time())
         absent = model.pk.does_not_exist() | (model.expires_at <= now)
@@ -247,8 +248,9 @@ class DynamoStateStore:
                 for kind, id, since in unless_since:
                     transaction.condition_check(model, _key(kind, id), condition=absent | (model.not_before < since))
                 for kind, id, expires_at in closing:
-                    actions = [model.consumed_at.set(now), *_created(model, kind, expires_at)]
-                    transaction.update(model(_key(kind, id)), actions, condition=model.consumed_at.does_not_exist())
+                    actions = [model.consumed_at.set(now), model.expires_at.set(expires_at), *_created(model, kind)]
+                    open_ = model.consumed_at.does_not_exist() | (model.expires_at <= now)
+                    transaction.update(model(_key(kind, id)), actions, condition=open_)
         except TransactWriteError as exc:
             if getattr(exc, "cause_response_code", None) == "TransactionCanceledException":
                 return False
@@ -268,20 +270,29 @@ class DynamoStateStore:
         return _to_item(record) if record is not None else None
 
     def tally(self, kind: str, id: str, *, create_until: int | None = None) -> StateItem | None:
-        """One UpdateItem: ``ADD counter 1`` on the condition that the item is live (or absent, with
-        ``create_until``) and unconsumed."""
-        model, now = self._model, int(time.time())
-        live = model.pk.exists() & (model.expires_at > now)
-        actions = [model.counter.add(1)]
-        if create_until is not None:
-            live = live | model.pk.does_not_exist()
-            actions += _created(model, kind, create_until)
-        updated, record = self._update(_key(kind, id), actions, live & model.consumed_at.does_not_exist(), "ALL_OLD")
-        if not updated:
-            return None
-        if record is None:  # absent before this write, which created it
-            return StateItem(kind, id, {}, create_until) if create_until is not None else None
-        return _to_item(record)
+        """One UpdateItem: ``ADD counter 1`` on the condition that the item is live and unconsumed.
+
+        With ``create_until`` an absent item passes the condition too and the
+        write creates it (``if_not_exists``); an expired one that TTL has not
+        deleted yet counts as absent: a PutItem starts it again, on the
+        condition that it still is expired, as ``increment`` does.
+        """
+        model = self._model
+        for _ in range(_INCREMENT_ATTEMPTS):
+            now = int(time.time())
+            usable = model.pk.exists() & (model.expires_at > now) & model.consumed_at.does_not_exist()
+            actions = [model.counter.add(1)]
+            if create_until is not None:
+                usable = usable | model.pk.does_not_exist()
+                actions += [*_created(model, kind), model.expires_at.set(model.expires_at | create_until)]
+            updated, record = self._update(_key(kind, id), actions, usable, "ALL_OLD")
+            if updated:  # no old image: this write created the item (only with create_until)
+                return _to_item(record) if record is not None else StateItem(kind, id, {}, create_until or 0)
+            if create_until is None or record is None or _live(record, now):
+                return None  # absent (without create_until), expired, or live and consumed
+            if self._start_again(kind, id, create_until, now):
+                return StateItem(kind, id, {}, create_until)
+        raise RuntimeError(f"{kind} tally stayed contended for {_INCREMENT_ATTEMPTS} attempts")
 
     def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:
         model, now = self._model, int(time.time())
@@ -318,21 +329,32 @@ class DynamoStateStore:
             record = model(_key(kind, id))
             try:
                 record.update(
-                    actions=[model.counter.add(1), *_created(model, kind, expires_at)],
+                    actions=[
+                        model.counter.add(1),
+                        *_created(model, kind),
+                        model.expires_at.set(model.expires_at | expires_at),
+                    ],
                     condition=model.pk.does_not_exist() | (model.expires_at > now),
                 )
                 return int(record.counter)
             except UpdateError as exc:
                 if not _conditional_failure(exc):
                     raise
-            started = model(_key(kind, id), kind=kind, payload={}, expires_at=expires_at, counter=1)
-            try:
-                started.save(condition=model.expires_at <= now)
+            if self._start_again(kind, id, expires_at, now):
                 return 1
-            except PutError as exc:
-                if not _conditional_failure(exc):
-                    raise
         raise RuntimeError(f"{kind} counter stayed contended for {_INCREMENT_ATTEMPTS} attempts")
+
+    def _start_again(self, kind: str, id: str, expires_at: int, now: int) -> bool:
+        """One PutItem: the expired item replaced by a fresh one counting 1, if it still is expired; False if not."""
+        model = self._model
+        started = model(_key(kind, id), kind=kind, payload={}, expires_at=expires_at, counter=1)
+        try:
+            started.save(condition=model.expires_at <= now)
+            return True
+        except PutError as exc:
+            if not _conditional_failure(exc):
+                raise
+        return False
 
     def find_by_subject(self, subject: str) -> list[StateItem]:
         """Every live item of a person: a Query on the sparse subject index, then the items (consistent)."""
@@ -349,13 +371,9 @@ class DynamoStateStore:
         return None
 
 
-def _created(model: Any, kind: str, expires_at: int) -> list[Any]:
-    """The actions that make an UpdateItem create a well-formed item if it is absent (and change nothing else)."""
-    return [
-        model.kind.set(model.kind | kind),
-        model.payload.set(model.payload | {}),
-        model.expires_at.set(model.expires_at | expires_at),
-    ]
+def _created(model: Any, kind: str) -> list[Any]:
+    """What an UpdateItem sets so that an item it creates is well formed (and on an existing item changes nothing)."""
+    return [model.kind.set(model.kind | kind), model.payload.set(model.payload | {})]
 
 
 def _conditional_failure(exc: Exception) -> bool:
