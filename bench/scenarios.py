@@ -145,7 +145,7 @@ def device_poll(world: World) -> Iterator[Event]:
 
 
 def anonymous_authorization(world: World) -> Iterator[Event]:
-    """One valid client's authorization URL replayed without a session: each one stores a login flow."""
+    """One valid client's authorization URL replayed without a session (its login flow sealed: nothing stored)."""
     url = browser.SignIn(world, browser.web_client(world), browser.person(world)).authorize_url()
     while True:
         yield world.from_new_address(browser.Browser(world).event(url))
@@ -207,18 +207,19 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     # PutItem of the token's hash.
     Scenario("client_credentials, opaque", TOKEN, 1, client_credentials("opaque")),
-    # A sign-in through the default pages, a request at a time.  Store the flow.
-    Scenario("authorize (redirect to login)", AUTHORIZE, 1, sign_in_step("authorize_url"), check=status(302)),
-    # Read the login challenge.
+    # A sign-in through the default pages, a request at a time.  Nothing: the login challenge
+    # is the flow, sealed (chalicelib/oauth/sealed_challenges.py).
+    Scenario("authorize (redirect to login)", AUTHORIZE, 0, sign_in_step("authorize_url"), check=status(302)),
+    # Read the sealed challenge's state item (its attempts so far; answered?): absent, nothing is written.
     Scenario("login page", "GET /ui/login", 1, sign_in_step("login_page_url")),
-    # Read the challenge in the write that counts the attempt on it + count the attempt per source
+    # Count the attempt on the sealed challenge's state item (the write creates it) + count it per source
     # address, per (username, source address) and per username, all before the hash + find the user
-    # (index query) + clear the pair's count + consume the challenge + store the login verifier.
-    # scrypt is the time.
+    # (index query) + clear the pair's count + store the login verifier and close the challenge (one
+    # transaction).  scrypt is the time.
     Scenario(
         "login submit",
         LOGIN,
-        8,
+        7,
         sign_in_step("login_submit"),
         check=status(303),
         max_samples=30,
@@ -255,11 +256,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     # stored payload, so one conditional delete cannot check it.
     Scenario("revocation, opaque", REVOKE, 2, revocation("opaque")),
     # Abuse (issue 10): what one request an attacker may send costs, from a new address each time.
-    # Store the login flow.
+    # Nothing: the login flow is sealed into the challenge.
     Scenario(
         "abuse: anonymous authorization",
         AUTHORIZE,
-        1,
+        0,
         anonymous_authorization,
         check=status(302),
         abuse="a valid client's authorization URL, no session",
@@ -273,8 +274,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         check=status(400),
         abuse="a wrong user code on the verification page",
     ),
-    # Count on the challenge (the write that reads it) + count per address, per (username, address) and per
-    # username + find the user; then scrypt.
+    # Count on the challenge (sealed: its state item, created by this write) + count per address, per
+    # (username, address) and per username + find the user; then scrypt.
     Scenario(
         "abuse: failed login",
         LOGIN,

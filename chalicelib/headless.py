@@ -2,8 +2,9 @@
 
 They run in their own Lambda function, ``interactions`` (``tollgate-STAGE-interactions``),
 never in the admin function: the login app is granted ``lambda:InvokeFunction``
-on this function alone, whose role may read clients and read and write the
-state table's challenges, and nothing else (``infra/policies.py``).  A
+on this function alone, whose role may read clients, read and write the
+state table's challenges and read the pepper (to open the sealed
+``login_hint``), and nothing else (``infra/policies.py``).  A
 compromised login app can therefore answer challenges, which it owns anyway,
 but not register a client with its own redirect URIs, nor touch users or keys.
 

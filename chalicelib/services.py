@@ -266,6 +266,7 @@ def flows() -> Flows:
     return Flows(
         state_store(),
         client_repository(),
+        pepper(),
         issuer=config.issuer(),
         challenge_ttl=config.challenge_ttl,
         login_attempts=config.login_challenge_max_attempts,

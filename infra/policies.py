@@ -155,10 +155,13 @@ def _admin(stage: Stage) -> list[Statement]:
 
 
 def _interactions(stage: Stage) -> list[Statement]:
-    """Only what the challenge operations call: the client a challenge names, and the challenges themselves."""
+    """Only what the challenge operations call: the client a challenge names, the challenges themselves,
+    and the pepper, whose derived key opens the sealed ``login_hint`` that ``login get`` returns."""
     return [
         _statement("ReadClientsOfChallenges", READ_ITEMS, [CLIENTS]),
         _statement("AnswerLoginConsentAndDeviceChallenges", READ_ITEMS + WRITE_ITEMS, [STATE, STATE_INDEXES]),
+        _statement("ReadPepperToOpenSealedLoginHints", ("secretsmanager:GetSecretValue",), [PEPPER_SECRET]),
+        _via_secrets_manager("kms:Decrypt"),
     ]
 
 

@@ -220,7 +220,7 @@ def test_a_failed_login_costs_five_calls_and_a_successful_one_eight(http, login_
     assert aws.by_operation() == {**expected, "dynamodb.PutItem": 1}, aws.calls
 
 
-def test_entering_a_device_code_costs_three_calls_when_wrong_and_five_when_right(http, register, aws):
+def test_entering_a_device_code_costs_three_calls_when_wrong_and_four_when_right(http, register, aws):
     from tests.oauth_flow import Browser
     from tests.test_device_flow import GRANT, device_auth, open_form, post_form
 
@@ -234,8 +234,9 @@ def test_entering_a_device_code_costs_three_calls_when_wrong_and_five_when_right
     assert aws.by_operation() == {"dynamodb.UpdateItem": 2, "dynamodb.Query": 1}, aws.calls
     aws.reset()
     assert post_form(http, fields, cookie, user_code).status_code == 303
-    # ... plus consuming the challenge and storing the verifier.
-    assert aws.by_operation() == {"dynamodb.UpdateItem": 3, "dynamodb.Query": 1, "dynamodb.PutItem": 1}, aws.calls
+    # ... plus storing the verifier if absent: the page's challenge is sealed, never stored nor consumed
+    # (issue 10 item 1; was 5: consuming the stored challenge, then a PutItem of the verifier).
+    assert aws.by_operation() == {"dynamodb.UpdateItem": 2, "dynamodb.Query": 1, "dynamodb.TransactWriteItems": 1}
 
 
 def test_a_flood_of_wrong_secrets_re_reads_the_client_at_most_once(http, machine, aws):
@@ -276,3 +277,32 @@ def test_a_rotated_secret_is_picked_up_once_the_re_read_interval_has_passed(http
     aws.reset()
     assert token_request(http, {**machine, "client_secret": "new"}).status_code == 200
     assert aws.by_operation() == {"dynamodb.GetItem": 1}, aws.calls
+
+
+def test_a_sign_in_through_the_default_pages_writes_nothing_until_the_password_is_posted(
+    http, web_app, login_form, aws
+):
+    """Issue 10 item 1: the login challenge is the flow, sealed.  Was 1 PutItem (authorize), 1 GetItem (page),
+    then 8 calls (submit); now nothing, 1 GetItem, then 7."""
+    from tests.oauth_flow import Browser, authorize_url, login_challenge, pkce_pair
+    from tests.test_ui_pages import Page
+
+    login_form()  # warm: the client, the pepper
+    browser = Browser(http)
+    url = authorize_url(
+        web_app["client_id"], scope="openid", code_challenge=pkce_pair()[1], code_challenge_method="S256"
+    )
+    aws.reset()
+    challenge = login_challenge(browser.get(url))
+    assert aws.count == 0, aws.calls
+    page = Page(http, f"/ui/login?{urlencode({'login_challenge': challenge})}")
+    # One read, no write: the sealed challenge's state item (absent until a password is posted), so that a
+    # void or answered challenge shows its page instead of a form (issue 10 item 2, test_login_cost.py).
+    assert aws.by_operation() == {"dynamodb.GetItem": 1}, aws.calls
+    aws.reset()
+    assert page.post(login_challenge=challenge, username="carol", password="carol's password").status_code == 303
+    # The attempt counted on the challenge's state item (the write creates it) and the source, pair and username
+    # counters, the user query, clearing the pair counter, then one transaction: the verifier stored if absent
+    # and the challenge closed.  One call fewer than a stored challenge (no separate consume).
+    expected = {"dynamodb.UpdateItem": 4, "dynamodb.Query": 1, "dynamodb.DeleteItem": 1}
+    assert aws.by_operation() == {**expected, "dynamodb.TransactWriteItems": 1}, aws.calls

@@ -3,7 +3,10 @@
 scrypt is counted by wrapping ``hashlib.scrypt`` (the standard library) with a pass-through counter;
 AWS calls and writes through botocore's event hooks (the ``aws`` fixture).  Per login challenge at most
 ``LOGIN_CHALLENGE_MAX_ATTEMPTS`` (10) attempts reach the hash; per source address at most
-``LOGIN_SOURCE_MAX_ATTEMPTS`` an hour, whatever the usernames.
+``LOGIN_SOURCE_MAX_ATTEMPTS`` an hour, whatever the usernames.  Every login page test runs on both kinds of
+challenge: a stored one (a team's login app, or a flow too large for a URL) and a sealed one (what
+``/oauth2/auth`` gives Tollgate's own page: nothing stored until a password is posted, the attempts counted
+on a small state item keyed by a digest of its id).
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from urllib.parse import urlencode
 
 import pytest
 
 from chalicelib import admin, services
 from chalicelib.oauth import users
 from chalicelib.oauth.password_login import LockedOut, PasswordLogin, WrongCredentials
-from tests.test_ui_pages import PASSWORD, REDIRECT_URI, login_page, sign_in
+from tests.test_ui_pages import PASSWORD, REDIRECT_URI, Page, new_flow, sign_in
 
 VOID = "Too many failed attempts. Start signing in again from the application."
 LOCKED = "Too many failed sign-ins. Try again in"
@@ -55,6 +59,19 @@ def alice(scrypt_calls):
     return answer["result"]
 
 
+@pytest.fixture(params=["stored", "sealed"])
+def login_page(request):
+    """Opens the login page on a fresh challenge of ``client``: the page and the challenge."""
+    sealed = request.param == "sealed"
+
+    def open_page(http, client) -> tuple[Page, str]:
+        challenge = services.flows().request_login(new_flow(client), sealed=sealed)
+        assert challenge.startswith("s.") == sealed
+        return Page(http, f"/ui/login?{urlencode({'login_challenge': challenge})}"), challenge
+
+    return open_page
+
+
 @pytest.fixture
 def source(monkeypatch):
     """Set the source address of the next requests (API Gateway's ``identity.sourceIp``)."""
@@ -69,7 +86,9 @@ def source(monkeypatch):
 # --- per challenge ------------------------------------------------------------------------------
 
 
-def test_the_eleventh_attempt_on_one_challenge_finds_it_void_and_runs_no_scrypt(http, client, alice, scrypt_calls):
+def test_the_eleventh_attempt_on_one_challenge_finds_it_void_and_runs_no_scrypt(
+    http, client, alice, scrypt_calls, login_page
+):
     page, challenge = login_page(http, client)
     for n in range(10):  # a new username each time: no per-username lockout stops this
         assert sign_in(page, challenge, f"guess-{n}", "wrong password").status_code == 200
@@ -89,14 +108,16 @@ def test_the_eleventh_attempt_on_one_challenge_finds_it_void_and_runs_no_scrypt(
     assert sign_in(page, challenge, "alice", PASSWORD).status_code == 303
 
 
-def test_the_tenth_attempt_on_one_challenge_may_still_be_the_right_password(http, client, alice):
+def test_the_tenth_attempt_on_one_challenge_may_still_be_the_right_password(http, client, alice, login_page):
     page, challenge = login_page(http, client)
     for n in range(9):
         assert sign_in(page, challenge, f"guess-{n}", "wrong password").status_code == 200
     assert sign_in(page, challenge, "alice", PASSWORD).status_code == 303
 
 
-def test_twenty_parallel_wrong_posts_on_one_challenge_reach_scrypt_at_most_ten_times(http, client, alice, scrypt_calls):
+def test_twenty_parallel_wrong_posts_on_one_challenge_reach_scrypt_at_most_ten_times(
+    http, client, alice, scrypt_calls, login_page
+):
     page, challenge = login_page(http, client)
     barrier = threading.Barrier(20)
     statuses: list[int] = []
@@ -114,7 +135,7 @@ def test_twenty_parallel_wrong_posts_on_one_challenge_reach_scrypt_at_most_ten_t
     assert statuses.count(429) >= 10, statuses
 
 
-def test_the_challenge_is_counted_in_the_write_that_reads_it(http, client, alice, aws):
+def test_the_challenge_is_counted_in_the_write_that_reads_it(http, client, alice, aws, login_page):
     page, challenge = login_page(http, client)
     sign_in(page, challenge, "mallory", "wrong password")  # warm the client cache
     aws.reset()
@@ -134,7 +155,7 @@ def source_ceiling(aws, monkeypatch):
 
 
 def test_a_source_past_its_ceiling_is_throttled_before_scrypt_whatever_the_username(
-    source_ceiling, http, client, alice, scrypt_calls, aws, source
+    source_ceiling, http, client, alice, scrypt_calls, aws, source, login_page
 ):
     source("203.0.113.9")
     for n in range(3):  # three usernames, three challenges: still one source
@@ -182,7 +203,7 @@ def test_one_ipv6_subscriber_prefix_is_one_source(aws, scrypt_calls):
 # --- order: CSRF, challenge, counters, then scrypt ------------------------------------------------
 
 
-def test_a_bad_csrf_token_costs_no_aws_call_and_no_scrypt(http, client, alice, scrypt_calls, aws):
+def test_a_bad_csrf_token_costs_no_aws_call_and_no_scrypt(http, client, alice, scrypt_calls, aws, login_page):
     page, challenge = login_page(http, client)
     aws.reset()
     response = page.post(csrf="forged", login_challenge=challenge, username="alice", password=PASSWORD)
@@ -190,7 +211,7 @@ def test_a_bad_csrf_token_costs_no_aws_call_and_no_scrypt(http, client, alice, s
     assert scrypt_calls == [] and aws.count == 0, aws.calls
 
 
-def test_a_used_challenge_costs_one_refused_write_and_no_scrypt(http, client, alice, scrypt_calls, aws):
+def test_a_used_challenge_costs_one_refused_write_and_no_scrypt(http, client, alice, scrypt_calls, aws, login_page):
     page, challenge = login_page(http, client)
     assert sign_in(page, challenge, "alice", PASSWORD).status_code == 303
     scrypt_calls.clear()
@@ -201,7 +222,7 @@ def test_a_used_challenge_costs_one_refused_write_and_no_scrypt(http, client, al
     assert aws.by_operation() == {"dynamodb.UpdateItem": 1}, aws.calls
 
 
-def test_an_empty_password_is_neither_counted_nor_hashed(http, client, alice, scrypt_calls):
+def test_an_empty_password_is_neither_counted_nor_hashed(http, client, alice, scrypt_calls, login_page):
     page, challenge = login_page(http, client)
     for _ in range(12):
         assert sign_in(page, challenge, "alice", "").status_code == 200
@@ -209,7 +230,7 @@ def test_an_empty_password_is_neither_counted_nor_hashed(http, client, alice, sc
     assert sign_in(page, challenge, "alice", PASSWORD).status_code == 303
 
 
-def test_a_refused_accept_puts_the_challenge_back_with_its_count(http, client, alice):
+def test_a_refused_accept_puts_the_challenge_back_with_its_count(http, client, alice, login_page):
     """An answer the flow refuses (here an auth_time in the future) reopens the challenge, attempts and all."""
     from chalicelib import headless
 

@@ -260,7 +260,9 @@ def test_login_app_function_answers_challenges_and_can_do_nothing_else(prod: Pac
         for action in (*TABLE_WRITES, "dynamodb:Scan"):
             assert not may(interactions, action, table), (action, table)
     data = {grant.resource for grant in grants(interactions) if ":logs:" not in grant.resource}
-    assert data == {CLIENTS, STATE, STATE + "/index/*"}  # no Users, secrets, keys or other functions
+    # No Users, signing keys or other functions; the pepper only to open sealed login_hints (login get).
+    assert data == {CLIENTS, STATE, STATE + "/index/*", PEPPER, "${KeysKmsKey.Arn}"}
+    assert not may(interactions, "secretsmanager:GetSecretValue", KEYS_SECRET)
 
 
 def test_no_function_may_invoke_the_admin_or_the_interactions_function(prod: Packaged):

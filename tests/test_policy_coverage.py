@@ -384,3 +384,22 @@ def test_a_statement_whose_condition_does_not_hold_allows_nothing(aws):
     assert may(api, "kms:Sign", signing_key, {"aws:ResourceTag/tollgate-keyset": "alias/tollgate-dev-signing"})
     assert not may(api, "kms:Sign", signing_key, {"aws:ResourceTag/tollgate-keyset": "alias/tollgate-prod-signing"})
     assert not may(api, "kms:Sign", signing_key, {})  # a key whose tag has not reached IAM yet
+
+
+def test_the_interactions_function_may_open_the_sealed_login_hint_it_returns(call_log, http, monkeypatch):
+    """``login get`` returns the login_hint, which the state table holds only sealed under the pepper."""
+    monkeypatch.setenv("LOGIN_URL", "https://login.example.com/signin")
+    services.reset()
+    with call_log.acting_as("admin"):
+        client = admin.handle({"operation": "clients.create", "params": BROWSER_CLIENT})["result"]
+    _, challenge = pkce_pair()
+    url = authorize_url(
+        client["client_id"], scope="openid", code_challenge=challenge, code_challenge_method="S256", login_hint="ada"
+    )
+    login = query_of(Browser(http).get(url).headers["Location"])["login_challenge"]
+    services.reset()  # a cold interactions container: it reads the pepper itself
+    assert _answer(call_log, "login.get", login_challenge=login)["oidc_context"]["login_hint"] == "ada"
+    policies = {name: doc["Statement"] for name, doc in deploy_documents(load_stage("dev"), call_log.outputs).items()}
+    calls = [call for call in call_log.calls if call.function == "interactions"]
+    assert any(call.action == "secretsmanager:GetSecretValue" for call in calls)
+    assert [call for call in call_log.denied(policies) if call.function == "interactions"] == []

@@ -11,6 +11,12 @@ or rejects it, the authorization endpoint redeems the verifier and creates a
 authorization endpoint redeems for a code.  Every step is a conditional
 ``consume`` of the previous key, so no challenge or verifier works twice and
 no step can be skipped.  Challenges expire after ``CHALLENGE_TTL``.
+For Tollgate's own login and device pages, the login and device challenges
+are not stored but sealed (:mod:`chalicelib.oauth.sealed_challenges`): an
+anonymous visit writes nothing, and the verifier answering one is derived
+from it and stored only if absent, in the transaction that closes the
+challenge's small state item (where a sealed login challenge's attempts are
+counted), so it too is answered once.
 
 The login and consent apps (Tollgate's own pages, or a team's app through
 the admin function) only ever see challenges; verifiers travel through the
@@ -31,7 +37,9 @@ from chalicelib.oauth import device
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound
 from chalicelib.oauth.oidc.claims import reserved_in
-from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, StateItem, StateStore
+from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, Pepper, StateItem, StateStore
+from chalicelib.oauth.sealed_challenges import STATE_KIND, Opened, SealedChallenges
+from chalicelib.oauth.sealing import Sealer
 from chalicelib.tokens.opaque import digest
 
 LOGIN_CHALLENGE = "login_challenge"
@@ -88,7 +96,9 @@ class AuthorizationRequest:
     prompt: tuple[str, ...]
     max_age: int | None
     acr_values: tuple[str, ...] = ()
-    login_hint: str | None = None
+    # The login_hint sealed (``Flows.seal_login_hint``): it only pre-fills a login form, so the
+    # state table, which holds this request at every step, never holds it in clear.
+    sealed_login_hint: str | None = None
     ui_locales: tuple[str, ...] = ()
     # Set when the flow approves a device (RFC 8628) instead of issuing a code.
     device_code_id: str | None = None
@@ -148,6 +158,20 @@ class Flow:
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Flow:
         return _decode(payload)
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """A challenge taken to be answered."""
+
+    kind: str
+    payload: dict[str, Any]
+    item: StateItem | None = None  # a stored challenge, now consumed: put back if the answer is refused
+    sealed: Opened | None = None  # a sealed challenge: its one verifier derives from its id
+
+    @property
+    def flow(self) -> Flow:
+        return Flow.from_payload(self.payload)
 
 
 @dataclass(frozen=True)
@@ -220,12 +244,12 @@ def _decode(payload: Mapping[str, Any]) -> Flow:
     )
 
 
-def _oidc_context(request: AuthorizationRequest) -> dict[str, Any]:
+def _oidc_context(request: AuthorizationRequest, login_hint: str | None) -> dict[str, Any]:
     context: dict[str, Any] = {}
     if request.acr_values:
         context["acr_values"] = list(request.acr_values)
-    if request.login_hint:
-        context["login_hint"] = request.login_hint
+    if login_hint:
+        context["login_hint"] = login_hint
     if request.ui_locales:
         context["ui_locales"] = list(request.ui_locales)
     return context
@@ -293,6 +317,7 @@ class Flows:
         self,
         store: StateStore,
         clients: ClientLookup,
+        pepper: Pepper,
         *,
         issuer: str,
         challenge_ttl: int,
@@ -303,6 +328,16 @@ class Flows:
         self._issuer = issuer
         self._ttl = challenge_ttl
         self._login_attempts = login_attempts
+        self._login_hints = Sealer(pepper, "login_hint")
+        self._sealed = SealedChallenges(pepper, ttl=challenge_ttl)
+
+    def seal_login_hint(self, login_hint: str | None) -> str | None:
+        return self._login_hints.seal(login_hint.encode()) if login_hint else None
+
+    def _login_hint(self, request: AuthorizationRequest) -> str | None:
+        sealed = request.sealed_login_hint
+        opened = self._login_hints.open(sealed) if sealed else None
+        return opened.decode() if opened else None
 
     @property
     def challenge_ttl(self) -> int:
@@ -317,10 +352,52 @@ class Flows:
         return value
 
     def _peek(self, kind: str, value: str) -> Flow:
+        if self._sealed.is_sealed(value):
+            return Flow.from_payload(self._open(kind, value).payload)
         item = self._store.find(kind, digest(value)) if value else None
         if item is None:
             raise NotFound(f"unknown, used or expired {kind}")
         return Flow.from_payload(item.payload)
+
+    def _open(self, kind: str, value: str) -> Opened:
+        opened = self._sealed.open(kind, value)
+        if opened is None:
+            raise NotFound(f"unknown, tampered with or expired sealed {kind}")
+        return opened
+
+    def _take_challenge(self, kind: str, value: str) -> _Taken:
+        """A challenge taken to be answered: a stored one is consumed, a sealed one only opened."""
+        if self._sealed.is_sealed(value):
+            opened = self._open(kind, value)
+            return _Taken(kind, opened.payload, sealed=opened)
+        item = self._take_item(kind, value)
+        return _Taken(kind, item.payload, item=item)
+
+    def _put_back(self, taken: _Taken) -> None:
+        """Reopen a challenge whose answer was refused (a sealed one was not closed yet).
+
+        Only our own consume is undone, in place: the attempts counted on it stay counted.
+        """
+        if taken.item is not None:
+            self._store.release(taken.item.kind, taken.item.id, taken.item.consumed_at or 0)
+
+    def _answer(self, taken: _Taken, kind: str, flow: Flow) -> str:
+        """Store the answer to a taken challenge as a ``kind`` verifier: the verifier.
+
+        A sealed challenge's verifier is derived from its id and stored only if
+        absent, in the transaction that closes the challenge's state item (so
+        no more attempts are counted on it): a second answer fails like a used
+        challenge.
+        """
+        sealed = taken.sealed
+        if sealed is None:
+            return self._put(kind, flow)
+        verifier = self._sealed.verifier(kind, sealed.id)
+        item = StateItem(kind, digest(verifier), flow.to_payload(), int(time.time()) + self._ttl)
+        closing = (STATE_KIND, sealed.state_id(taken.kind), sealed.expires_at)
+        if not self._store.insert_all([item], closing=[closing]):
+            raise NotFound(f"this sealed challenge was already answered ({kind} exists)")
+        return verifier
 
     def _take_item(self, kind: str, value: str) -> StateItem:
         try:
@@ -331,9 +408,8 @@ class Flows:
             raise NotFound(f"unknown, used or expired {kind}")
         return item
 
-    def _take(self, kind: str, value: str, *, raw: bool = False) -> Any:
-        item = self._take_item(kind, value)
-        return item.payload if raw else Flow.from_payload(item.payload)
+    def _take(self, kind: str, value: str) -> Flow:
+        return Flow.from_payload(self._take_item(kind, value).payload)
 
     def _client(self, flow: Flow) -> Client:
         client = self._clients.find(flow.request.client_id)
@@ -352,9 +428,15 @@ class Flows:
     def new_flow(self, request: AuthorizationRequest, csrf_cookie: str) -> Flow:
         return Flow(request=request, csrf_hash=digest(csrf_cookie), requested_at=int(time.time()))
 
-    def request_login(self, flow: Flow) -> str:
-        """Login requested: the ``login_challenge`` for the login app."""
-        return self._put(LOGIN_CHALLENGE, flow)
+    def request_login(self, flow: Flow, *, sealed: bool = False) -> str:
+        """Login requested: the ``login_challenge`` for the login app.
+
+        ``sealed``: for Tollgate's own login page, the challenge carries the flow
+        and nothing is stored (:mod:`~chalicelib.oauth.sealed_challenges`), unless
+        the flow is too large to travel in a URL.
+        """
+        challenge = self._sealed.seal(LOGIN_CHALLENGE, flow.to_payload()) if sealed else None
+        return challenge or self._put(LOGIN_CHALLENGE, flow)
 
     def request_consent(self, flow: Flow) -> str:
         """Consent requested: the ``consent_challenge`` for the consent app."""
@@ -369,8 +451,7 @@ class Flows:
     # -- called by login and consent apps (default pages and the admin function) -------
 
     def login_request(self, challenge: str) -> LoginRequest:
-        item = self._store.find(LOGIN_CHALLENGE, digest(challenge)) if challenge else None
-        return self._login_request(challenge, item)
+        return self._login_request(challenge, self._login_item(challenge, count=False))
 
     def attempt_login(self, challenge: str) -> LoginRequest:
         """Count one sign-in attempt against the challenge, before any password is checked.
@@ -381,8 +462,30 @@ class Flows:
         password or not.  Only Tollgate's own login page calls this: it is
         what bounds the scrypt runs one challenge can buy.
         """
-        item = self._store.tally(LOGIN_CHALLENGE, digest(challenge)) if challenge else None
-        return self._login_request(challenge, item)
+        return self._login_request(challenge, self._login_item(challenge, count=True))
+
+    def _login_item(self, challenge: str, *, count: bool) -> StateItem | None:
+        """The login challenge's item (as it was before this attempt, if ``count``); None if unknown or used.
+
+        A sealed challenge is counted on its state item instead, which the
+        first attempt creates (an anonymous visit still writes nothing) and
+        its answer closes; the login page reads it (one GetItem), so a void
+        or answered challenge shows its page rather than a form.
+        """
+        if not self._sealed.is_sealed(challenge):
+            if not challenge:
+                return None
+            id = digest(challenge)
+            return self._store.tally(LOGIN_CHALLENGE, id) if count else self._store.find(LOGIN_CHALLENGE, id)
+        opened = self._open(LOGIN_CHALLENGE, challenge)
+        id = opened.state_id(LOGIN_CHALLENGE)
+        if count:
+            state = self._store.tally(STATE_KIND, id, create_until=opened.expires_at)  # None: answered
+        else:
+            state = self._store.find(STATE_KIND, id, even_consumed=True) or StateItem(STATE_KIND, id, {}, 0)
+        if state is None or state.consumed_at is not None:
+            return None
+        return StateItem(LOGIN_CHALLENGE, id, opened.payload, opened.expires_at, counter=state.counter)
 
     def _login_request(self, challenge: str, item: StateItem | None) -> LoginRequest:
         """What the login app sees of the challenge ``item`` (as it was before this attempt, if counted)."""
@@ -399,7 +502,7 @@ class Flows:
             skip=flow.session is not None,
             subject=flow.session.subject if flow.session else "",
             request_url=self._request_url(flow),
-            oidc_context=_oidc_context(flow.request),
+            oidc_context=_oidc_context(flow.request, self._login_hint(flow.request)),
         )
 
     def accept_login(
@@ -426,16 +529,15 @@ class Flows:
         _check_remember_for(remember_for)
         # Consume first and check the answer against what it held: no extra read
         # on the way that succeeds; a refusal puts the challenge back as it was.
-        item = self._take_item(LOGIN_CHALLENGE, challenge)
-        flow = Flow.from_payload(item.payload)
+        taken = self._take_challenge(LOGIN_CHALLENGE, challenge)
+        flow = taken.flow
         session = flow.session
         try:
             if session is not None and subject != session.subject:
                 raise InvalidRequest("skip is true: subject must be the subject of the login request")
             signed_in_at = _authentication_time(flow, auth_time, int(time.time()))
         except InvalidRequest:
-            # Undo only our own consume, in place: the attempts counted on it stay counted.
-            self._store.release(LOGIN_CHALLENGE, item.id, item.consumed_at or 0)
+            self._put_back(taken)
             raise
         authentication = Authentication(
             subject=subject,
@@ -447,7 +549,7 @@ class Flows:
             sid=session.sid if session else "",
             persistent=persistent,
         )
-        verifier = self._put(LOGIN_VERIFIER, replace(flow, authentication=authentication))
+        verifier = self._answer(taken, LOGIN_VERIFIER, replace(flow, authentication=authentication))
         return self._back_to_authorize("login_verifier", verifier)
 
     def refuse_client_subject(self, subject: str) -> None:
@@ -464,7 +566,8 @@ class Flows:
 
     def reject_login(self, challenge: str, *, error: str = "access_denied", error_description: str = "") -> str:
         rejection = _rejection(error, error_description)
-        verifier = self._put(LOGIN_VERIFIER, replace(self._take(LOGIN_CHALLENGE, challenge), rejection=rejection))
+        taken = self._take_challenge(LOGIN_CHALLENGE, challenge)
+        verifier = self._answer(taken, LOGIN_VERIFIER, replace(taken.flow, rejection=rejection))
         return self._back_to_authorize("login_verifier", verifier)
 
     def consent_request(self, challenge: str) -> ConsentRequest:
@@ -480,7 +583,7 @@ class Flows:
             acr=authentication.acr,
             amr=list(authentication.amr),
             request_url=self._request_url(flow),
-            oidc_context=_oidc_context(flow.request),
+            oidc_context=_oidc_context(flow.request, self._login_hint(flow.request)),
         )
 
     def accept_consent(
@@ -522,18 +625,27 @@ class Flows:
 
     # -- the device flow's first step (RFC 8628 §3.3): which device is this? -------------
 
-    def request_device(self, csrf_cookie: str, user_code: str = "") -> str:
-        """A ``device_challenge`` for the device app; ``user_code`` pre-fills its form (never auto-submits)."""
-        value = new_challenge()
+    def request_device(self, csrf_cookie: str, user_code: str = "", *, sealed: bool = False) -> str:
+        """A ``device_challenge`` for the device app; ``user_code`` pre-fills its form (never auto-submits).
+
+        ``sealed``: for Tollgate's own device page, nothing is stored until a code is accepted.
+        """
         payload = {"csrf_hash": digest(csrf_cookie), "user_code": user_code}
-        self._store.upsert(StateItem(DEVICE_CHALLENGE, digest(value), payload, int(time.time()) + self._ttl))
+        value = self._sealed.seal(DEVICE_CHALLENGE, payload) if sealed else None
+        if value is None:
+            value = new_challenge()
+            self._store.upsert(StateItem(DEVICE_CHALLENGE, digest(value), payload, int(time.time()) + self._ttl))
         return value
 
     def device_request(self, challenge: str) -> dict[str, Any]:
-        item = self._store.find(DEVICE_CHALLENGE, digest(challenge)) if challenge else None
-        if item is None:
-            raise NotFound("unknown, used or expired device_challenge")
-        return {"challenge": challenge, "user_code": item.payload.get("user_code", ""), "request_url": ""}
+        if self._sealed.is_sealed(challenge):
+            payload = self._open(DEVICE_CHALLENGE, challenge).payload
+        else:
+            item = self._store.find(DEVICE_CHALLENGE, digest(challenge)) if challenge else None
+            if item is None:
+                raise NotFound("unknown, used or expired device_challenge")
+            payload = item.payload
+        return {"challenge": challenge, "user_code": payload.get("user_code", ""), "request_url": ""}
 
     def accept_device(self, challenge: str, *, user_code: str) -> str:
         """The person typed ``user_code``: bind that device to this browser's flow.
@@ -553,7 +665,7 @@ class Flows:
         if record is None or request is None or request.status != device.PENDING:
             raise InvalidRequest(WRONG_USER_CODE)
         try:
-            started = self._take(DEVICE_CHALLENGE, challenge, raw=True)
+            started = self._take_challenge(DEVICE_CHALLENGE, challenge)
         except NotFound:
             raise InvalidRequest(WRONG_USER_CODE) from None
         authorization = AuthorizationRequest(
@@ -570,11 +682,15 @@ class Flows:
             max_age=None,
             device_code_id=record.id,
         )
-        flow = Flow(request=authorization, csrf_hash=started["csrf_hash"], requested_at=int(time.time()))
-        return self._back_to("oauth2/device/verify", "device_verifier", self._put(DEVICE_VERIFIER, flow))
+        flow = Flow(request=authorization, csrf_hash=started.payload["csrf_hash"], requested_at=int(time.time()))
+        try:
+            verifier = self._answer(started, DEVICE_VERIFIER, flow)
+        except NotFound:  # a sealed challenge answered before: like a used one
+            raise InvalidRequest(WRONG_USER_CODE) from None
+        return self._back_to("oauth2/device/verify", "device_verifier", verifier)
 
     def reject_device(self, challenge: str) -> str:
-        self._take(DEVICE_CHALLENGE, challenge, raw=True)
+        self._take_challenge(DEVICE_CHALLENGE, challenge)  # a sealed one is only checked: it was never stored
         return f"{self._issuer}/oauth2/device/verify?{urlencode({'error': 'access_denied'})}"
 
     def redeem_device_verifier(self, verifier: str) -> Flow:
@@ -597,7 +713,7 @@ class Flows:
             "prompt": " ".join(request.prompt),
             "max_age": None if request.max_age is None else str(request.max_age),
             "acr_values": " ".join(request.acr_values),
-            "login_hint": request.login_hint,
+            "login_hint": self._login_hint(request),
             "ui_locales": " ".join(request.ui_locales),
         }
         query += [(name, value) for name, value in optional.items() if value]

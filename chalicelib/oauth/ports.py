@@ -81,8 +81,8 @@ class StateStore(Protocol):
 
     def upsert(self, item: StateItem) -> None: ...
 
-    def find(self, kind: str, id: str) -> StateItem | None:
-        """The live item, or None if absent, expired or consumed."""
+    def find(self, kind: str, id: str, *, even_consumed: bool = False) -> StateItem | None:
+        """The live item, or None if absent, expired or consumed (``even_consumed``: consumed too, as it is)."""
 
     def find_many(self, keys: list[tuple[str, str]]) -> list[StateItem]:
         """The live items among ``(kind, id)`` keys, in one round trip."""
@@ -116,9 +116,12 @@ class StateStore(Protocol):
         *,
         unless: Sequence[tuple[str, str]] = (),
         unless_since: Sequence[tuple[str, str, int]] = (),
+        closing: Sequence[tuple[str, str, int]] = (),
     ) -> bool:
         """Store all of ``items`` in one transaction, only if none of them, nor any ``unless`` key, is live,
         and no ``unless_since`` ``(kind, id, time)`` key is live with a ``not_before`` at or after ``time``.
+        Each ``closing`` ``(kind, id, expires_at)`` key is marked consumed, to live until ``expires_at``,
+        in the same transaction, only if it is not consumed yet (an absent or expired one is created so).
 
         False if one was: nothing is then stored.
         """
@@ -134,10 +137,13 @@ class StateStore(Protocol):
         unchanged (its ``expires_at`` / ``consumed_at`` tell which), by the same call.
         """
 
-    def tally(self, kind: str, id: str) -> StateItem | None:
+    def tally(self, kind: str, id: str, *, create_until: int | None = None) -> StateItem | None:
         """Add 1 to the ``counter`` of a live, unconsumed item in one conditional write: the item as it was before.
 
         None if the item is absent, expired or consumed: nothing is then counted.
+        With ``create_until``, an absent or expired item is no refusal but
+        created afresh, with an empty payload and that expiry, counting 1, and
+        returned as it was: fresh (counter 0).
         The write is the read too, so counting costs no extra call and racing
         callers each see a different count.
         """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -25,6 +26,17 @@ MAX_BYTES = {
     "client_id": 256,
     "scope": 2048,
     "redirect_uri": 2048,
+    # OIDC Core §3.1.2.1: a few ACR URIs, a few BCP 47 tags, a few prompt words, a number.
+    "acr_values": 1024,
+    "ui_locales": 256,
+    "prompt": 64,
+    "max_age": 16,
+    "response_type": 64,
+    "response_mode": 32,
+    "display": 32,
+    "code_challenge": 128,  # RFC 7636 §4.2: 43 to 128 characters
+    "code_challenge_method": 16,
+    "user_code": 64,  # RFC 8628 §6.1: 8 letters, maybe a dash and spaces
     "post_logout_redirect_uri": 2048,
     # JWTs: a token to introspect or revoke, an ID token hint.
     "token": 16384,
@@ -81,11 +93,24 @@ def parameter(name: str) -> str:
     return f"parameter '{name}'" if name in KNOWN_PARAMETERS else "a parameter"
 
 
+# RFC 6749 Appendix A: no OAuth parameter may hold a control character (the loosest syntax,
+# UNICODECHARNOCRLF, allows only TAB).  Refusing them in what ``check_all`` checks also keeps
+# what is stored bounded: JSON escapes each one as six bytes (``\u0001``).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def check_length(name: str, value: str) -> str:
     """``value``, or ``invalid_request`` if it is longer than parameter ``name`` may be."""
     limit = MAX_BYTES.get(name, DEFAULT_MAX_BYTES)
     if len(value) > limit or len(value.encode("utf-8", "surrogatepass")) > limit:
         raise InvalidRequest(f"{parameter(name)} is longer than {limit} bytes")
+    return value
+
+
+def check_text(name: str, value: str) -> str:
+    """``value``, or ``invalid_request`` if it is longer than parameter ``name`` may be or holds a control character."""
+    if _CONTROL.search(check_length(name, value)):
+        raise InvalidRequest(f"{parameter(name)} contains a control character")
     return value
 
 
@@ -113,6 +138,18 @@ class Params:
         """Every value of a repeatable parameter, each also split on spaces."""
         values = [check_length(name, value) for value in self._values.get(name, [])]
         return [item for value in values for item in value.split()]
+
+    def check_all(self) -> None:
+        """Every parameter, read or not, within its length and free of control characters (and not repeated).
+
+        What an anonymous request may get kept (the authorization request, the device page's prefill) is
+        checked so; a form's fields are only capped, so that a username no user can have (control
+        characters) fails like a wrong password (``users.possible_username``), with no oracle.
+        """
+        self.check_no_duplicates()
+        for name, values in self._values.items():
+            for value in values:
+                check_text(name, value)
 
     def check_no_duplicates(self) -> None:
         for name, values in self._values.items():

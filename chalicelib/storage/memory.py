@@ -10,7 +10,7 @@ tests/contract/ runs one suite against both to keep it so:
   read-then-write: one lock makes each call one atomic step, as DynamoDB
   applies each item write (and each transaction) atomically;
 - ``upsert`` replaces the whole item (PutItem): what ``consume``, ``record_poll``,
-  ``tally``, ``settle`` and ``increment`` wrote is gone;
+  ``tally``, ``settle``, ``increment`` and ``insert_all``'s ``closing`` wrote is gone;
 - ``find_by_user_code`` answers from what its index projects
   (``USER_CODE_INDEX_ATTRIBUTES``), not from the whole item;
 - payloads go through JSON, as PynamoDB's ``JSONAttribute`` does, so a caller
@@ -118,8 +118,15 @@ class MemoryStateStore:
         record = self._items.get((kind, id))
         return _handed_out(record.item) if record and record.usable(time.time()) else None
 
-    def find(self, kind: str, id: str) -> StateItem | None:
-        return self._atomic(lambda: self._usable(kind, id))
+    def find(self, kind: str, id: str, *, even_consumed: bool = False) -> StateItem | None:
+        if not even_consumed:
+            return self._atomic(lambda: self._usable(kind, id))
+
+        def step() -> StateItem | None:
+            record = self._items.get((kind, id))
+            return _handed_out(record.item) if record and record.live(time.time()) else None
+
+        return self._atomic(step)
 
     def find_many(self, keys: list[tuple[str, str]]) -> list[StateItem]:
         unique = list(dict.fromkeys(keys))  # PynamoDB's batch_get asks for each key once
@@ -177,15 +184,18 @@ class MemoryStateStore:
 
         return self._atomic(step)
 
-    def insert_all(self, items: list[StateItem], *, unless: _Keys = (), unless_since: _DatedKeys = ()) -> bool:
-        keys = [(item.kind, item.id) for item in items] + list(unless) + [(k, i) for k, i, _ in unless_since]
+    def insert_all(
+        self, items: list[StateItem], *, unless: _Keys = (), unless_since: _DatedKeys = (), closing: _DatedKeys = ()
+    ) -> bool:
+        keys = [(item.kind, item.id) for item in items] + list(unless)
+        keys += [(k, i) for k, i, _ in unless_since] + [(k, i) for k, i, _ in closing]
         if len(set(keys)) != len(keys):
             raise ValueError("insert_all: the same key twice (DynamoDB refuses two operations on one item)")
         for kind, id in keys:
             _check_size(kind, id)
-        return self._atomic(lambda: self._insert_all(items, unless, unless_since))
+        return self._atomic(lambda: self._insert_all(items, unless, unless_since, closing))
 
-    def _insert_all(self, items: list[StateItem], unless: _Keys, unless_since: _DatedKeys) -> bool:
+    def _insert_all(self, items: list[StateItem], unless: _Keys, unless_since: _DatedKeys, closing: _DatedKeys) -> bool:
         now = int(time.time())
 
         def absent(kind: str, id: str) -> bool:
@@ -201,9 +211,18 @@ class MemoryStateStore:
             return False
         if not all(absent(k, i) or dated_before(k, i, since) for k, i, since in unless_since):
             return False
+        if any(not absent(k, i) and self._items[(k, i)].item.consumed_at is not None for k, i, _ in closing):
+            return False
         for item in items:
             self._put(item)
+        for kind, id, expires_at in closing:
+            self._close(kind, id, expires_at, now)
         return True
+
+    def _close(self, kind: str, id: str, expires_at: int, now: int) -> None:
+        """Consumed now, live until ``expires_at``: what else it held stays, as the DynamoDB adapter's Update."""
+        record = self._items.get((kind, id)) or _Record(StateItem(kind, id, {}, expires_at))
+        self._items[(kind, id)] = replace(record, item=replace(record.item, consumed_at=now, expires_at=expires_at))
 
     def find_by_subject(self, subject: str) -> list[StateItem]:
         def step() -> list[StateItem]:
@@ -232,10 +251,16 @@ class MemoryStateStore:
 
         return self._atomic(step)
 
-    def tally(self, kind: str, id: str) -> StateItem | None:
+    def tally(self, kind: str, id: str, *, create_until: int | None = None) -> StateItem | None:
+        _check_size(kind, id)
+
         def step() -> StateItem | None:
+            now = int(time.time())
             record = self._items.get((kind, id))
-            if record is None or not record.usable(int(time.time())):
+            if create_until is not None and (record is None or not record.live(now)):
+                self._items[(kind, id)] = _Record(StateItem(kind, id, {}, create_until, counter=1))
+                return StateItem(kind, id, {}, create_until)
+            if record is None or not record.usable(now):
                 return None
             self._items[(kind, id)] = replace(record, item=replace(record.item, counter=record.item.counter + 1))
             return _handed_out(record.item)

@@ -131,9 +131,9 @@ class DynamoStateStore:
             return None
         return record if _live(record, time.time()) else None
 
-    def find(self, kind: str, id: str) -> StateItem | None:
+    def find(self, kind: str, id: str, *, even_consumed: bool = False) -> StateItem | None:
         record = self._get(kind, id)
-        if record is None or record.consumed_at is not None:
+        if record is None or (record.consumed_at is not None and not even_consumed):
             return None
         return _to_item(record)
 
@@ -227,12 +227,15 @@ class DynamoStateStore:
         *,
         unless: Sequence[tuple[str, str]] = (),
         unless_since: Sequence[tuple[str, str, int]] = (),
+        closing: Sequence[tuple[str, str, int]] = (),
     ) -> bool:
         """One TransactWriteItems: each put conditioned on its key being absent or expired.
 
         Each ``unless`` key adds a ConditionCheck that it is absent or expired too;
         each ``unless_since`` ``(kind, id, time)`` one that it is absent, expired,
-        or has a ``not_before`` earlier than ``time``.
+        or has a ``not_before`` earlier than ``time``; each ``closing`` key an
+        Update that stamps ``consumed_at`` and the expiry on the condition that
+        it is not consumed or is expired (absent: it creates the item).
         """
         model, now = self._model, int(time.time())
         absent = model.pk.does_not_exist() | (model.expires_at <= now)
@@ -244,6 +247,10 @@ class DynamoStateStore:
                     transaction.condition_check(model, _key(kind, id), condition=absent)
                 for kind, id, since in unless_since:
                     transaction.condition_check(model, _key(kind, id), condition=absent | (model.not_before < since))
+                for kind, id, expires_at in closing:
+                    actions = [model.consumed_at.set(now), model.expires_at.set(expires_at), *_created(model, kind)]
+                    open_ = model.consumed_at.does_not_exist() | (model.expires_at <= now)
+                    transaction.update(model(_key(kind, id)), actions, condition=open_)
         except TransactWriteError as exc:
             if getattr(exc, "cause_response_code", None) == "TransactionCanceledException":
                 return False
@@ -262,12 +269,30 @@ class DynamoStateStore:
         _, record = self._update(_key(kind, id), actions, condition, "ALL_OLD")
         return _to_item(record) if record is not None else None
 
-    def tally(self, kind: str, id: str) -> StateItem | None:
-        """One UpdateItem: ``ADD counter 1`` on the condition that the item is live and unconsumed."""
-        model, now = self._model, int(time.time())
-        condition = model.pk.exists() & (model.expires_at > now) & model.consumed_at.does_not_exist()
-        updated, record = self._update(_key(kind, id), [model.counter.add(1)], condition, "ALL_OLD")
-        return _to_item(record) if updated and record is not None else None
+    def tally(self, kind: str, id: str, *, create_until: int | None = None) -> StateItem | None:
+        """One UpdateItem: ``ADD counter 1`` on the condition that the item is live and unconsumed.
+
+        With ``create_until`` an absent item passes the condition too and the
+        write creates it (``if_not_exists``); an expired one that TTL has not
+        deleted yet counts as absent: a PutItem starts it again, on the
+        condition that it still is expired, as ``increment`` does.
+        """
+        model = self._model
+        for _ in range(_INCREMENT_ATTEMPTS):
+            now = int(time.time())
+            usable = model.pk.exists() & (model.expires_at > now) & model.consumed_at.does_not_exist()
+            actions = [model.counter.add(1)]
+            if create_until is not None:
+                usable = usable | model.pk.does_not_exist()
+                actions += [*_created(model, kind), model.expires_at.set(model.expires_at | create_until)]
+            updated, record = self._update(_key(kind, id), actions, usable, "ALL_OLD")
+            if updated:  # no old image: this write created the item (only with create_until)
+                return _to_item(record) if record is not None else StateItem(kind, id, {}, create_until or 0)
+            if create_until is None or record is None or _live(record, now):
+                return None  # absent (without create_until), expired, or live and consumed
+            if self._start_again(kind, id, create_until, now):
+                return StateItem(kind, id, {}, create_until)
+        raise RuntimeError(f"{kind} tally stayed contended for {_INCREMENT_ATTEMPTS} attempts")
 
     def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:
         model, now = self._model, int(time.time())
@@ -306,8 +331,7 @@ class DynamoStateStore:
                 record.update(
                     actions=[
                         model.counter.add(1),
-                        model.kind.set(model.kind | kind),
-                        model.payload.set(model.payload | {}),
+                        *_created(model, kind),
                         model.expires_at.set(model.expires_at | expires_at),
                     ],
                     condition=model.pk.does_not_exist() | (model.expires_at > now),
@@ -316,14 +340,21 @@ class DynamoStateStore:
             except UpdateError as exc:
                 if not _conditional_failure(exc):
                     raise
-            started = model(_key(kind, id), kind=kind, payload={}, expires_at=expires_at, counter=1)
-            try:
-                started.save(condition=model.expires_at <= now)
+            if self._start_again(kind, id, expires_at, now):
                 return 1
-            except PutError as exc:
-                if not _conditional_failure(exc):
-                    raise
         raise RuntimeError(f"{kind} counter stayed contended for {_INCREMENT_ATTEMPTS} attempts")
+
+    def _start_again(self, kind: str, id: str, expires_at: int, now: int) -> bool:
+        """One PutItem: the expired item replaced by a fresh one counting 1, if it still is expired; False if not."""
+        model = self._model
+        started = model(_key(kind, id), kind=kind, payload={}, expires_at=expires_at, counter=1)
+        try:
+            started.save(condition=model.expires_at <= now)
+            return True
+        except PutError as exc:
+            if not _conditional_failure(exc):
+                raise
+        return False
 
     def find_by_subject(self, subject: str) -> list[StateItem]:
         """Every live item of a person: a Query on the sparse subject index, then the items (consistent)."""
@@ -338,6 +369,11 @@ class DynamoStateStore:
             if _live(record, now) and record.consumed_at is None:
                 return _to_item(record)
         return None
+
+
+def _created(model: Any, kind: str) -> list[Any]:
+    """What an UpdateItem sets so that an item it creates is well formed (and on an existing item changes nothing)."""
+    return [model.kind.set(model.kind | kind), model.payload.set(model.payload | {})]
 
 
 def _conditional_failure(exc: Exception) -> bool:

@@ -111,6 +111,17 @@ def test_expired_items_are_absent_to_every_read_and_every_conditional_write(stor
     assert store.tally("code", "h1") is None
     assert store.settle("code", "h1", {"status": "approved"}) is False
     assert store.find("code", "h1") is None  # nothing above brought it back
+    assert store.find("code", "h1", even_consumed=True) is None
+
+
+def test_find_even_consumed_returns_a_live_consumed_item_as_it_is(store):
+    store.upsert(item("used"))
+    store.consume("code", "used")
+    assert store.find("code", "used") is None
+    assert store.find("code", "used", even_consumed=True).consumed_at is not None
+    assert store.find("code", "live", even_consumed=True) is None
+    store.upsert(item("live"))
+    assert store.find("code", "live", even_consumed=True).consumed_at is None
 
 
 def test_destroy_is_idempotent(store):
@@ -302,6 +313,31 @@ def test_insert_all_of_one_key_wins_exactly_once_among_ten_racing_threads(store)
         assert sorted(outcomes) == [False] * 9 + [True]
 
 
+def test_insert_all_closing_marks_a_key_consumed_once_creating_it_if_absent(store):
+    until = int(time.time()) + 60
+    assert store.tally("sealed", "s1", create_until=until) is not None  # a count on it stays
+    assert store.insert_all([item("v1")], closing=[("sealed", "s1", until), ("sealed", "s2", until)])
+    closed = store.find("sealed", "s1", even_consumed=True)
+    assert closed.consumed_at is not None and closed.counter == 1 and closed.expires_at == until
+    created = store.find("sealed", "s2", even_consumed=True)
+    assert created.consumed_at is not None and (created.payload, created.expires_at) == ({}, until)
+    assert store.find("sealed", "s1") is None and store.find("code", "v1") is not None
+    assert not store.insert_all([item("v2")], closing=[("sealed", "s1", until)])  # closed already
+    assert store.find("code", "v2") is None
+    store.upsert(StateItem("sealed", "old", {}, until - 120, consumed_at=1))  # expired: counts as absent
+    assert store.insert_all([item("v3")], closing=[("sealed", "old", until)])
+
+
+def test_insert_all_closing_one_key_wins_exactly_once_among_ten_racing_threads(store):
+    until = int(time.time()) + 60
+    for key in rounds(store):
+        outcomes = race(
+            10,
+            lambda: store.insert_all([item(f"{key}-{threading.get_ident()}")], closing=[("sealed", key, until)]),  # noqa: B023
+        )
+        assert sorted(outcomes) == [False] * 9 + [True]
+
+
 # --------------------------------------------------------------------------- counting
 
 
@@ -340,6 +376,27 @@ def test_tally_counts_a_live_item_and_racing_callers_each_see_another_count(stor
     assert store.tally("code", "never") is None
     store.consume("code", "h1")
     assert store.tally("code", "h1") is None
+
+
+def test_tally_with_create_until_counts_on_an_absent_or_expired_item_but_never_a_consumed_one(store):
+    until = int(time.time()) + 60
+    fresh = store.tally("sealed", "s", create_until=until)
+    assert (fresh.counter, fresh.payload, fresh.expires_at) == (0, {}, until)
+    assert store.tally("sealed", "s", create_until=until).counter == 1
+    assert store.find("sealed", "s").counter == 2
+    store.upsert(StateItem("sealed", "old", {"x": 1}, until - 120))  # expired, not yet deleted: absent
+    assert store.tally("sealed", "old", create_until=until).counter == 0
+    assert (store.find("sealed", "old").counter, store.find("sealed", "old").expires_at) == (1, until)
+    store.insert_all([], closing=[("sealed", "s", until)])
+    assert store.tally("sealed", "s", create_until=until) is None
+    assert store.find("sealed", "s", even_consumed=True).counter == 2  # a refused count changes nothing
+
+
+def test_racing_tallies_with_create_until_each_see_another_count(store):
+    until = int(time.time()) + 60
+    for key in rounds(store):
+        counts = race(10, lambda: store.tally("sealed", key, create_until=until).counter)  # noqa: B023
+        assert sorted(counts) == list(range(10))
 
 
 def test_settle_happens_exactly_once(store):

@@ -25,19 +25,18 @@ from urllib.parse import urlencode, urlsplit
 from chalicelib.oauth import device, pkce, redirect_uris
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound, OAuthError, UnauthorizedClient, UnsupportedResponseType
+from chalicelib.oauth.flow_cookies import FlowBinding, FlowCookies
 from chalicelib.oauth.flows import Authentication, AuthorizationRequest, Consent, Flow, Flows, Rejection
 from chalicelib.oauth.grants.authorization_code import store_code, user_grant
 from chalicelib.oauth.grants.base import GrantDependencies
 from chalicelib.oauth.grants.issuance import new_grant_id
 from chalicelib.oauth.http import CookiePolicy, Page, Response, redirect
 from chalicelib.oauth.ports import ClientLookup
-from chalicelib.oauth.request import Params, Request
+from chalicelib.oauth.request import Params, Request, check_text
 from chalicelib.oauth.scopes import resolve_audience, resolve_scope
 from chalicelib.oauth.sessions import SESSION_COOKIE, BrowserSession, Sessions
-from chalicelib.tokens.opaque import digest
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
-FLOW_COOKIE_PREFIX = "tollgate_flow_"
 LOGIN_PAGE_PATH = "/ui/login"  # the default LOGIN_URL, under the issuer
 
 
@@ -96,6 +95,7 @@ class AuthorizationEndpoint:
         self._grants = grants
         self._settings = settings
         self._cookies = CookiePolicy.for_issuer(settings.issuer, secure=settings.secure_cookies)
+        self._flow_cookies = FlowCookies(self._cookies, max_age=flows.challenge_ttl)
 
     def handle(self, request: Request) -> Response | Page:
         query = request.query
@@ -142,7 +142,7 @@ class AuthorizationEndpoint:
         return client
 
     def _validate(self, client: Client, query: Params, redirect_uri: str) -> AuthorizationRequest:
-        query.check_no_duplicates()
+        query.check_all()  # every parameter, even one we ignore, before anything is looked at or kept
         _check_response_type(query.get("response_type"))
         if "request" in query:
             raise RequestNotSupported("request objects are not supported")
@@ -170,14 +170,14 @@ class AuthorizationEndpoint:
             prompt=_prompt(query.get("prompt")),
             max_age=_max_age(query.get("max_age")),
             acr_values=tuple((query.get("acr_values") or "").split()),
-            login_hint=query.get("login_hint"),
+            sealed_login_hint=self._flows.seal_login_hint(query.get("login_hint")),
             ui_locales=tuple((query.get("ui_locales") or "").split()),
         )
 
     def _authorize(self, request: Request, client: Client, authorization: AuthorizationRequest) -> Response | Page:
-        csrf = secrets.token_urlsafe(24)
-        flow = self._flows.new_flow(authorization, csrf)
-        return self._proceed(request, client, flow, (self.flow_cookie(flow.csrf_hash, csrf),))
+        binding = self.bind_flow(request)
+        flow = self._flows.new_flow(authorization, binding.secret)
+        return self._proceed(request, client, flow, binding.cookies)
 
     def _proceed(self, request: Request, client: Client, flow: Flow, cookies: tuple[str, ...]) -> Response:
         """Login (unless the browser's session will do), then consent (unless already given)."""
@@ -200,7 +200,11 @@ class AuthorizationEndpoint:
         # it can still refuse a person its user system has since disabled.
         if authentication is not None and (self._settings.own_login_page or "none" in authorization.prompt):
             return self._consent_step(client, replace(flow, authentication=authentication), cookies)
-        challenge = self._flows.request_login(replace(flow, session=authentication))
+        # Tollgate's own page gets the flow sealed in its challenge: nothing is stored before
+        # someone signs in.  A team's login app reads a stored one through ``login get``.
+        challenge = self._flows.request_login(
+            replace(flow, session=authentication), sealed=self._settings.own_login_page
+        )
         return redirect(_with_query(self._settings.login_url, {"login_challenge": challenge}), cookies=cookies)
 
     def _usable_session(self, request: Request, authorization: AuthorizationRequest) -> BrowserSession | None:
@@ -346,15 +350,14 @@ class AuthorizationEndpoint:
 
     def _returning(self, request: Request, flow: Flow) -> Client | Page:
         """The flow's client, if the verifier came back to the browser that started the flow."""
-        cookie = request.cookie(self._cookies.name(_flow_cookie_name(flow.csrf_hash)))
-        if cookie is None or not secrets.compare_digest(digest(cookie), flow.csrf_hash):
+        if not self._flow_cookies.matches(request, flow.csrf_hash):
             return error_page("invalid_request", "This sign-in was started in another browser.", 403)
         client = self._clients.find(flow.request.client_id)
         return client if client is not None else error_page("invalid_request", "The client is not registered.")
 
-    def flow_cookie(self, csrf_hash: str, csrf: str) -> str:
-        """The cookie binding a flow to the browser that started it (sent to the auth and device endpoints)."""
-        return self._cookies.set(_flow_cookie_name(csrf_hash), csrf, max_age=self._flows.challenge_ttl, under="oauth2/")
+    def bind_flow(self, request: Request) -> FlowBinding:
+        """A new flow's cookie, binding it to this browser (the authorization endpoint and the device page)."""
+        return self._flow_cookies.start(request)
 
     def _session_cookie(self, value: str, authentication: Authentication) -> str:
         """Persistent for the session's lifetime, or a browser-session cookie (RFC 6265 §4.1.2: no Max-Age)."""
@@ -371,14 +374,11 @@ class AuthorizationEndpoint:
         return (self._cookies.set(SESSION_COOKIE, "", max_age=0),)
 
 
-def _flow_cookie_name(csrf_hash: str) -> str:
-    # One cookie per flow, so sign-ins in two tabs do not overwrite each other.
-    return FLOW_COOKIE_PREFIX + csrf_hash[:16]
-
-
 def _first(query: Params, name: str) -> str | None:
+    """``name``'s value if it may be echoed (in length, no control character), else None."""
     try:
-        return query.get(name)
+        value = query.get(name)
+        return check_text(name, value) if value is not None else None
     except OAuthError:
         return None
 

@@ -1,8 +1,9 @@
 """The device verification page, ``GET/POST /oauth2/device/verify`` (RFC 8628 §3.3, DESIGN §4).
 
-GET starts a device flow in this browser (a ``device_challenge`` plus the
-flow cookie) and shows the form — field ``Code``, button ``Continue`` —
-pre-filled from ``verification_uri_complete`` but never submitted by itself
+GET starts a device flow in this browser (a ``device_challenge``, sealed so
+that a visit stores nothing, plus the flow cookie) and shows the form —
+field ``Code``, button ``Continue`` — pre-filled from
+``verification_uri_complete`` but never submitted by itself
 (§5.4: the person must confirm the code they see on their device).  With
 ``DEVICE_URL`` pointing at a team's own app, GET redirects there instead and
 the app answers through the admin function (``device.accept``).
@@ -17,7 +18,6 @@ the same 400 page.  The limits and the entropy behind them are in
 
 from __future__ import annotations
 
-import secrets
 import time
 from urllib.parse import urlencode
 
@@ -29,7 +29,6 @@ from chalicelib.oauth.flows import TooManyAttempts
 from chalicelib.oauth.http import Page, Response, redirect
 from chalicelib.oauth.person_keys import DEVICE_SOURCE, person_key
 from chalicelib.oauth.request import Request
-from chalicelib.tokens.opaque import digest
 from chalicelib.web.ui.pages import shows_errors
 
 WRONG_CODE = "That code is not valid or has expired. Check the code on your device and try again."
@@ -54,15 +53,17 @@ def show(request: Request) -> Response | Page:
         return services.authorization_endpoint().resume_device(request, query.require("device_verifier"))
     if "device" in query or "error" in query:
         return _done(query.get("device") == "connected", query.get("error"))
-    csrf = secrets.token_urlsafe(24)
+    query.check_all()  # an overlong or control-character prefill is refused before anything is kept
     prefill = device.shown(query.get("user_code") or "")
-    challenge = services.flows().request_device(csrf, prefill)
-    cookie = services.authorization_endpoint().flow_cookie(digest(csrf), csrf)
+    binding = services.authorization_endpoint().bind_flow(request)
     device_url = settings().device_url
-    if device_url != f"{settings().issuer_url}/oauth2/device/verify":
-        return redirect(f"{device_url}?{urlencode({'device_challenge': challenge})}", cookies=(cookie,))
+    own_page = device_url == f"{settings().issuer_url}/oauth2/device/verify"
+    # Tollgate's own page gets a sealed challenge (nothing stored for a visit); a team's app a stored one.
+    challenge = services.flows().request_device(binding.secret, prefill, sealed=own_page)
+    if not own_page:
+        return redirect(f"{device_url}?{urlencode({'device_challenge': challenge})}", cookies=binding.cookies)
     page = _form(request, challenge, user_code=prefill)
-    return Page(page.template, page.context, page.status, page.headers, (*page.cookies, cookie))
+    return Page(page.template, page.context, page.status, page.headers, (*page.cookies, *binding.cookies))
 
 
 @shows_errors
