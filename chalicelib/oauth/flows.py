@@ -32,7 +32,7 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound
 from chalicelib.oauth.oidc.claims import reserved_in
 from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, StateItem, StateStore
-from chalicelib.tokens.opaque import digest
+from chalicelib.tokens.hashing import digest
 
 LOGIN_CHALLENGE = "login_challenge"
 LOGIN_VERIFIER = "login_verifier"

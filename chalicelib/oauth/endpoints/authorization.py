@@ -34,7 +34,7 @@ from chalicelib.oauth.ports import ClientLookup
 from chalicelib.oauth.request import Params, Request
 from chalicelib.oauth.scopes import resolve_audience, resolve_scope
 from chalicelib.oauth.sessions import SESSION_COOKIE, BrowserSession, Sessions
-from chalicelib.tokens.opaque import digest
+from chalicelib.tokens.hashing import digest
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 FLOW_COOKIE_PREFIX = "tollgate_flow_"

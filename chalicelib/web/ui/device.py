@@ -29,7 +29,7 @@ from chalicelib.oauth.flows import TooManyAttempts
 from chalicelib.oauth.http import Page, Response, redirect
 from chalicelib.oauth.person_keys import DEVICE_SOURCE, person_key
 from chalicelib.oauth.request import Request
-from chalicelib.tokens.opaque import digest
+from chalicelib.tokens.hashing import digest
 from chalicelib.web.ui.pages import shows_errors
 
 WRONG_CODE = "That code is not valid or has expired. Check the code on your device and try again."
