@@ -74,10 +74,8 @@ class AccessTokens:
     def __init__(
         self, keys: KeyProvider, store: StateStore, *, issuer: str, alg: str, ttl: int, grant_ttl: int
     ) -> None:
-        self._formats: tuple[AccessTokenFormat, ...] = (
-            OpaqueAccessTokens(),
-            JwtAccessTokens(keys, issuer=issuer, alg=alg),
-        )
+        self._jwt = JwtAccessTokens(keys, issuer=issuer, alg=alg)
+        self._formats: tuple[AccessTokenFormat, ...] = (OpaqueAccessTokens(), self._jwt)
         self._store = store
         self._issuer = issuer
         self._ttl = ttl
@@ -118,7 +116,8 @@ class AccessTokens:
         """A new token in the client's format; an opaque one comes with the record the caller must store first."""
         claims = self._claims(request, int(time.time()))
         strategy = request.client.access_token_strategy
-        token_format = next(each for each in self._formats if each.strategy == strategy)
+        # JWT is the default strategy (DESIGN §5), as it was for any value other than "opaque".
+        token_format = next((each for each in self._formats if each.strategy == strategy), self._jwt)
         minted = token_format.mint(claims, request.grant_id)
         if minted.record_id is None:
             return IssuedToken(minted.value, self._ttl, claims)
