@@ -56,7 +56,6 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib import services
-from chalicelib.keys import rotation
 from chalicelib.oauth.client_metadata import new_client, replaced_client
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.credentials import hash_client_secret, new_client_secret
@@ -297,19 +296,19 @@ def rotate_keys(params: Params) -> list[dict[str, Any]]:
     Deployed, this asks the rotate_keys function: the admin function may not write keys itself.
     """
     _params(params)
-    return rotation.request(rotation.ROTATE)
+    return services.rotate_keys()
 
 
 def list_keys(params: Params) -> list[dict[str, Any]]:
     """kid, alg, status and creation time of every published signing key."""
     _params(params)
-    return rotation.request(rotation.LIST)
+    return services.list_keys()
 
 
 def revoke_key(params: Params) -> list[dict[str, Any]]:
     """Emergency: take a compromised key out of signing and the JWKS now; the keys afterwards."""
     (kid,) = _params(params, "kid")
-    return rotation.request(rotation.REVOKE, kid)
+    return services.revoke_key(kid)
 
 
 OPERATIONS: dict[str, Operation] = {

@@ -18,8 +18,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from chalicelib import services
 from chalicelib.oauth.errors import InvalidRequest, OAuthError
-from chalicelib.storage.errors import oversized_key
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def dispatch(event: Any, operations: Mapping[str, Operation]) -> dict[str, Any]:
     except OAuthError as error:
         return error.body()
     except Exception as unexpected:
-        refused = oversized_key(unexpected)
+        refused = services.refused_input(unexpected)
         if refused is None:
             raise
         return refused.body()

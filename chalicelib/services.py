@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import settings
 
 if TYPE_CHECKING:
+    from chalicelib.oauth.access_tokens import AccessTokens
     from chalicelib.oauth.client_auth import ClientAuthenticator
     from chalicelib.oauth.csrf import CsrfGuard
     from chalicelib.oauth.endpoints.authorization import AuthorizationEndpoint
@@ -24,13 +25,13 @@ if TYPE_CHECKING:
     from chalicelib.oauth.endpoints.revocation import RevocationEndpoint
     from chalicelib.oauth.endpoints.token import TokenEndpoint
     from chalicelib.oauth.endpoints.userinfo import UserInfoEndpoint
+    from chalicelib.oauth.errors import InvalidRequest
     from chalicelib.oauth.flows import Flows
     from chalicelib.oauth.grants.base import GrantDependencies
     from chalicelib.oauth.password_login import PasswordLogin
     from chalicelib.oauth.people import People
     from chalicelib.oauth.ports import ClientRepository, KeyProvider, Pepper, StateStore, UserRepository
     from chalicelib.oauth.sessions import Sessions
-    from chalicelib.tokens.access import AccessTokens
 
 
 @lru_cache(maxsize=1)
@@ -117,7 +118,7 @@ def pepper() -> Pepper:
 
 @lru_cache(maxsize=1)
 def access_tokens() -> AccessTokens:
-    from chalicelib.tokens.access import AccessTokens
+    from chalicelib.oauth.access_tokens import AccessTokens
 
     config = settings()
     return AccessTokens(
@@ -271,6 +272,34 @@ def flows() -> Flows:
         challenge_ttl=config.challenge_ttl,
         login_attempts=config.login_challenge_max_attempts,
     )
+
+
+def refused_input(error: BaseException) -> InvalidRequest | None:
+    """``invalid_request`` if storage refused a value of the request (an oversized DynamoDB key), else None."""
+    from chalicelib.storage.errors import oversized_key
+
+    return oversized_key(error)
+
+
+# keys.* admin operations: carried out by the rotate_keys function (the admin function may not write keys).
+
+
+def rotate_keys() -> Any:
+    from chalicelib.keys import rotation
+
+    return rotation.request(rotation.ROTATE)
+
+
+def list_keys() -> Any:
+    from chalicelib.keys import rotation
+
+    return rotation.request(rotation.LIST)
+
+
+def revoke_key(kid: str) -> Any:
+    from chalicelib.keys import rotation
+
+    return rotation.request(rotation.REVOKE, kid)
 
 
 def reset() -> None:

@@ -200,15 +200,15 @@ def test_a_refresh_token_from_before_values_named_their_grant_works_until_its_gr
 ):
     from chalicelib import services
     from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND
-    from chalicelib.tokens import opaque
+    from chalicelib.tokens.hashing import digest
 
     store = services.state_store()
     first = tokens(http, browser, web_app)
-    record = store.find(REFRESH_TOKEN_KIND, opaque.digest(first["refresh_token"]))
+    record = store.find(REFRESH_TOKEN_KIND, digest(first["refresh_token"]))
 
     def older_value():  # the same grant's record, under a value of the earlier form tg_rt_<random>
         value = "tg_rt_" + secrets.token_urlsafe(32)
-        store.upsert(dataclasses.replace(record, id=opaque.digest(value)))
+        store.upsert(dataclasses.replace(record, id=digest(value)))
         return value
 
     assert introspect(http, web_app, older_value())["active"] is True

@@ -132,7 +132,7 @@ def test_stamping_a_session_never_brings_back_one_that_logout_ended(http, client
     """The stamp is a conditional write: a request that read the session just before a logout cannot revive it."""
     from chalicelib import services
     from chalicelib.oauth.sessions import SESSION_KIND
-    from chalicelib.tokens.opaque import digest
+    from chalicelib.tokens.hashing import digest
 
     browser = Browser(http)
     log_in(browser, client, remember=True)

@@ -90,7 +90,7 @@ def der_to_jose(der: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class KmsSigningKey:
-    """The ``SigningKey`` of the key provider port, signing inside KMS."""
+    """A ``SigningKey`` (:mod:`chalicelib.tokens.jws`) that signs inside KMS."""
 
     kid: str
     alg: str

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from chalicelib.oauth.http import CookiePolicy, cookie_values
 from chalicelib.oauth.request import Request
-from chalicelib.tokens.opaque import digest
+from chalicelib.tokens.hashing import digest
 
 FLOW_COOKIE_PREFIX = "tollgate_flow_"
 FLOW_COOKIE_PATH = "oauth2/"  # sent to the authorization endpoint and the device page only

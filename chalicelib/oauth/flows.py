@@ -40,7 +40,7 @@ from chalicelib.oauth.oidc.claims import reserved_in
 from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, Pepper, StateItem, StateStore
 from chalicelib.oauth.sealed_challenges import STATE_KIND, Opened, SealedChallenges
 from chalicelib.oauth.sealing import Sealer
-from chalicelib.tokens.opaque import digest
+from chalicelib.tokens.hashing import digest
 
 LOGIN_CHALLENGE = "login_challenge"
 LOGIN_VERIFIER = "login_verifier"

@@ -3,7 +3,7 @@
 What a person has in the state table carries their ``sub`` in the sparse
 ``subject`` index: login sessions, remembered consents, refresh tokens and
 opaque access tokens.  Signing out writes the ``signed_out`` marker first
-(:mod:`chalicelib.tokens.access`), then ends every session and revokes every
+(:mod:`chalicelib.oauth.access_tokens`), then ends every session and revokes every
 grant the index finds (RFC 7009 §2.1: revoking a refresh token revokes its
 grant).  The index is read eventually consistently and cannot find a grant
 that stored nothing (a JWT access token without a refresh token), so the
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.oauth.access_tokens import AccessTokens
 from chalicelib.oauth.ports import StateItem, StateStore
 from chalicelib.oauth.sessions import CONSENT_KIND, SESSION_KIND
-from chalicelib.tokens.access import AccessTokens
 
 
 class People:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.users import User
+from chalicelib.tokens.jws import JwsKeys
 
 
 class SecretChanged(Exception):
@@ -176,20 +177,8 @@ class UserRepository(Protocol):
         """Set or clear the ``disabled`` flag in one conditional write; the user, or None if there is none."""
 
 
-class SigningKey(Protocol):
-    kid: str
-    alg: str
-
-    def sign(self, signing_input: bytes) -> bytes:
-        """The JWS signature (JOSE form, e.g. ``r||s`` for ES256)."""
-
-
-class KeyProvider(Protocol):
-    def signing_key(self, alg: str) -> SigningKey:
-        """The ``current`` key for ``alg``."""
-
-    def verification_key(self, kid: str) -> tuple[str, Any] | None:
-        """``(alg, public key object)`` for a published ``kid``."""
+class KeyProvider(JwsKeys, Protocol):
+    """Signing and verification keys (declared with JWS in :mod:`chalicelib.tokens.jws`), plus what is published."""
 
     def jwks(self) -> dict[str, Any]:
         """The public JWK set: next, current and previous keys."""

@@ -33,7 +33,7 @@ from typing import Any
 
 from chalicelib.oauth.ports import Pepper
 from chalicelib.oauth.sealing import Sealer
-from chalicelib.tokens.opaque import digest
+from chalicelib.tokens.hashing import digest
 
 PREFIX = "s."  # a stored challenge is 43 characters of base64url: never a dot
 # Far below API Gateway's 10 KB for the login page's URL and the 4 KiB a form field may hold

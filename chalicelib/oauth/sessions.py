@@ -27,10 +27,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.oauth.access_tokens import SIGNED_OUT_KIND, signed_out_since
 from chalicelib.oauth.flows import Authentication, Consent
 from chalicelib.oauth.ports import StateItem, StateStore
-from chalicelib.tokens.access import SIGNED_OUT_KIND, signed_out_since
-from chalicelib.tokens.opaque import digest
+from chalicelib.tokens.hashing import digest
 
 SESSION_KIND = "session"
 CONSENT_KIND = "consent"

@@ -4,17 +4,36 @@ Signing goes through the key provider's ``SigningKey.sign`` so a key held
 in memory and a key that never leaves KMS produce tokens the same way;
 verification uses PyJWT with the algorithm pinned to the key's own, which
 rules out ``alg: none`` and algorithm confusion.
+
+The key protocols are declared here, at the bottom of the layers: the key
+modules implement them and the protocol core's ``KeyProvider`` extends them.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 
-from chalicelib.oauth.ports import KeyProvider, SigningKey
+
+class SigningKey(Protocol):
+    kid: str
+    alg: str
+
+    def sign(self, signing_input: bytes) -> bytes:
+        """The JWS signature (JOSE form, e.g. ``r||s`` for ES256)."""
+
+
+class VerificationKeys(Protocol):
+    def verification_key(self, kid: str) -> tuple[str, Any] | None:
+        """``(alg, public key object)`` for a published ``kid``."""
+
+
+class JwsKeys(VerificationKeys, Protocol):
+    def signing_key(self, alg: str) -> SigningKey:
+        """The ``current`` key for ``alg``."""
 
 
 def _b64url(data: bytes) -> str:
@@ -52,7 +71,7 @@ def _unverified_header(token: str) -> dict[str, Any]:
     return header
 
 
-def verify(keys: KeyProvider, token: str, *, typ: str, issuer: str, verify_exp: bool = True) -> dict[str, Any]:
+def verify(keys: VerificationKeys, token: str, *, typ: str, issuer: str, verify_exp: bool = True) -> dict[str, Any]:
     """The claims of a token we signed, or ``InvalidJws``."""
     header = _unverified_header(token)
     found = keys.verification_key(str(header.get("kid", "")))

@@ -1,8 +1,8 @@
 """Opaque token values: a readable prefix plus 256 random bits, stored only as a hash.
 
 The prefixes (DESIGN §6) let secret scanners recognise a leaked Tollgate
-token.  The values carry 256 bits of randomness, so an unkeyed SHA-256 is
-enough to make the stored form useless to an attacker who reads the table.
+token.  The values carry 256 bits of randomness and are stored only under
+:func:`chalicelib.tokens.hashing.digest`.
 
 A token of a person's grant names the grant in the clear ahead of its random
 part (``tg_rt_<grant_id>.<random>``), as a JWT carries ``grant_id`` in its
@@ -13,7 +13,6 @@ value, so a value naming another grant is simply unknown.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 
@@ -42,7 +41,3 @@ def grant_of(value: str) -> str | None:
         return None
     grant_id, dot, _ = value[len(prefix) :].rpartition(".")
     return grant_id if dot and _GRANT_ID.fullmatch(grant_id) else None
-
-
-def digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()

@@ -5,7 +5,7 @@ Any exception that escapes the protocol core becomes an RFC 6749
 ``server_error``; its detail is logged, never sent, and never includes
 request parameters (they may hold secrets).  The one exception: DynamoDB
 refusing an oversized key is the caller's ``invalid_request``
-(:mod:`chalicelib.storage.errors`).
+(the storage adapter says so: :func:`chalicelib.services.refused_input`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 from chalice import Response as ChaliceResponse
 from chalice.app import Request as ChaliceRequest
 
+from chalicelib import services
 from chalicelib.oauth.errors import OAuthError, RequestTooLarge, ServerError
 from chalicelib.oauth.http import MAX_BODY_BYTES, Page, Response
 from chalicelib.oauth.request import Params, Request
-from chalicelib.storage.errors import oversized_key
 
 log = logging.getLogger("tollgate")
 
@@ -76,7 +76,7 @@ def respond(
     except OAuthError as error:  # raised below the endpoint, e.g. keys that cannot be read (503)
         response = _render(_error_page(error)) if page else error.to_response()
     except Exception as unexpected:
-        error = oversized_key(unexpected) or _server_error(request)
+        error = services.refused_input(unexpected) or _server_error(request)
         response = _render(_error_page(error)) if page else error.to_response()
     return chalice_response(response)
 

@@ -15,6 +15,7 @@ from chalicelib.oauth.ports import StateItem, StateStore
 from chalicelib.oauth.request import Params, Request
 from chalicelib.oauth.scopes import resolve_audience, resolve_scope
 from chalicelib.tokens import opaque
+from chalicelib.tokens.hashing import digest
 
 # A fresh user code collides with a live one about once per 10^6 requests at
 # 25,000 live codes; a handful of attempts makes failure practically impossible.
@@ -69,7 +70,7 @@ class DeviceAuthorizationEndpoint:
     def _store_codes(self, device_request: device.DeviceRequest) -> tuple[str, str]:
         expires_at = int(time.time()) + self._settings.ttl
         device_code = opaque.new(opaque.DEVICE_CODE)
-        device_id = opaque.digest(device_code)
+        device_id = digest(device_code)
         for _ in range(_USER_CODE_ATTEMPTS):
             user_code = device.new_user_code()
             record = StateItem(

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.oauth.access_tokens import AccessTokens
 from chalicelib.oauth.client_auth import ClientAuthenticator
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidClient, OAuthError
 from chalicelib.oauth.grants.issuance import live_refresh_token
 from chalicelib.oauth.http import Response, json_response, no_store
 from chalicelib.oauth.request import Request
-from chalicelib.tokens.access import AccessTokens
 
 INTROSPECTION_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti")
 INACTIVE = {"active": False}

@@ -11,13 +11,13 @@ authorization grant").
 from __future__ import annotations
 
 from chalicelib.oauth import cors
+from chalicelib.oauth.access_tokens import AccessTokens
 from chalicelib.oauth.client_auth import ClientAuthenticator
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import OAuthError, UnauthorizedClient
 from chalicelib.oauth.grants.issuance import live_refresh_token
 from chalicelib.oauth.http import Response, no_store
 from chalicelib.oauth.request import Request
-from chalicelib.tokens.access import AccessTokens
 
 
 class RevocationEndpoint:

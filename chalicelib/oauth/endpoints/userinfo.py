@@ -13,13 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.oauth import cors
+from chalicelib.oauth.access_tokens import AccessTokens
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
 from chalicelib.oauth.http import FORM_CONTENT_TYPE, Response, json_response, no_store
 from chalicelib.oauth.oidc.claims import SCOPE_CLAIMS
 from chalicelib.oauth.ports import ClientLookup, UserRepository
 from chalicelib.oauth.request import Request
-from chalicelib.tokens.access import AccessTokens
 
 REALM = "tollgate"
 

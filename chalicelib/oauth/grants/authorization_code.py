@@ -14,9 +14,11 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant, InvalidRequest
 from chalicelib.oauth.flows import Flow
 from chalicelib.oauth.grants.base import GrantDependencies
-from chalicelib.oauth.grants.issuance import UserGrant, redeem_once, respond_for
+from chalicelib.oauth.grants.issuance import UserGrant
+from chalicelib.oauth.grants.redemption import redeem_once, respond_for
 from chalicelib.oauth.ports import StateItem
 from chalicelib.tokens import opaque
+from chalicelib.tokens.hashing import digest
 
 CODE_KIND = "authorization_code"
 
@@ -25,7 +27,7 @@ def store_code(deps: GrantDependencies, flow: Flow, grant_id: str, ttl: int) -> 
     """Called by the authorization endpoint once consent is given: the code for the redirect."""
     value = opaque.new(opaque.AUTHORIZATION_CODE)
     expires_at = int(time.time()) + ttl
-    deps.store.upsert(StateItem(CODE_KIND, opaque.digest(value), flow.to_payload(), expires_at, grant_id=grant_id))
+    deps.store.upsert(StateItem(CODE_KIND, digest(value), flow.to_payload(), expires_at, grant_id=grant_id))
     return value
 
 

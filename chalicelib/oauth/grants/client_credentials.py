@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.oauth.access_tokens import AccessTokenRequest
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import UnauthorizedClient
-from chalicelib.oauth.grants.base import GrantDependencies, bearer_response
+from chalicelib.oauth.grants.base import GrantDependencies
+from chalicelib.oauth.grants.issuance import bearer_response
 from chalicelib.oauth.request import Params
 from chalicelib.oauth.scopes import resolve_audience, resolve_scope
-from chalicelib.tokens.access import AccessTokenRequest
 
 
 class ClientCredentialsGrant:

@@ -22,10 +22,12 @@ from chalicelib.oauth import device
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import AccessDenied, InvalidGrant, OAuthError
 from chalicelib.oauth.grants.base import GrantDependencies
-from chalicelib.oauth.grants.issuance import UserGrant, respond_for
+from chalicelib.oauth.grants.issuance import UserGrant
+from chalicelib.oauth.grants.redemption import respond_for
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem
 from chalicelib.oauth.request import Params
 from chalicelib.tokens import opaque
+from chalicelib.tokens.hashing import digest
 
 
 class AuthorizationPending(OAuthError):
@@ -56,7 +58,7 @@ class DeviceCodeGrant:
         value = params.require("device_code")
         if not value.startswith(opaque.DEVICE_CODE):
             raise InvalidGrant("the device code is unknown or was already used")  # not ours: no call at all
-        device_id = opaque.digest(value)
+        device_id = digest(value)
         now = int(time.time())
         before = self._deps.store.record_poll(device.DEVICE_CODE_KIND, device_id, now)
         if before is None or before.consumed_at is not None:

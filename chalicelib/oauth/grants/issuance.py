@@ -2,7 +2,10 @@
 
 A ``UserGrant`` is what the person allowed plus how they signed in; it is
 what a refresh token stores, so a refresh reissues exactly what the first
-exchange issued (OIDC Core §12.2), narrowed at most.
+exchange issued (OIDC Core §12.2), narrowed at most.  The bearer response
+(RFC 6749 §5.1) is also the client credentials grant's.  Nothing here
+imports :mod:`chalicelib.oauth.grants.base`: the grants' dependencies name
+the issuer, not the other way round.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from chalicelib.oauth.access_tokens import AccessTokenRequest, AccessTokens, IssuedToken
 from chalicelib.oauth.clients import Client
-from chalicelib.oauth.errors import InvalidGrant, TemporarilyUnavailable
-from chalicelib.oauth.grants.base import GrantDependencies, bearer_response
+from chalicelib.oauth.errors import InvalidGrant
 from chalicelib.oauth.oidc.id_token import IdTokenRequest, IdTokens
-from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly
+from chalicelib.oauth.ports import StateItem
 from chalicelib.tokens import opaque
-from chalicelib.tokens.access import AccessTokenRequest, AccessTokens
+from chalicelib.tokens.hashing import digest
 
 REFRESH_TOKEN_KIND = "refresh_token"
 
@@ -47,6 +50,16 @@ class UserGrant:
     def from_payload(cls, payload: Mapping[str, Any]) -> UserGrant:
         names = cls.__dataclass_fields__
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload.items() if k in names})
+
+
+def bearer_response(access_token: IssuedToken, scope: tuple[str, ...]) -> dict[str, Any]:
+    """RFC 6749 §5.1 / RFC 6750 §4."""
+    return {
+        "access_token": access_token.value,
+        "token_type": "Bearer",
+        "expires_in": access_token.expires_in,
+        "scope": " ".join(scope),
+    }
 
 
 def new_grant_id() -> str:
@@ -112,7 +125,7 @@ class GrantIssuer:
         expires_at = min(now + self._refresh_idle_ttl, grant.grant_expires_at)
         record = StateItem(
             REFRESH_TOKEN_KIND,
-            opaque.digest(value),
+            digest(value),
             grant.to_payload(),
             expires_at,
             grant_id=grant.grant_id,
@@ -120,57 +133,6 @@ class GrantIssuer:
             subject=grant.subject,
         )
         return value, record
-
-
-def redeem_once(deps: GrantDependencies, kind: str, value: str, what: str, *, prefix: str, grace: int = 0) -> StateItem:
-    """Consume a one-time artefact; a replay revokes everything its grant issued (RFC 9700 §4.5, §4.14.2).
-
-    One call whatever the outcome, none for a value without the kind's prefix.
-    A replay within ``grace`` seconds of the use it repeats is taken for a
-    client's own concurrent request: refused, but the tokens of the first use
-    stay valid.  An item not yet usable (``not_before``) is refused untouched.
-    """
-    if not value.startswith(prefix):
-        raise InvalidGrant(f"the {what} is unknown, expired or revoked")
-    try:
-        return deps.store.consume(kind, opaque.digest(value))
-    except KeyError:
-        raise InvalidGrant(f"the {what} is unknown, expired or revoked") from None
-    except TooEarly as early:
-        wait = max(1, (early.item.not_before or 0) - int(time.time()))
-        raise InvalidGrant(
-            f"the {what} is too recent: one use per {grace} s; it stays valid: use it again in {wait} s",
-            retry_after=wait,
-        ) from None
-    except AlreadyConsumed as replay:
-        consumed_at = replay.item.consumed_at or 0
-        if grace and consumed_at > time.time() - grace:
-            raise InvalidGrant(f"the {what} was just used by another request; use the tokens it received") from None
-        if replay.item.grant_id:
-            deps.access_tokens.revoke_grant(replay.item.grant_id)
-        raise InvalidGrant(f"the {what} was already used; tokens issued from it are revoked") from None
-
-
-def respond_for(
-    deps: GrantDependencies,
-    redeemed: StateItem,
-    client: Client,
-    grant: UserGrant,
-    *,
-    scope: tuple[str, ...],
-    nonce: str | None,
-) -> dict[str, Any]:
-    """Issue for a consumed artefact; when signing is throttled, hand the artefact back.
-
-    A throttled signature (``kms`` mode) would otherwise burn a refresh token or
-    code the client never got anything for: its retry redeems it again.
-    """
-    try:
-        return deps.issuer.respond(client, grant, scope=scope, nonce=nonce)
-    except TemporarilyUnavailable:
-        if redeemed.consumed_at is not None:
-            deps.store.release(redeemed.kind, redeemed.id, redeemed.consumed_at)
-        raise
 
 
 def live_refresh_token(access_tokens: AccessTokens, token: str) -> StateItem | None:

@@ -31,7 +31,8 @@ from typing import Any
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant
 from chalicelib.oauth.grants.base import GrantDependencies
-from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND, UserGrant, redeem_once, respond_for
+from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND, UserGrant
+from chalicelib.oauth.grants.redemption import redeem_once, respond_for
 from chalicelib.oauth.request import Params
 from chalicelib.oauth.scopes import resolve_scope
 from chalicelib.tokens import opaque

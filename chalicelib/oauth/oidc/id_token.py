@@ -20,8 +20,8 @@ from typing import Any
 
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.oidc.claims import public_claims
-from chalicelib.oauth.ports import KeyProvider
 from chalicelib.tokens import jws
+from chalicelib.tokens.jws import JwsKeys
 
 
 def at_hash(access_token: str) -> str:
@@ -44,7 +44,7 @@ class IdTokenRequest:
 
 
 class IdTokens:
-    def __init__(self, keys: KeyProvider, *, issuer: str, ttl: int) -> None:
+    def __init__(self, keys: JwsKeys, *, issuer: str, ttl: int) -> None:
         self._keys = keys
         self._issuer = issuer
         self._ttl = ttl

@@ -1,9 +1,10 @@
-"""Access tokens: RFC 9068 JWTs or opaque handles, chosen per client.
+"""Access tokens and their revocation records: what the server remembers about tokens it issued.
 
-Both strategies carry the same claims (``iss sub aud exp iat jti client_id
-scope``), so introspection answers the same for either.  A JWT costs no
-storage at issue time; revoking one records its ``jti`` until it would have
-expired.  An opaque token is stored under its hash.
+The format is the client's (:mod:`chalicelib.tokens.formats`: an RFC 9068
+JWT or an opaque handle); both carry the same claims (``iss sub aud exp iat
+jti client_id scope``), so introspection answers the same for either.  A JWT
+costs no storage at issue time; revoking one records its ``jti`` until it
+would have expired.  An opaque token is stored under its hash.
 
 Revoking a grant (RFC 7009 §2.1, RFC 9700 §4.5 and §4.14.2) first writes a
 ``revoked_grant`` marker, then deletes what the ``grant_id`` index finds.
@@ -32,9 +33,10 @@ from typing import Any
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.oidc.claims import public_claims
 from chalicelib.oauth.ports import KeyProvider, StateItem, StateStore
-from chalicelib.tokens import jws, opaque
+from chalicelib.tokens import opaque
+from chalicelib.tokens.formats import AccessTokenFormat, JwtAccessTokens, OpaqueAccessTokens, format_of
+from chalicelib.tokens.hashing import digest
 
-JWT_TYP = "at+jwt"
 OPAQUE_KIND = "access_token"
 REVOKED_JTI_KIND = "revoked_jti"
 REVOKED_GRANT_KIND = "revoked_grant"
@@ -72,10 +74,10 @@ class AccessTokens:
     def __init__(
         self, keys: KeyProvider, store: StateStore, *, issuer: str, alg: str, ttl: int, grant_ttl: int
     ) -> None:
-        self._keys = keys
+        self._jwt = JwtAccessTokens(keys, issuer=issuer, alg=alg)
+        self._formats: tuple[AccessTokenFormat, ...] = (OpaqueAccessTokens(), self._jwt)
         self._store = store
         self._issuer = issuer
-        self._alg = alg
         self._ttl = ttl
         self._grant_ttl = grant_ttl
 
@@ -111,17 +113,20 @@ class AccessTokens:
         return self._issuer in names or f"{self._issuer}/userinfo" in names
 
     def mint(self, request: AccessTokenRequest) -> IssuedToken:
-        """A new token; an opaque one comes with the record the caller must store first."""
+        """A new token in the client's format; an opaque one comes with the record the caller must store first."""
         claims = self._claims(request, int(time.time()))
-        if request.client.access_token_strategy != "opaque":
-            return IssuedToken(jws.sign(self._keys.signing_key(self._alg), claims, typ=JWT_TYP), self._ttl, claims)
-        value = opaque.new(opaque.ACCESS_TOKEN, request.grant_id)
+        strategy = request.client.access_token_strategy
+        # JWT is the default strategy (DESIGN §5), as it was for any value other than "opaque".
+        token_format = next((each for each in self._formats if each.strategy == strategy), self._jwt)
+        minted = token_format.mint(claims, request.grant_id)
+        if minted.record_id is None:
+            return IssuedToken(minted.value, self._ttl, claims)
         # A person's grant records carry their sub, so signing them out finds the grant (subject index).
         subject = request.subject if request.grant_id else None
         record = StateItem(
-            OPAQUE_KIND, opaque.digest(value), claims, claims["exp"], grant_id=request.grant_id, subject=subject
+            OPAQUE_KIND, minted.record_id, claims, claims["exp"], grant_id=request.grant_id, subject=subject
         )
-        return IssuedToken(value, self._ttl, claims, record)
+        return IssuedToken(minted.value, self._ttl, claims, record)
 
     def issue(self, request: AccessTokenRequest) -> IssuedToken:
         """A token outside any person's grant (client credentials): stored at once, if opaque."""
@@ -145,7 +150,7 @@ class AccessTokens:
         a second read of the marker.
         """
         named = opaque.grant_of(value)
-        keys = [(kind, opaque.digest(value))] + ([(REVOKED_GRANT_KIND, named)] if named else [])
+        keys = [(kind, digest(value))] + ([(REVOKED_GRANT_KIND, named)] if named else [])
         found = {item.kind: item for item in self._store.find_many(keys)}
         record = found.get(kind)
         if record is None or REVOKED_GRANT_KIND in found:
@@ -156,21 +161,23 @@ class AccessTokens:
 
     def active_claims(self, token: str) -> dict[str, Any] | None:
         """The claims of a live, unrevoked access token; None for anything else."""
-        if token.startswith(opaque.ACCESS_TOKEN):
+        token_format = format_of(self._formats, token)
+        if token_format is None:
+            return None
+        if token_format.record_id(token) is not None:  # its record holds the claims, and revoking deletes it
             item = self.find_stored(OPAQUE_KIND, token)
             return item.payload if item else None
-        try:
-            claims = jws.verify(self._keys, token, typ=JWT_TYP, issuer=self._issuer)
-        except jws.InvalidJws:
-            return None
+        claims = token_format.verified_claims(token)
+        return None if claims is None or self._revoked(claims) else claims
+
+    def _revoked(self, claims: dict[str, Any]) -> bool:
+        """Whether a self-contained token's ``jti``, grant or person was revoked since it was issued: one read."""
         revocations = [(REVOKED_JTI_KIND, str(claims["jti"]))]
         if claims.get("grant_id"):
             # A person's token: its grant's marker and its person's sign-out, in the same read.
             revocations += [(REVOKED_GRANT_KIND, str(claims["grant_id"])), (SIGNED_OUT_KIND, str(claims["sub"]))]
-        for marker in self._store.find_many(revocations):
-            if marker.kind != SIGNED_OUT_KIND or signed_out_since(marker, int(claims["iat"])):
-                return None
-        return claims
+        markers = self._store.find_many(revocations)
+        return any(m.kind != SIGNED_OUT_KIND or signed_out_since(m, int(claims["iat"])) for m in markers)
 
     def revocable_claims(self, token: str) -> dict[str, Any] | None:
         """The claims of a token of ours, read no more than revoking it needs.
@@ -180,16 +187,16 @@ class AccessTokens:
         lookup: revoking a JWT costs one write, not a read and a write.  An
         opaque token is known only through its record.
         """
-        if token.startswith(opaque.ACCESS_TOKEN):
-            return self.active_claims(token)
-        try:
-            return jws.verify(self._keys, token, typ=JWT_TYP, issuer=self._issuer)
-        except jws.InvalidJws:
-            return None
+        token_format = format_of(self._formats, token)
+        if token_format is None or token_format.record_id(token) is not None:
+            return self.active_claims(token) if token_format else None
+        return token_format.verified_claims(token)
 
     def revoke(self, token: str, claims: dict[str, Any]) -> None:
-        if token.startswith(opaque.ACCESS_TOKEN):
-            self._store.destroy(OPAQUE_KIND, opaque.digest(token))
+        token_format = format_of(self._formats, token)
+        record_id = token_format.record_id(token) if token_format else None
+        if record_id is not None:
+            self._store.destroy(OPAQUE_KIND, record_id)
         else:
             # Remembered only until the token would have expired anyway.
             self._store.upsert(StateItem(REVOKED_JTI_KIND, str(claims["jti"]), {}, int(claims["exp"])))
