@@ -303,7 +303,7 @@ def test_twenty_parallel_wrong_passwords_reach_the_password_check_at_most_five_t
     assert statuses.count(429) >= 15
 
 
-def test_failures_from_one_address_do_not_lock_the_username_for_another(http, client, alice, source):
+def test_failures_from_one_address_do_not_lock_the_username_for_another(http, client, alice, source, clock):
     source("203.0.113.66")
     page, challenge = login_page(http, client)
     for _ in range(10):
