@@ -35,7 +35,7 @@ from urllib.parse import urlencode
 
 from chalicelib.oauth import device
 from chalicelib.oauth.clients import Client
-from chalicelib.oauth.errors import InvalidRequest, NotFound
+from chalicelib.oauth.errors import InvalidRequest, NotFound, TooManyAttempts
 from chalicelib.oauth.oidc.claims import reserved_in
 from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, Pepper, StateItem, StateStore
 from chalicelib.oauth.sealed_challenges import STATE_KIND, Opened, SealedChallenges
@@ -59,13 +59,6 @@ def new_challenge() -> str:
     while (value := secrets.token_urlsafe(32)).startswith("-"):
         pass
     return value
-
-
-class TooManyAttempts(InvalidRequest):
-    """Too many codes entered for one device challenge or from one address (RFC 8628 §5.1),
-    or too many passwords tried on one login challenge: it is void."""
-
-    status = 429
 
 
 # What a login or consent app may answer when it rejects (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).

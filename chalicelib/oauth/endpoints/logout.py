@@ -34,10 +34,6 @@ class LogoutRequest:
     fields: dict[str, str]
 
 
-def _error_page(description: str) -> Page:
-    return Page("error", {"error": "invalid_request", "error_description": description}, 400)
-
-
 class LogoutEndpoint:
     def __init__(
         self,
@@ -66,7 +62,7 @@ class LogoutEndpoint:
                 return self._sign_out(request, logout)
             return self._ask(request, logout)
         except OAuthError as error:
-            return Page("error", {"error": error.error, "error_description": error.description}, error.status)
+            return error.to_page()
 
     def _validate(self, params: Params) -> LogoutRequest:
         client_id = params.get("client_id")

@@ -24,8 +24,7 @@ from urllib.parse import urlencode
 from chalicelib import services
 from chalicelib.config import settings
 from chalicelib.oauth import device
-from chalicelib.oauth.errors import InvalidRequest
-from chalicelib.oauth.flows import TooManyAttempts
+from chalicelib.oauth.errors import InvalidRequest, TooManyAttempts
 from chalicelib.oauth.http import Page, Response, redirect
 from chalicelib.oauth.person_keys import DEVICE_SOURCE, person_key
 from chalicelib.oauth.request import Request
