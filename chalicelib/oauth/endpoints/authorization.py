@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chalicelib.oauth import device, pkce, redirect_uris
+from chalicelib.oauth import device, paths, pkce, redirect_uris
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import (
     ConsentRequired,
@@ -49,7 +49,6 @@ from chalicelib.oauth.scopes import resolve_audience, resolve_scope
 from chalicelib.oauth.sessions import SESSION_COOKIE, BrowserSession, Sessions
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
-LOGIN_PAGE_PATH = "/ui/login"  # the default LOGIN_URL, under the issuer
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ class AuthorizationSettings:
     @property
     def own_login_page(self) -> bool:
         """Whether ``LOGIN_URL`` is Tollgate's own login page (the default)."""
-        return self.login_url == f"{self.issuer}{LOGIN_PAGE_PATH}"
+        return self.login_url == f"{self.issuer}{paths.LOGIN_PAGE}"
 
 
 _LINK_USED = "This sign-in link has expired or was already used."

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from chalicelib.oauth import paths
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.csrf import CsrfGuard
 from chalicelib.oauth.errors import InvalidRequest, OAuthError
@@ -23,7 +24,7 @@ from chalicelib.oauth.request import Params, Request
 from chalicelib.oauth.sessions import SESSION_COOKIE, Sessions
 from chalicelib.tokens import jws
 
-ACTION = "/oauth2/sessions/logout"
+ACTION = paths.LOGOUT
 
 
 @dataclass(frozen=True)
