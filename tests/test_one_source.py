@@ -55,6 +55,7 @@ def _places(pattern: str) -> list[str]:
         ("the authorization endpoint path", r'/oauth2/auth[?"]'),
         ("the device verification path", r"/oauth2/device/verify"),
         ("the logout path", r"/oauth2/sessions/logout"),
+        ("the deployed function name tollgate-STAGE-FUNCTION", r"-\{stage\}-"),
     ],
 )
 def test_a_constant_is_written_once(name: str, pattern: str) -> None:
