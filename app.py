@@ -9,7 +9,7 @@ from chalice import Chalice
 
 from chalicelib import preflight
 from chalicelib.config import settings
-from chalicelib.functions import ADMIN, INTERACTIONS, ROTATE_KEYS
+from chalicelib.functions import ADMIN, APP_NAME, INTERACTIONS, ROTATE_KEYS
 from chalicelib.web import adapter, observability
 from chalicelib.web.routes import (
     authorize,
@@ -28,7 +28,7 @@ from chalicelib.web.routes import (
 preflight.check()
 
 # Logs are Powertools JSON lines (chalicelib/web/observability.py), not Chalice's plain-text handler.
-app = Chalice(app_name="tollgate", configure_logs=False)
+app = Chalice(app_name=APP_NAME, configure_logs=False)
 app.register_middleware(adapter.security_headers, "http")
 # One log line and the metrics of every request, admin or login-app operation and key rotation; never a secret.
 app.register_middleware(observability.http_middleware, "http")

@@ -1,8 +1,8 @@
 """Settings, read once from environment variables.
 
 Every knob Tollgate has is listed here with its default; the README's
-configuration table is generated from the same names.  Nothing here touches
-the network: reading settings is safe at import time.
+configuration table is checked against the same names (tests/test_readme.py).
+Nothing here touches the network: reading settings is safe at import time.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+
+from chalicelib.oauth import paths
 
 
 def _int(name: str, default: int) -> int:
@@ -104,9 +106,17 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "cron(0 9 1 * ? *)",
         "when the rotate_keys function runs (EventBridge cron or rate); at most one rotation per interval",
     ),
-    ("LOGIN_URL", "{issuer}/ui/login", "login app, sent `?login_challenge=`; point it at your own app to go headless"),
-    ("CONSENT_URL", "{issuer}/ui/consent", "consent app: receives `?consent_challenge=`"),
-    ("DEVICE_URL", "{issuer}/oauth2/device/verify", "device app, sent `?device_challenge=`; default: Tollgate's page"),
+    (
+        "LOGIN_URL",
+        "{issuer}" + paths.LOGIN_PAGE,
+        "login app, sent `?login_challenge=`; point it at your own app to go headless",
+    ),
+    ("CONSENT_URL", "{issuer}" + paths.CONSENT_PAGE, "consent app: receives `?consent_challenge=`"),
+    (
+        "DEVICE_URL",
+        "{issuer}" + paths.DEVICE_VERIFICATION,
+        "device app, sent `?device_challenge=`; default: Tollgate's page",
+    ),
     ("DEVICE_CODE_TTL", "600", "device code and user code lifetime, seconds (RFC 8628 expires_in)"),
     ("DEVICE_POLL_INTERVAL", "5", "minimum seconds between device polls (RFC 8628 interval)"),
     ("CHALLENGE_TTL", "1800", "lifetime of login and consent challenges, seconds"),

@@ -43,12 +43,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.keys.key_policy import ROTATION_ACTIONS, SIGNER_ACTIONS
+from chalicelib.keys.key_policy import KEYSET_TAG, ROTATION_ACTIONS, SIGNER_ACTIONS
 from infra.stages import ADMIN, API_HANDLER, FUNCTIONS, INTERACTIONS, ROTATE_KEYS, Stage
 
 Statement = dict[str, Any]
 
-KEYSET_TAG = "tollgate-keyset"
 ACCOUNT = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}"
 
 # Resource patterns (Fn::Sub syntax) naming what infra/resources.yaml declares.

@@ -122,7 +122,7 @@ class _Resolver:
             if key in self._functions:
                 return self._functions[key](argument)
             if key.startswith("Fn::") or key == "Condition":
-                raise TemplateError(f"{key} is not supported by infra/local.py")
+                raise TemplateError(f"{key} is not supported by infra/template.py")
         resolved = {key: self.resolve(value) for key, value in node.items()}
         return {key: value for key, value in resolved.items() if value is not _NO_VALUE}
 

@@ -21,7 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.utils import from_base64url_uint
 
-ALGORITHMS = ("RS256", "ES256")
+from chalicelib.tokens.jws import SIGNING_ALGORITHMS
+
+ALGORITHMS = SIGNING_ALGORITHMS
 STATUSES = ("next", "current", "previous")
 RSA_BITS = 2048
 _P256_COORDINATE_BYTES = 32

@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+# The tag every signing key carries (value: the stage's alias prefix); the IAM policies condition on it.
+KEYSET_TAG = "tollgate-keyset"
 ROTATION_ACTIONS = (
     "kms:DescribeKey",
     "kms:GetPublicKey",

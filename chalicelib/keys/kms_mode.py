@@ -48,13 +48,12 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from chalicelib import aws
 from chalicelib.keys.cached import CachedKeySet
 from chalicelib.keys.jwkset import ALGORITHMS, STATUSES, NotYet
-from chalicelib.keys.key_policy import KeyUsers
+from chalicelib.keys.key_policy import KEYSET_TAG, KeyUsers
 from chalicelib.metrics import emit_metric
 from chalicelib.oauth.errors import TemporarilyUnavailable
 
 logger = logging.getLogger(__name__)
 
-KEYSET_TAG = "tollgate-keyset"
 RAW_MESSAGE_LIMIT = 4096  # KMS signs at most 4 KB with MessageType=RAW
 DELETION_WINDOW_DAYS = 7  # a retired key has signed nothing for a whole rotation period
 _P256_COORDINATE_BYTES = 32

@@ -22,9 +22,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.oauth import redirect_uris
-from chalicelib.oauth.clients import Client
+from chalicelib.oauth.clients import AUTH_METHODS, Client
 from chalicelib.oauth.cors import origin_of
 from chalicelib.oauth.errors import InvalidClientMetadata, InvalidRedirectUri, OAuthError
+from chalicelib.oauth.scopes import SCOPE_TOKEN
+from chalicelib.tokens.jws import SIGNING_ALGORITHMS
 
 AUTHORIZATION_CODE = "authorization_code"
 CLIENT_CREDENTIALS = "client_credentials"
@@ -34,12 +36,10 @@ GRANT_TYPES = frozenset({AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN, 
 # RFC 9700 §2.4 and §2.1.2: the password and implicit grants must not be used.
 REFUSED_GRANT_TYPES = frozenset({"password", "implicit"})
 RESPONSE_TYPES = frozenset({"code"})
-TOKEN_ENDPOINT_AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post", "none"})
+TOKEN_ENDPOINT_AUTH_METHODS = frozenset(AUTH_METHODS)
 ACCESS_TOKEN_STRATEGIES = frozenset({"jwt", "opaque"})
-ID_TOKEN_SIGNING_ALGS = frozenset({"RS256", "ES256"})
+ID_TOKEN_SIGNING_ALGS = frozenset(SIGNING_ALGORITHMS)
 
-# RFC 6749 §3.3: scope-token = 1*NQCHAR; NQCHAR = %x21 / %x23-5B / %x5D-7E
-SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 # Audience values travel space-separated in token requests: no spaces or controls.
 AUDIENCE = re.compile(r"[\x21-\x7e]+")
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+# RFC 6749 §2.3.1 and RFC 7591 §2: how a client authenticates; discovery and registration both read these.
+CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+AUTH_METHODS = (*CONFIDENTIAL_AUTH_METHODS, "none")  # "none": a public client (PKCE instead of a secret)
+
 # RFC 7591 §2 names, plus Tollgate's (and Hydra's) extensions.
 PUBLIC_FIELDS = (
     "client_id",

@@ -1,4 +1,4 @@
-"""Client secrets and opaque token values: generation, hashing, comparison.
+"""Client secrets: generation, hashing, comparison (opaque token values live in ``chalicelib/tokens``).
 
 Client secrets are 256-bit random strings, so a fast keyed hash is the right
 tool: HMAC-SHA-256 under a server-side pepper.  A slow password hash

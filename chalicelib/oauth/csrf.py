@@ -35,7 +35,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from chalicelib.oauth.errors import OAuthError
+from chalicelib.oauth.errors import CsrfFailure, OAuthError
 from chalicelib.oauth.http import HOST_PREFIX, set_cookie
 from chalicelib.oauth.request import Params, Request
 
@@ -44,19 +44,6 @@ COOKIE = "tollgate_csrf"
 SECURE_COOKIE = HOST_PREFIX + COOKIE  # always Path=/, so __Host- whenever Secure
 COOKIE_MAX_AGE = 24 * 3600
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
-
-
-class CsrfFailure(OAuthError):
-    """The form's CSRF token is missing or does not match the browser's cookie."""
-
-    error = "invalid_request"
-    status = 403
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(
-            "This form has expired or did not come from this site. Go back, reload the page and try again.",
-            detail=detail,
-        )
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from chalicelib.oauth import device
+from chalicelib.oauth import device, paths
 from chalicelib.oauth.clients import Client
-from chalicelib.oauth.errors import InvalidRequest, NotFound
+from chalicelib.oauth.errors import InvalidRequest, NotFound, TooManyAttempts
 from chalicelib.oauth.oidc.claims import reserved_in
 from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, Pepper, StateItem, StateStore
 from chalicelib.oauth.sealed_challenges import STATE_KIND, Opened, SealedChallenges
@@ -59,13 +59,6 @@ def new_challenge() -> str:
     while (value := secrets.token_urlsafe(32)).startswith("-"):
         pass
     return value
-
-
-class TooManyAttempts(InvalidRequest):
-    """Too many codes entered for one device challenge or from one address (RFC 8628 §5.1),
-    or too many passwords tried on one login challenge: it is void."""
-
-    status = 429
 
 
 # What a login or consent app may answer when it rejects (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
@@ -199,7 +192,7 @@ class ConsentRequest:
     client: dict[str, Any]
     requested_scope: list[str]
     requested_access_token_audience: list[str]
-    skip: bool
+    skip: bool  # Hydra's field, always false here: remembered consent never reaches the consent app
     subject: str
     acr: str
     amr: list[str]
@@ -418,10 +411,10 @@ class Flows:
         return client
 
     def _back_to_authorize(self, parameter: str, verifier: str) -> str:
-        return self._back_to("oauth2/auth", parameter, verifier)
+        return self._back_to(paths.AUTHORIZATION, parameter, verifier)
 
     def _back_to(self, path: str, parameter: str, verifier: str) -> str:
-        return f"{self._issuer}/{path}?{urlencode({parameter: verifier})}"
+        return f"{self._issuer}{path}?{urlencode({parameter: verifier})}"
 
     # -- called by the authorization endpoint --------------------------------------
 
@@ -670,7 +663,7 @@ class Flows:
             raise InvalidRequest(WRONG_USER_CODE) from None
         authorization = AuthorizationRequest(
             client_id=request.client_id,
-            redirect_uri=f"{self._issuer}/oauth2/device/verify",
+            redirect_uri=f"{self._issuer}{paths.DEVICE_VERIFICATION}",
             redirect_uri_given=False,
             scope=request.scope,
             audience=request.audience,
@@ -687,11 +680,11 @@ class Flows:
             verifier = self._answer(started, DEVICE_VERIFIER, flow)
         except NotFound:  # a sealed challenge answered before: like a used one
             raise InvalidRequest(WRONG_USER_CODE) from None
-        return self._back_to("oauth2/device/verify", "device_verifier", verifier)
+        return self._back_to(paths.DEVICE_VERIFICATION, "device_verifier", verifier)
 
     def reject_device(self, challenge: str) -> str:
         self._take_challenge(DEVICE_CHALLENGE, challenge)  # a sealed one is only checked: it was never stored
-        return f"{self._issuer}/oauth2/device/verify?{urlencode({'error': 'access_denied'})}"
+        return f"{self._issuer}{paths.DEVICE_VERIFICATION}?{urlencode({'error': 'access_denied'})}"
 
     def redeem_device_verifier(self, verifier: str) -> Flow:
         return self._take(DEVICE_VERIFIER, verifier)
@@ -717,4 +710,4 @@ class Flows:
             "ui_locales": " ".join(request.ui_locales),
         }
         query += [(name, value) for name, value in optional.items() if value]
-        return f"{self._issuer}/oauth2/auth?{urlencode(query)}"
+        return f"{self._issuer}{paths.AUTHORIZATION}?{urlencode(query)}"

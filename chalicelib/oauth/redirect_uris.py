@@ -29,7 +29,8 @@ from chalicelib.oauth.errors import InvalidRequest
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]"})
 
 # A loopback URI as written: origin, optional port, then path and query (no fragment).
-_LOOPBACK = re.compile(r"(http://(?:127\.0\.0\.1|\[::1\]))(?::([0-9]+))?([/?].*)?", re.DOTALL)
+_HOSTS = "|".join(re.escape(host) for host in sorted(LOOPBACK_HOSTS))
+_LOOPBACK = re.compile(rf"(http://(?:{_HOSTS}))(?::([0-9]+))?([/?].*)?", re.DOTALL)
 _PORT = re.compile(r"[1-9][0-9]{0,4}")  # canonical digits: a browser would rewrite 08080 to 8080
 MAX_PORT = 65535
 

@@ -7,13 +7,13 @@ from collections.abc import Iterable
 
 from chalicelib.oauth.errors import InvalidScope, InvalidTarget
 
-# scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+# RFC 6749 §3.3: scope-token = 1*NQCHAR; NQCHAR = %x21 / %x23-5B / %x5D-7E (also checked at registration)
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def parse_scope(scope: str) -> tuple[str, ...]:
     tokens = scope.split(" ")
-    if any(not _SCOPE_TOKEN.match(token) for token in tokens):
+    if any(not SCOPE_TOKEN.fullmatch(token) for token in tokens):
         raise InvalidScope("scope must be scope-tokens separated by single spaces")
     return tuple(dict.fromkeys(tokens))
 

@@ -17,6 +17,9 @@ from typing import Any, Protocol
 
 import jwt
 
+# RFC 7518 §3.1: the JWS algorithms Tollgate signs with (keys, discovery and client metadata all read this).
+SIGNING_ALGORITHMS = ("RS256", "ES256")
+
 
 class SigningKey(Protocol):
     kid: str

@@ -69,15 +69,15 @@ def respond(
     try:
         _check_body_size(request)
     except RequestTooLarge as error:
-        return chalice_response(_render(_error_page(error)) if page else error.to_response())
+        return chalice_response(_render(error.to_page()) if page else error.to_response())
     try:
         result = handler(protocol_request(request))
         response = _render(result) if isinstance(result, Page) else result
     except OAuthError as error:  # raised below the endpoint, e.g. keys that cannot be read (503)
-        response = _render(_error_page(error)) if page else error.to_response()
+        response = _render(error.to_page()) if page else error.to_response()
     except Exception as unexpected:
         error = services.refused_input(unexpected) or _server_error(request)
-        response = _render(_error_page(error)) if page else error.to_response()
+        response = _render(error.to_page()) if page else error.to_response()
     return chalice_response(response)
 
 
@@ -104,12 +104,6 @@ def _declares_more_than_allowed(content_length: str) -> bool:
         return False
     significant = digits.lstrip("0")
     return len(significant) > len(str(MAX_BODY_BYTES)) or int(significant or "0") > MAX_BODY_BYTES
-
-
-def _error_page(error: OAuthError) -> Page:
-    from chalicelib.web.ui.pages import error_page
-
-    return error_page(error.error, error.description, error.status)
 
 
 def _render(page: Page) -> Response:

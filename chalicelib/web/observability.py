@@ -43,6 +43,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from chalicelib.metrics import emit_metric
+from chalicelib.oauth import paths
 from chalicelib.oauth.client_auth import decode_basic
 from chalicelib.oauth.http import MAX_BODY_BYTES
 
@@ -61,9 +62,9 @@ UNAUTHENTICATED_ERRORS = frozenset({"invalid_client", "invalid_request", "server
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
-_TOKEN_PATH = "/oauth2/token"
-_LOGIN_PAGE = "/ui/login"
-_CONSENT_PAGE = "/ui/consent"
+_TOKEN_PATH = paths.TOKEN
+_LOGIN_PAGE = paths.LOGIN_PAGE
+_CONSENT_PAGE = paths.CONSENT_PAGE
 _CONSENT_DECISIONS = frozenset({"allow", "deny"})
 
 # Operations (of the interactions function) that answer a login or consent challenge: (metric, dimension, value).

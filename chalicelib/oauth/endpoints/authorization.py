@@ -20,11 +20,23 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-from chalicelib.oauth import device, pkce, redirect_uris
+from chalicelib.oauth import device, paths, pkce, redirect_uris
 from chalicelib.oauth.clients import Client
-from chalicelib.oauth.errors import InvalidRequest, NotFound, OAuthError, UnauthorizedClient, UnsupportedResponseType
+from chalicelib.oauth.errors import (
+    ConsentRequired,
+    ExpiredToken,
+    InvalidRequest,
+    LoginRequired,
+    NotFound,
+    OAuthError,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+    error_redirect,
+    with_query,
+)
 from chalicelib.oauth.flow_cookies import FlowBinding, FlowCookies
 from chalicelib.oauth.flows import Authentication, AuthorizationRequest, Consent, Flow, Flows, Rejection
 from chalicelib.oauth.grants.authorization_code import store_code, user_grant
@@ -37,25 +49,6 @@ from chalicelib.oauth.scopes import resolve_audience, resolve_scope
 from chalicelib.oauth.sessions import SESSION_COOKIE, BrowserSession, Sessions
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
-LOGIN_PAGE_PATH = "/ui/login"  # the default LOGIN_URL, under the issuer
-
-
-class LoginRequired(OAuthError):
-    """OIDC Core §3.1.2.6."""
-
-    error = "login_required"
-
-
-class ConsentRequired(OAuthError):
-    error = "consent_required"
-
-
-class RequestNotSupported(OAuthError):
-    error = "request_not_supported"
-
-
-class RequestUriNotSupported(OAuthError):
-    error = "request_uri_not_supported"
 
 
 @dataclass(frozen=True)
@@ -69,15 +62,10 @@ class AuthorizationSettings:
     @property
     def own_login_page(self) -> bool:
         """Whether ``LOGIN_URL`` is Tollgate's own login page (the default)."""
-        return self.login_url == f"{self.issuer}{LOGIN_PAGE_PATH}"
+        return self.login_url == f"{self.issuer}{paths.LOGIN_PAGE}"
 
 
-def error_page(error: str, description: str, status: int = 400) -> Page:
-    return Page("error", {"error": error, "error_description": description}, status)
-
-
-def _with_query(uri: str, params: dict[str, str]) -> str:
-    return f"{uri}{'&' if urlsplit(uri).query else '?'}{urlencode(params)}"
+_LINK_USED = "This sign-in link has expired or was already used."
 
 
 class AuthorizationEndpoint:
@@ -106,9 +94,9 @@ class AuthorizationEndpoint:
             if "consent_verifier" in query:
                 return self._after_consent(request, query.require("consent_verifier"))
         except NotFound:
-            return error_page("invalid_request", "This sign-in link has expired or was already used.")
+            return InvalidRequest(_LINK_USED).to_page()
         except OAuthError as error:
-            return error_page(error.error, error.description, error.status)
+            return error.to_page()
         return self._start(request)
 
     def _check_session_cookie(self, request: Request) -> None:
@@ -123,9 +111,9 @@ class AuthorizationEndpoint:
             client = self._client(query.get("client_id"))
             redirect_uri = redirect_uris.resolve(query.get("redirect_uri"), client.redirect_uris)
         except (OAuthError, LookupError) as error:
-            return error_page("invalid_request", str(error))
+            return InvalidRequest(str(error)).to_page()
         if redirect_uri is None:
-            return error_page("invalid_request", "The redirect_uri is not registered for this client.")
+            return InvalidRequest("The redirect_uri is not registered for this client.").to_page()
         state = _first(query, "state")
         try:
             authorization = self._validate(client, query, redirect_uri)
@@ -205,7 +193,7 @@ class AuthorizationEndpoint:
         challenge = self._flows.request_login(
             replace(flow, session=authentication), sealed=self._settings.own_login_page
         )
-        return redirect(_with_query(self._settings.login_url, {"login_challenge": challenge}), cookies=cookies)
+        return redirect(with_query(self._settings.login_url, {"login_challenge": challenge}), cookies=cookies)
 
     def _usable_session(self, request: Request, authorization: AuthorizationRequest) -> BrowserSession | None:
         """The login session, unless the client asked for a fresh login (prompt=login, max_age) or a
@@ -264,7 +252,7 @@ class AuthorizationEndpoint:
         if "none" in authorization.prompt:
             raise ConsentRequired("the person has not consented to this client")
         challenge = self._flows.request_consent(flow)
-        location = _with_query(self._settings.consent_url, {"consent_challenge": challenge})
+        location = with_query(self._settings.consent_url, {"consent_challenge": challenge})
         return redirect(location, cookies=cookies)
 
     def _standing_consent(self, client: Client, subject: str, authorization: AuthorizationRequest) -> Consent | None:
@@ -294,9 +282,9 @@ class AuthorizationEndpoint:
             flow = self._flows.redeem_device_verifier(verifier)
             client = self._returning(request, flow)
         except NotFound:
-            return error_page("invalid_request", "This sign-in link has expired or was already used.")
+            return InvalidRequest(_LINK_USED).to_page()
         except OAuthError as error:
-            return error_page(error.error, error.description, error.status)
+            return error.to_page()
         if isinstance(client, Page):
             return client
         try:
@@ -308,8 +296,8 @@ class AuthorizationEndpoint:
         assert flow.request.device_code_id is not None
         grant = user_grant(flow, new_grant_id(), self._grants.grant_ttl)
         if not self._device_settler(flow.request.device_code_id, grant.to_payload()):
-            return redirect(_with_query(flow.request.redirect_uri, {"error": "expired_token"}), cookies=cookies)
-        return redirect(_with_query(flow.request.redirect_uri, {"device": "connected"}), cookies=cookies)
+            return redirect(with_query(flow.request.redirect_uri, ExpiredToken().body()), cookies=cookies)
+        return redirect(with_query(flow.request.redirect_uri, {"device": "connected"}), cookies=cookies)
 
     def _device_settler(self, device_code_id: str, grant: dict[str, Any] | None) -> bool:
         """Approve (with the grant) or deny the device code, exactly once."""
@@ -330,30 +318,26 @@ class AuthorizationEndpoint:
         params = {"code": code, "iss": self._settings.issuer}
         if flow.request.state is not None:
             params["state"] = flow.request.state
-        return redirect(_with_query(flow.request.redirect_uri, params), cookies=cookies)
+        return redirect(with_query(flow.request.redirect_uri, params), cookies=cookies)
 
     def _rejected(self, flow: Flow) -> Response:
         rejection = flow.rejection or Rejection()
         if flow.request.device_code_id is not None:
             self._device_settler(flow.request.device_code_id, None)
-        body = {"error": rejection.error}
+        body = {"error": rejection.error}  # the login or consent app's code, passed on as it chose it
         if rejection.error_description:
             body["error_description"] = rejection.error_description
-        return self._error_redirect(flow.request.redirect_uri, body, flow.request.state)
+        return error_redirect(flow.request.redirect_uri, body, issuer=self._settings.issuer, state=flow.request.state)
 
-    def _error_redirect(self, redirect_uri: str, error: OAuthError | dict[str, str], state: str | None) -> Response:
-        body = error.body() if isinstance(error, OAuthError) else error
-        params = {**body, "iss": self._settings.issuer}
-        if state is not None:
-            params["state"] = state
-        return redirect(_with_query(redirect_uri, params))
+    def _error_redirect(self, redirect_uri: str, error: OAuthError, state: str | None) -> Response:
+        return error.to_redirect(redirect_uri, issuer=self._settings.issuer, state=state)
 
     def _returning(self, request: Request, flow: Flow) -> Client | Page:
         """The flow's client, if the verifier came back to the browser that started the flow."""
         if not self._flow_cookies.matches(request, flow.csrf_hash):
-            return error_page("invalid_request", "This sign-in was started in another browser.", 403)
+            return InvalidRequest("This sign-in was started in another browser.").to_page(status=403)
         client = self._clients.find(flow.request.client_id)
-        return client if client is not None else error_page("invalid_request", "The client is not registered.")
+        return client if client is not None else InvalidRequest("The client is not registered.").to_page()
 
     def bind_flow(self, request: Request) -> FlowBinding:
         """A new flow's cookie, binding it to this browser (the authorization endpoint and the device page)."""

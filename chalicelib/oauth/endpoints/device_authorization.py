@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from chalicelib.oauth import cors, device
+from chalicelib.oauth import cors, device, paths
 from chalicelib.oauth.client_auth import ClientAuthenticator
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import OAuthError, ServerError, UnauthorizedClient
@@ -55,7 +55,7 @@ class DeviceAuthorizationEndpoint:
             interval=self._settings.interval,
         )
         device_code, user_code = self._store_codes(device_request)
-        verification_uri = f"{self._settings.issuer}/oauth2/device/verify"
+        verification_uri = f"{self._settings.issuer}{paths.DEVICE_VERIFICATION}"
         shown = device.display(user_code)
         body = {
             "device_code": device_code,

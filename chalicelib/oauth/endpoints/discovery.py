@@ -8,28 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.oauth import cors
+from chalicelib.oauth import cors, paths
+from chalicelib.oauth.clients import AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from chalicelib.oauth.endpoints.authorization import PROMPTS
 from chalicelib.oauth.grants import supported_grant_types
 from chalicelib.oauth.http import Response, json_response
 from chalicelib.oauth.oidc.claims import CLAIMS_SUPPORTED, SCOPES_SUPPORTED
+from chalicelib.tokens.jws import SIGNING_ALGORITHMS
 
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
-SIGNING_ALGS = ["RS256", "ES256"]
+CLIENT_AUTH_METHODS = list(AUTH_METHODS)
+SIGNING_ALGS = list(SIGNING_ALGORITHMS)
 
 
 def metadata(issuer: str) -> dict[str, Any]:
     return {
         "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/oauth2/auth",
-        "token_endpoint": f"{issuer}/oauth2/token",
-        "userinfo_endpoint": f"{issuer}/userinfo",
-        "end_session_endpoint": f"{issuer}/oauth2/sessions/logout",
-        "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "introspection_endpoint": f"{issuer}/oauth2/introspect",
-        "revocation_endpoint": f"{issuer}/oauth2/revoke",
-        "device_authorization_endpoint": f"{issuer}/oauth2/device/auth",
+        "authorization_endpoint": f"{issuer}{paths.AUTHORIZATION}",
+        "token_endpoint": f"{issuer}{paths.TOKEN}",
+        "userinfo_endpoint": f"{issuer}{paths.USERINFO}",
+        "end_session_endpoint": f"{issuer}{paths.LOGOUT}",
+        "jwks_uri": f"{issuer}{paths.JWKS}",
+        "introspection_endpoint": f"{issuer}{paths.INTROSPECTION}",
+        "revocation_endpoint": f"{issuer}{paths.REVOCATION}",
+        "device_authorization_endpoint": f"{issuer}{paths.DEVICE_AUTHORIZATION}",
         "grant_types_supported": supported_grant_types(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -43,7 +44,7 @@ def metadata(issuer: str) -> dict[str, Any]:
         "prompt_values_supported": sorted(PROMPTS),
         "authorization_response_iss_parameter_supported": True,
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "claims_parameter_supported": False,
         "request_parameter_supported": False,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from chalicelib.oauth import paths
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.csrf import CsrfGuard
 from chalicelib.oauth.errors import InvalidRequest, OAuthError
@@ -23,7 +24,7 @@ from chalicelib.oauth.request import Params, Request
 from chalicelib.oauth.sessions import SESSION_COOKIE, Sessions
 from chalicelib.tokens import jws
 
-ACTION = "/oauth2/sessions/logout"
+ACTION = paths.LOGOUT
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,6 @@ class LogoutRequest:
     post_logout_redirect_uri: str | None
     state: str | None
     fields: dict[str, str]
-
-
-def _error_page(description: str) -> Page:
-    return Page("error", {"error": "invalid_request", "error_description": description}, 400)
 
 
 class LogoutEndpoint:
@@ -66,7 +63,7 @@ class LogoutEndpoint:
                 return self._sign_out(request, logout)
             return self._ask(request, logout)
         except OAuthError as error:
-            return Page("error", {"error": error.error, "error_description": error.description}, error.status)
+            return error.to_page()
 
     def _validate(self, params: Params) -> LogoutRequest:
         client_id = params.get("client_id")

@@ -15,26 +15,13 @@ from typing import Any
 from chalicelib.oauth import cors
 from chalicelib.oauth.access_tokens import AccessTokens
 from chalicelib.oauth.clients import Client
-from chalicelib.oauth.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
+from chalicelib.oauth.errors import InsufficientScope, InvalidRequest, InvalidToken, MissingToken, OAuthError
 from chalicelib.oauth.http import FORM_CONTENT_TYPE, Response, json_response, no_store
 from chalicelib.oauth.oidc.claims import SCOPE_CLAIMS
 from chalicelib.oauth.ports import ClientLookup, UserRepository
 from chalicelib.oauth.request import Request
 
 REALM = "tollgate"
-
-
-class MissingToken(OAuthError):
-    """RFC 6750 §3.1: a request without authentication gets a challenge but no error code."""
-
-    error = "invalid_request"
-    status = 401
-
-
-def _challenge(error: OAuthError) -> str:
-    if isinstance(error, MissingToken):
-        return f'Bearer realm="{REALM}"'
-    return f'Bearer realm="{REALM}", error="{error.error}", error_description="{error.description}"'
 
 
 class UserInfoEndpoint:
@@ -50,8 +37,7 @@ class UserInfoEndpoint:
             self._check_meant_for_userinfo(claims)
             response = json_response(self._userinfo(claims), headers=no_store())
         except OAuthError as error:
-            body = {} if isinstance(error, MissingToken) else error.body()
-            response = json_response(body, status=error.status, headers={"WWW-Authenticate": _challenge(error)})
+            response = error.to_response({"WWW-Authenticate": error.bearer_challenge(REALM)})
         return cors.for_client(request, response, self._browser_client(request, claims))
 
     def _token_claims(self, token: str) -> dict[str, Any]:

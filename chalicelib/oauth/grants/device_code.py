@@ -20,7 +20,7 @@ from typing import Any
 
 from chalicelib.oauth import device
 from chalicelib.oauth.clients import Client
-from chalicelib.oauth.errors import AccessDenied, InvalidGrant, OAuthError
+from chalicelib.oauth.errors import AuthorizationPending, DeviceAccessDenied, ExpiredToken, InvalidGrant, SlowDown
 from chalicelib.oauth.grants.base import GrantDependencies
 from chalicelib.oauth.grants.issuance import UserGrant
 from chalicelib.oauth.grants.redemption import respond_for
@@ -28,24 +28,6 @@ from chalicelib.oauth.ports import AlreadyConsumed, StateItem
 from chalicelib.oauth.request import Params
 from chalicelib.tokens import opaque
 from chalicelib.tokens.hashing import digest
-
-
-class AuthorizationPending(OAuthError):
-    error = "authorization_pending"
-
-
-class SlowDown(OAuthError):
-    error = "slow_down"
-
-
-class ExpiredToken(OAuthError):
-    error = "expired_token"
-
-
-class DeviceAccessDenied(AccessDenied):
-    """§3.5: the same code as RFC 6749's, answered with 400 at the token endpoint."""
-
-    status = 400
 
 
 class DeviceCodeGrant:

@@ -3,11 +3,12 @@
 from chalice import Blueprint
 
 from chalicelib import services
+from chalicelib.oauth import paths
 from chalicelib.web.adapter import ANY_CONTENT_TYPE, respond
 
 bp = Blueprint(__name__)
 
 
-@bp.route("/oauth2/auth", methods=["GET"], content_types=ANY_CONTENT_TYPE)
+@bp.route(paths.AUTHORIZATION, methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def authorize():  # type: ignore[no-untyped-def]
     return respond(bp.current_request, services.authorization_endpoint().handle, page=True)

@@ -3,11 +3,12 @@
 from chalice import Blueprint
 
 from chalicelib import services
+from chalicelib.oauth import paths
 from chalicelib.web.adapter import ANY_CONTENT_TYPE, respond
 
 bp = Blueprint(__name__)
 
 
-@bp.route("/oauth2/introspect", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@bp.route(paths.INTROSPECTION, methods=["POST"], content_types=ANY_CONTENT_TYPE)
 def introspect():  # type: ignore[no-untyped-def]
     return respond(bp.current_request, services.introspection_endpoint().handle)

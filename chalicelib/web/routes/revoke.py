@@ -3,18 +3,18 @@
 from chalice import Blueprint
 
 from chalicelib import services
-from chalicelib.oauth import cors
+from chalicelib.oauth import cors, paths
 from chalicelib.web.adapter import ANY_CONTENT_TYPE, respond
 
 bp = Blueprint(__name__)
 METHODS = ["POST"]
 
 
-@bp.route("/oauth2/revoke", methods=METHODS, content_types=ANY_CONTENT_TYPE)
+@bp.route(paths.REVOCATION, methods=METHODS, content_types=ANY_CONTENT_TYPE)
 def revoke():  # type: ignore[no-untyped-def]
     return respond(bp.current_request, services.revocation_endpoint().handle)
 
 
-@bp.route("/oauth2/revoke", methods=["OPTIONS"], content_types=ANY_CONTENT_TYPE)
+@bp.route(paths.REVOCATION, methods=["OPTIONS"], content_types=ANY_CONTENT_TYPE)
 def revoke_preflight():  # type: ignore[no-untyped-def]
     return respond(bp.current_request, cors.preflight(METHODS))

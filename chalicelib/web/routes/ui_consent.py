@@ -2,17 +2,18 @@
 
 from chalice import Blueprint
 
+from chalicelib.oauth import paths
 from chalicelib.web.adapter import ANY_CONTENT_TYPE, respond
 from chalicelib.web.ui import consent
 
 bp = Blueprint(__name__)
 
 
-@bp.route("/ui/consent", methods=["GET"], content_types=ANY_CONTENT_TYPE)
+@bp.route(paths.CONSENT_PAGE, methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def show():  # type: ignore[no-untyped-def]
     return respond(bp.current_request, consent.show, page=True)
 
 
-@bp.route("/ui/consent", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@bp.route(paths.CONSENT_PAGE, methods=["POST"], content_types=ANY_CONTENT_TYPE)
 def submit():  # type: ignore[no-untyped-def]
     return respond(bp.current_request, consent.submit, page=True)

@@ -3,11 +3,11 @@
 from chalice import Blueprint
 
 from chalicelib import services
-from chalicelib.oauth import cors
+from chalicelib.oauth import cors, paths
 from chalicelib.web.adapter import ANY_CONTENT_TYPE, respond
 
 bp = Blueprint(__name__)
-PATHS = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/.well-known/jwks.json")
+PATHS = (paths.OPENID_CONFIGURATION, paths.AUTHORIZATION_SERVER_METADATA, paths.JWKS)
 PREFLIGHT = cors.preflight(["GET"], any_origin=True)
 
 

@@ -54,10 +54,9 @@ def _allow(consent: ConsentRequest, *, remember: bool) -> str:
 
 @shows_errors
 def show(request: Request) -> Response | Page:
-    consent = services.flows().consent_request(request.query.get("consent_challenge") or "")
-    if consent.skip:  # consent already given (Hydra's contract): grant what was asked again
-        return redirect(_allow(consent, remember=False), status=303)
-    return _form(request, consent)
+    # No ``skip`` branch: remembered consent is answered at the authorization endpoint, so a consent
+    # challenge only exists when the person must be asked (``ConsentRequest.skip`` is always false).
+    return _form(request, services.flows().consent_request(request.query.get("consent_challenge") or ""))
 
 
 @shows_errors

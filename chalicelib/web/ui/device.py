@@ -23,9 +23,8 @@ from urllib.parse import urlencode
 
 from chalicelib import services
 from chalicelib.config import settings
-from chalicelib.oauth import device
-from chalicelib.oauth.errors import InvalidRequest
-from chalicelib.oauth.flows import TooManyAttempts
+from chalicelib.oauth import device, paths
+from chalicelib.oauth.errors import InvalidRequest, TooManyAttempts
 from chalicelib.oauth.http import Page, Response, redirect
 from chalicelib.oauth.person_keys import DEVICE_SOURCE, person_key
 from chalicelib.oauth.request import Request
@@ -57,7 +56,7 @@ def show(request: Request) -> Response | Page:
     prefill = device.shown(query.get("user_code") or "")
     binding = services.authorization_endpoint().bind_flow(request)
     device_url = settings().device_url
-    own_page = device_url == f"{settings().issuer_url}/oauth2/device/verify"
+    own_page = device_url == f"{settings().issuer_url}{paths.DEVICE_VERIFICATION}"
     # Tollgate's own page gets a sealed challenge (nothing stored for a visit); a team's app a stored one.
     challenge = services.flows().request_device(binding.secret, prefill, sealed=own_page)
     if not own_page:

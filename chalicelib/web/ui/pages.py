@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chalicelib.oauth.errors import NotFound, OAuthError
+from chalicelib.oauth.errors import InvalidRequest, NotFound, OAuthError
 from chalicelib.oauth.http import Page, Response
 from chalicelib.oauth.request import Request
 from chalicelib.web.ui.render import FORM_ACTION
@@ -19,10 +19,6 @@ Handler = Callable[[Request], Response | Page]
 EXPIRED = "This sign-in request is unknown, was already used or has expired. Go back to the application and retry."
 
 
-def error_page(error: str, description: str, status: int = 400, **context: Any) -> Page:
-    return Page("error", {"error": error, "error_description": description, **context}, status)
-
-
 def shows_errors(handler: Handler) -> Handler:
     """Every refusal becomes an error page; anything unexpected is left to the adapter, which shows a page too."""
 
@@ -32,10 +28,10 @@ def shows_errors(handler: Handler) -> Handler:
             return handler(request)
         except NotFound as error:
             log.info("%s: %s", request.path, error.description)
-            return error_page("invalid_request", EXPIRED, 404)
+            return InvalidRequest(EXPIRED).to_page(status=404)
         except OAuthError as error:
             log.info("%s: %s %s", request.path, error.error, error.detail or error.description)
-            return error_page(error.error, error.description, error.status)
+            return error.to_page()
 
     return page_handler
 
