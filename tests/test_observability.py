@@ -268,3 +268,17 @@ def test_browser_sign_in_and_code_flow_never_log_a_password_code_cookie_or_token
     assert ("TokensIssued", {"Stage": "local", "GrantType": "refresh_token"}) in metrics(documents)
     for secret in [*signed_in.secrets, client["client_secret"]]:
         assert not any(secret in line for line in lines), f"a secret of the browser flow was logged: {secret[:12]}..."
+
+
+def test_a_request_emits_one_metrics_document_with_all_its_metrics(app_client, captured):
+    """EMF: a request's metrics are aggregated and written once, not one document per value (issue 13)."""
+    captured()
+    app_client.http.post("/ui/login", headers=FORM, body="login_challenge=x&username=ada&password=p&csrf_token=t")
+
+    _, documents = captured()
+    emf = [doc for doc in documents if "_aws" in doc]
+    assert len(emf) == 1, emf
+    assert sorted(metrics(emf)) == [
+        ("Failures", {"Stage": "local", "Error": "unknown"}),
+        ("Logins", {"Stage": "local", "Outcome": "failure"}),
+    ]

@@ -42,7 +42,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from chalicelib.metrics import emit_metric
+from chalicelib.metrics import emit_metric, one_document
 from chalicelib.oauth import paths
 from chalicelib.oauth.client_auth import decode_basic
 from chalicelib.oauth.http import MAX_BODY_BYTES
@@ -213,7 +213,12 @@ def _request_metrics(record: RequestRecord, request: Any) -> None:
 
 
 def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
-    """Chalice ``http`` middleware: one log line and the metrics of each request."""
+    """Chalice ``http`` middleware: one log line and one metrics document per request."""
+    with one_document():
+        return _logged_request(event, get_response)
+
+
+def _logged_request(event: Any, get_response: Callable[[Any], Any]) -> Any:
     log = logger()
     started = time.perf_counter()
     log.thread_safe_append_keys(request_id=_request_id(event))
@@ -236,6 +241,11 @@ def _invocation_id(lambda_context: Any) -> str | None:
 
 def admin_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Chalice ``pure_lambda`` middleware (admin, interactions): function, operation and outcome, never params."""
+    with one_document():
+        return _logged_operation(event, get_response)
+
+
+def _logged_operation(event: Any, get_response: Callable[[Any], Any]) -> Any:
     raw = event.event if isinstance(event.event, Mapping) else {}
     operation = raw.get("operation") if isinstance(raw.get("operation"), str) else None
     answer = get_response(event)
@@ -260,6 +270,11 @@ def admin_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
 
 def schedule_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Chalice ``scheduled`` middleware (the rotate_keys function): which keys, not their material."""
+    with one_document():
+        return _logged_rotation(event, get_response)
+
+
+def _logged_rotation(event: Any, get_response: Callable[[Any], Any]) -> Any:
     answer = get_response(event)
     detail = getattr(event, "detail", None) or {}
     operation = detail.get("operation", "rotate") if isinstance(detail, Mapping) else "rotate"
