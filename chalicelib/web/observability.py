@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -91,7 +92,7 @@ def logger() -> Any:
     """The Powertools JSON logger, on the logger named like the service (Chalice's app logger too)."""
     from aws_lambda_powertools import Logger
 
-    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE, stream=_Stdout())
+    return Logger(service=_service(), stream=_Stdout())
 
 
 # --------------------------------------------------------------------------- HTTP requests
@@ -110,6 +111,20 @@ class RequestRecord:
     grant_type: str | None
     request_id: str | None
     duration_ms: float
+
+    def log_fields(self) -> dict[str, Any]:
+        """The line's own keys, in Powertools' order (``request_id`` first); cheaper than ``asdict``."""
+        return {
+            "request_id": self.request_id,
+            "endpoint": self.endpoint,
+            "method": self.method,
+            "status": self.status,
+            "outcome": self.outcome,
+            "error": self.error,
+            "client_id": self.client_id,
+            "grant_type": self.grant_type,
+            "duration_ms": self.duration_ms,
+        }
 
 
 def _form(request: Any) -> dict[str, list[str]]:
@@ -221,15 +236,48 @@ def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
 def _logged_request(event: Any, get_response: Callable[[Any], Any]) -> Any:
     log = logger()
     started = time.perf_counter()
-    log.thread_safe_append_keys(request_id=_request_id(event))
+    log.thread_safe_append_keys(request_id=_request_id(event))  # on the lines written deeper, too
     try:
         response = get_response(event)
-        record = request_record(event, response, (time.perf_counter() - started) * 1000)
-        log.info("request", extra=asdict(record))
-        _request_metrics(record, event)
-        return response
     finally:
         log.thread_safe_remove_keys(["request_id"])
+    record = request_record(event, response, (time.perf_counter() - started) * 1000)
+    if log.isEnabledFor(logging.INFO):
+        sys.stdout.write(json_line(record.log_fields()))
+    _request_metrics(record, event)
+    return response
+
+
+def json_line(fields: Mapping[str, Any]) -> str:
+    """The line Powertools' Logger would write, built as one dict and serialised once.
+
+    Same keys, same order, ``None`` left out, the same timestamp format and the
+    X-Ray trace id when Lambda sets one; without the Powertools formatter, a
+    ``LogRecord`` and ``findCaller``, which together cost about five times as
+    much per request (issue 13).
+    """
+    line: dict[str, Any] = {
+        "level": "INFO",
+        "location": "http_middleware",
+        "message": "request",
+        "timestamp": _timestamp(time.time()),
+        "service": _service(),
+    }
+    line.update((name, value) for name, value in fields.items() if value is not None)
+    trace = os.environ.get("_X_AMZN_TRACE_ID")
+    if trace:
+        line["xray_trace_id"] = trace.split(";")[0].replace("Root=", "")
+    return json.dumps(line, separators=(",", ":")) + "\n"
+
+
+def _timestamp(now: float) -> str:
+    """Powertools' default: ``2026-12-02 01:11:54,175+0000`` (local time, milliseconds, offset)."""
+    stamp = time.localtime(now)
+    return f"{time.strftime('%Y-%m-%d %H:%M:%S', stamp)},{int(now % 1 * 1000):03d}{time.strftime('%z', stamp)}"
+
+
+def _service() -> str:
+    return os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE
 
 
 # --------------------------------------------------------------------------- other functions
