@@ -282,3 +282,28 @@ def test_a_request_emits_one_metrics_document_with_all_its_metrics(app_client, c
         ("Failures", {"Stage": "local", "Error": "unknown"}),
         ("Logins", {"Stage": "local", "Outcome": "failure"}),
     ]
+
+
+def test_a_token_request_body_is_parsed_once(app_client, captured, monkeypatch):
+    """The log line and metrics read the form the token endpoint parsed; they do not parse the body again."""
+    import chalicelib.oauth.http as oauth_http
+
+    client = admin(app_client, "clients.create", grant_types=["client_credentials"], scope="a")["result"]
+    body = "grant_type=client_credentials&scope=a"
+    parsed: list[str] = []
+    for module in (oauth_http, observability):
+        real = module.parse_qs
+
+        def spy(raw: str, *args: Any, real: Any = real, **kwargs: Any) -> Any:
+            parsed.append(raw)  # a spy only: the real parser still answers
+            return real(raw, *args, **kwargs)
+
+        monkeypatch.setattr(module, "parse_qs", spy)
+    captured()
+    headers = {**FORM, "Authorization": basic(client["client_id"], client["client_secret"])}
+    assert app_client.http.post("/oauth2/token", headers=headers, body=body).status_code == 200
+
+    _, documents = captured()
+    assert parsed.count(body) == 1
+    assert requests(documents)[-1]["grant_type"] == "client_credentials"
+    assert ("TokensIssued", {"Stage": "local", "GrantType": "client_credentials"}) in metrics(documents)

@@ -127,7 +127,12 @@ class RequestRecord:
         }
 
 
-def _form(request: Any) -> dict[str, list[str]]:
+def _form(request: Any) -> Mapping[str, list[str]]:
+    """The form the handler parsed (``adapter.respond`` keeps its request); parsed here only if it did not."""
+    protocol = getattr(request, "protocol_request", None)
+    parsed = protocol.parsed_form() if protocol is not None else None
+    if parsed is not None:
+        return parsed
     if "application/x-www-form-urlencoded" not in (request.headers.get("content-type") or ""):
         return {}
     raw = request.raw_body or b""
@@ -140,7 +145,7 @@ def _form(request: Any) -> dict[str, list[str]]:
 
 
 def _one(values: Mapping[str, list[str]], name: str) -> str | None:
-    found = values.get(name) or []
+    found = [value for value in values.get(name) or [] if value]  # RFC 6749 §3.1: blank is omitted
     return found[0] if len(found) == 1 else None
 
 
