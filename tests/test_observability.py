@@ -307,3 +307,23 @@ def test_a_token_request_body_is_parsed_once(app_client, captured, monkeypatch):
     assert parsed.count(body) == 1
     assert requests(documents)[-1]["grant_type"] == "client_credentials"
     assert ("TokensIssued", {"Stage": "local", "GrantType": "client_credentials"}) in metrics(documents)
+
+
+def test_one_metrics_document_splits_only_where_emf_cannot_hold_two_values(capsys):
+    from chalicelib.metrics import emit_metric, one_document
+
+    capsys.readouterr()
+    with one_document():
+        emit_metric("Failures", Error="invalid_client")
+        emit_metric("Failures", Error="invalid_client")
+        emit_metric("KmsThrottled", Algorithm="RS256")
+        emit_metric("Failures", Error="server_error")  # Error cannot hold two values in one document
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(documents) == 2
+    first, second = documents
+    assert (first["Failures"], first["KmsThrottled"], second["Failures"]) == ([1.0, 1.0], [1.0], [1.0])
+    assert sorted(metrics(documents), key=repr) == [
+        ("Failures", {"Stage": "local", "Error": "invalid_client"}),
+        ("Failures", {"Stage": "local", "Error": "server_error"}),
+        ("KmsThrottled", {"Stage": "local", "Algorithm": "RS256"}),
+    ]
