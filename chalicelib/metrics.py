@@ -1,24 +1,101 @@
-"""CloudWatch metrics as Embedded Metric Format lines on stdout (no API call), with Powertools.
+"""CloudWatch metrics as Embedded Metric Format documents on stdout (no API call).
 
-Shared by the request middleware (``chalicelib.web.observability``) and the
-few places that see what a response cannot show, such as a throttled KMS.
-Powertools is imported on the first metric, never at ``import app``.
+Shared by the middleware (``chalicelib.web.observability``) and the few
+places that see what a response cannot show, such as a throttled KMS.
+
+Inside ``one_document()`` (each invocation, opened by the middleware) counts
+are aggregated and written as ONE EMF document when the invocation ends;
+outside it, each count is written at once.  The document is built here
+rather than with Powertools ``single_metric``: one ``json.dumps`` of a small
+dict instead of a Powertools context (and its validation) per value, which
+cost more than the protocol work of a token request (issue 13).  The format
+is what ``single_metric`` wrote: namespace, ``Stage`` plus the metric's own
+dimensions, unit ``Count``, values as a list.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 NAMESPACE = "Tollgate"
 
+Count = tuple[str, dict[str, str]]  # metric name, its dimensions (without Stage)
+_pending: ContextVar[list[Count] | None] = ContextVar("tollgate_metrics", default=None)
+
 
 def emit_metric(name: str, **dimensions: str) -> None:
-    """One count as an EMF line, with the stage and ``dimensions``."""
-    from aws_lambda_powertools import single_metric
-    from aws_lambda_powertools.metrics import MetricUnit
+    """One count, with the stage and ``dimensions``: kept for the invocation's document, or written now."""
+    pending = _pending.get()
+    if pending is None:
+        _write([(name, dimensions)])
+    else:
+        pending.append((name, dimensions))
 
+
+@contextmanager
+def one_document() -> Iterator[None]:
+    """Aggregate the counts emitted inside; write them as one EMF document on the way out."""
+    pending: list[Count] = []
+    token = _pending.set(pending)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+        if pending:
+            _write(pending)
+
+
+def _write(counts: list[Count]) -> None:
+    for document in _documents(counts):
+        sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+
+
+def _documents(counts: list[Count]) -> list[dict[str, Any]]:
+    """As few documents as EMF allows: one, unless two counts give one dimension two values."""
     namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
     stage = os.environ.get("STAGE") or "local"
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
-        for key, value in {"Stage": stage, **dimensions}.items():
-            metric.add_dimension(name=key, value=value)
+    timestamp = int(time.time() * 1000)
+    documents: list[dict[str, Any]] = []
+    for name, dimensions in counts:
+        values = {"Stage": stage, **dimensions}
+        document = next((doc for doc in documents if _fits(doc, name, values)), None)
+        if document is None:
+            document = {"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": []}}
+            documents.append(document)
+        _add(document, namespace, name, values)
+    return documents
+
+
+def _fits(document: dict[str, Any], name: str, values: dict[str, str]) -> bool:
+    """Whether ``name`` with ``values`` can join: no dimension with another value, no metric under other ones."""
+    if any(key in document and document[key] != value for key, value in values.items()):
+        return False
+    directives = document["_aws"]["CloudWatchMetrics"]
+    if name in document:  # the same count again: only under the same dimension set
+        return any(
+            directive["Dimensions"] == [list(values)] and {"Name": name, "Unit": "Count"} in directive["Metrics"]
+            for directive in directives
+        )
+    return True
+
+
+def _add(document: dict[str, Any], namespace: str, name: str, values: dict[str, str]) -> None:
+    if name in document:
+        document[name].append(1.0)
+        return
+    directives = document["_aws"]["CloudWatchMetrics"]
+    keys = [list(values)]
+    directive = next((d for d in directives if d["Dimensions"] == keys), None)
+    if directive is None:
+        directive = {"Namespace": namespace, "Dimensions": keys, "Metrics": []}
+        directives.append(directive)
+    directive["Metrics"].append({"Name": name, "Unit": "Count"})
+    document.update(values)
+    document[name] = [1.0]

@@ -268,3 +268,62 @@ def test_browser_sign_in_and_code_flow_never_log_a_password_code_cookie_or_token
     assert ("TokensIssued", {"Stage": "local", "GrantType": "refresh_token"}) in metrics(documents)
     for secret in [*signed_in.secrets, client["client_secret"]]:
         assert not any(secret in line for line in lines), f"a secret of the browser flow was logged: {secret[:12]}..."
+
+
+def test_a_request_emits_one_metrics_document_with_all_its_metrics(app_client, captured):
+    """EMF: a request's metrics are aggregated and written once, not one document per value (issue 13)."""
+    captured()
+    app_client.http.post("/ui/login", headers=FORM, body="login_challenge=x&username=ada&password=p&csrf_token=t")
+
+    _, documents = captured()
+    emf = [doc for doc in documents if "_aws" in doc]
+    assert len(emf) == 1, emf
+    assert sorted(metrics(emf)) == [
+        ("Failures", {"Stage": "local", "Error": "unknown"}),
+        ("Logins", {"Stage": "local", "Outcome": "failure"}),
+    ]
+
+
+def test_a_token_request_body_is_parsed_once(app_client, captured, monkeypatch):
+    """The log line and metrics read the form the token endpoint parsed; they do not parse the body again."""
+    import chalicelib.oauth.http as oauth_http
+
+    client = admin(app_client, "clients.create", grant_types=["client_credentials"], scope="a")["result"]
+    body = "grant_type=client_credentials&scope=a"
+    parsed: list[str] = []
+    for module in (oauth_http, observability):
+        real = module.parse_qs
+
+        def spy(raw: str, *args: Any, real: Any = real, **kwargs: Any) -> Any:
+            parsed.append(raw)  # a spy only: the real parser still answers
+            return real(raw, *args, **kwargs)
+
+        monkeypatch.setattr(module, "parse_qs", spy)
+    captured()
+    headers = {**FORM, "Authorization": basic(client["client_id"], client["client_secret"])}
+    assert app_client.http.post("/oauth2/token", headers=headers, body=body).status_code == 200
+
+    _, documents = captured()
+    assert parsed.count(body) == 1
+    assert requests(documents)[-1]["grant_type"] == "client_credentials"
+    assert ("TokensIssued", {"Stage": "local", "GrantType": "client_credentials"}) in metrics(documents)
+
+
+def test_one_metrics_document_splits_only_where_emf_cannot_hold_two_values(capsys):
+    from chalicelib.metrics import emit_metric, one_document
+
+    capsys.readouterr()
+    with one_document():
+        emit_metric("Failures", Error="invalid_client")
+        emit_metric("Failures", Error="invalid_client")
+        emit_metric("KmsThrottled", Algorithm="RS256")
+        emit_metric("Failures", Error="server_error")  # Error cannot hold two values in one document
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(documents) == 2
+    first, second = documents
+    assert (first["Failures"], first["KmsThrottled"], second["Failures"]) == ([1.0, 1.0], [1.0], [1.0])
+    assert sorted(metrics(documents), key=repr) == [
+        ("Failures", {"Stage": "local", "Error": "invalid_client"}),
+        ("Failures", {"Stage": "local", "Error": "server_error"}),
+        ("KmsThrottled", {"Stage": "local", "Algorithm": "RS256"}),
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from chalicelib.oauth.errors import InvalidRequest
@@ -168,6 +168,8 @@ class Request:
     query: Params
     body: str = ""
     source_ip: str = ""
+    # The body parsed once, by the first ``form()``; what logs and metrics read after the handler.
+    _parsed: dict[str, Mapping[str, list[str]]] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def content_type(self) -> str:
@@ -188,10 +190,17 @@ class Request:
             )
         return values[0] if values else None
 
+    def parsed_form(self) -> Mapping[str, list[str]] | None:
+        """The body as ``form()`` parsed it (blank values kept), or None if no ``form()`` ran."""
+        return self._parsed.get("form")
+
     def form(self) -> Params:
         """The body as form parameters; anything but a form is ``invalid_request``."""
         if self.content_type != FORM_CONTENT_TYPE:
             raise InvalidRequest(f"the request body must be {FORM_CONTENT_TYPE}")
-        params = Params(parse_form(self.body))
+        values = self._parsed.get("form")
+        if values is None:
+            values = self._parsed["form"] = parse_form(self.body)
+        params = Params(values)
         params.check_no_duplicates()
         return params

@@ -71,7 +71,8 @@ def respond(
     except RequestTooLarge as error:
         return chalice_response(_render(error.to_page()) if page else error.to_response())
     try:
-        result = handler(protocol_request(request))
+        protocol = request.protocol_request = protocol_request(request)  # its parsed form serves the log line
+        result = handler(protocol)
         response = _render(result) if isinstance(result, Page) else result
     except OAuthError as error:  # raised below the endpoint, e.g. keys that cannot be read (503)
         response = _render(error.to_page()) if page else error.to_response()

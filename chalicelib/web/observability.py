@@ -32,17 +32,18 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from chalicelib.metrics import emit_metric
+from chalicelib.metrics import emit_metric, one_document
 from chalicelib.oauth import paths
 from chalicelib.oauth.client_auth import decode_basic
 from chalicelib.oauth.http import MAX_BODY_BYTES
@@ -91,7 +92,7 @@ def logger() -> Any:
     """The Powertools JSON logger, on the logger named like the service (Chalice's app logger too)."""
     from aws_lambda_powertools import Logger
 
-    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE, stream=_Stdout())
+    return Logger(service=_service(), stream=_Stdout())
 
 
 # --------------------------------------------------------------------------- HTTP requests
@@ -111,8 +112,27 @@ class RequestRecord:
     request_id: str | None
     duration_ms: float
 
+    def log_fields(self) -> dict[str, Any]:
+        """The line's own keys, in Powertools' order (``request_id`` first); cheaper than ``asdict``."""
+        return {
+            "request_id": self.request_id,
+            "endpoint": self.endpoint,
+            "method": self.method,
+            "status": self.status,
+            "outcome": self.outcome,
+            "error": self.error,
+            "client_id": self.client_id,
+            "grant_type": self.grant_type,
+            "duration_ms": self.duration_ms,
+        }
 
-def _form(request: Any) -> dict[str, list[str]]:
+
+def _form(request: Any) -> Mapping[str, list[str]]:
+    """The form the handler parsed (``adapter.respond`` keeps its request); parsed here only if it did not."""
+    protocol = getattr(request, "protocol_request", None)
+    parsed = protocol.parsed_form() if protocol is not None else None
+    if parsed is not None:
+        return parsed
     if "application/x-www-form-urlencoded" not in (request.headers.get("content-type") or ""):
         return {}
     raw = request.raw_body or b""
@@ -125,7 +145,7 @@ def _form(request: Any) -> dict[str, list[str]]:
 
 
 def _one(values: Mapping[str, list[str]], name: str) -> str | None:
-    found = values.get(name) or []
+    found = [value for value in values.get(name) or [] if value]  # RFC 6749 §3.1: blank is omitted
     return found[0] if len(found) == 1 else None
 
 
@@ -213,18 +233,56 @@ def _request_metrics(record: RequestRecord, request: Any) -> None:
 
 
 def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
-    """Chalice ``http`` middleware: one log line and the metrics of each request."""
+    """Chalice ``http`` middleware: one log line and one metrics document per request."""
+    with one_document():
+        return _logged_request(event, get_response)
+
+
+def _logged_request(event: Any, get_response: Callable[[Any], Any]) -> Any:
     log = logger()
     started = time.perf_counter()
-    log.thread_safe_append_keys(request_id=_request_id(event))
+    log.thread_safe_append_keys(request_id=_request_id(event))  # on the lines written deeper, too
     try:
         response = get_response(event)
-        record = request_record(event, response, (time.perf_counter() - started) * 1000)
-        log.info("request", extra=asdict(record))
-        _request_metrics(record, event)
-        return response
     finally:
         log.thread_safe_remove_keys(["request_id"])
+    record = request_record(event, response, (time.perf_counter() - started) * 1000)
+    if log.isEnabledFor(logging.INFO):
+        sys.stdout.write(json_line(record.log_fields()))
+    _request_metrics(record, event)
+    return response
+
+
+def json_line(fields: Mapping[str, Any]) -> str:
+    """The line Powertools' Logger would write, built as one dict and serialised once.
+
+    Same keys, same order, ``None`` left out, the same timestamp format and the
+    X-Ray trace id when Lambda sets one; without the Powertools formatter, a
+    ``LogRecord`` and ``findCaller``, which together cost about five times as
+    much per request (issue 13).
+    """
+    line: dict[str, Any] = {
+        "level": "INFO",
+        "location": "http_middleware",
+        "message": "request",
+        "timestamp": _timestamp(time.time()),
+        "service": _service(),
+    }
+    line.update((name, value) for name, value in fields.items() if value is not None)
+    trace = os.environ.get("_X_AMZN_TRACE_ID")
+    if trace:
+        line["xray_trace_id"] = trace.split(";")[0].replace("Root=", "")
+    return json.dumps(line, separators=(",", ":")) + "\n"
+
+
+def _timestamp(now: float) -> str:
+    """Powertools' default: ``2026-12-02 01:11:54,175+0000`` (local time, milliseconds, offset)."""
+    stamp = time.localtime(now)
+    return f"{time.strftime('%Y-%m-%d %H:%M:%S', stamp)},{int(now % 1 * 1000):03d}{time.strftime('%z', stamp)}"
+
+
+def _service() -> str:
+    return os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE
 
 
 # --------------------------------------------------------------------------- other functions
@@ -236,6 +294,11 @@ def _invocation_id(lambda_context: Any) -> str | None:
 
 def admin_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Chalice ``pure_lambda`` middleware (admin, interactions): function, operation and outcome, never params."""
+    with one_document():
+        return _logged_operation(event, get_response)
+
+
+def _logged_operation(event: Any, get_response: Callable[[Any], Any]) -> Any:
     raw = event.event if isinstance(event.event, Mapping) else {}
     operation = raw.get("operation") if isinstance(raw.get("operation"), str) else None
     answer = get_response(event)
@@ -260,6 +323,11 @@ def admin_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
 
 def schedule_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Chalice ``scheduled`` middleware (the rotate_keys function): which keys, not their material."""
+    with one_document():
+        return _logged_rotation(event, get_response)
+
+
+def _logged_rotation(event: Any, get_response: Callable[[Any], Any]) -> Any:
     answer = get_response(event)
     detail = getattr(event, "detail", None) or {}
     operation = detail.get("operation", "rotate") if isinstance(detail, Mapping) else "rotate"
