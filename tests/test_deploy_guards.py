@@ -17,7 +17,6 @@ import pytest
 from infra.deploy import Tools, deploy
 from infra.guards import BUDGET_TEMPLATE_PATH, WAF_TEMPLATE_PATH
 from infra.stages import StageError
-from tests.fake_cloudformation import FakeCloudFormation
 from tests.test_deploy import fake_tools
 from tests.test_deploy import project as project  # the fixture: a copy of .chalice/config.json
 
@@ -30,18 +29,11 @@ def edit_stage(project: Path, change: Callable[[dict[str, Any]], None]) -> None:
     project.write_text(json.dumps(config))
 
 
-def deployed(project: Path, earlier: FakeCloudFormation | None = None) -> FakeCloudFormation:
-    """The account after a deploy; ``earlier``: a later deploy into the same account (and the same API)."""
-    if earlier is None:
-        tools, cloudformation, _ = fake_tools(project, [], keys=[{"kid": "k"}])
-        ACCOUNTS[id(cloudformation)] = tools
-    else:
-        tools, cloudformation = ACCOUNTS[id(earlier)], earlier
+def deployed(project: Path, tools: Tools | None = None) -> Tools:
+    """The fakes after a deploy; ``tools``: a later deploy into the same account (and the same API)."""
+    tools = tools or fake_tools(project, [], keys=[{"kid": "k"}])[0]
     deploy("dev", tools, config_path=project, say=lambda _: None)
-    return cloudformation
-
-
-ACCOUNTS: dict[int, Tools] = {}  # each fake account's tools, for a second deploy into it
+    return tools
 
 
 def assert_refused_before_anything_runs(project: Path, match: str) -> None:
@@ -56,8 +48,7 @@ def parameters(stack: dict[str, Any]) -> dict[str, str]:
 
 
 def test_deploy_puts_the_waf_in_front_of_the_api_chalice_made(project):
-    cloudformation = deployed(project)
-    stack = cloudformation.live[WAF_STACK].arguments
+    stack = deployed(project).cloudformation.live[WAF_STACK].arguments
     assert stack["TemplateBody"] == WAF_TEMPLATE_PATH.read_text()
     assert parameters(stack)["RestApiId"] == "api0000001"  # what chalice deploy recorded
     assert parameters(stack)["StageName"] == "api"
@@ -67,7 +58,7 @@ def test_deploy_puts_the_waf_in_front_of_the_api_chalice_made(project):
 def test_the_stage_sets_the_waf_limits(project):
     limits = {"authorize": 120, "token": 900, "device": 30, "ui": 200, "all": 5000}
     edit_stage(project, lambda dev: dev.update(waf={"limits_per_ip_per_5_minutes": limits}))
-    given = parameters(deployed(project).live[WAF_STACK].arguments)
+    given = parameters(deployed(project).cloudformation.live[WAF_STACK].arguments)
     assert given == {
         "RestApiId": "api0000001",
         "StageName": "api",
@@ -80,18 +71,20 @@ def test_the_stage_sets_the_waf_limits(project):
 
 
 def test_a_second_deploy_updates_the_waf_stack(project):
-    cloudformation = deployed(project)
+    tools = deployed(project)
+    cloudformation = tools.cloudformation
     cloudformation.operations.clear()
     edit_stage(project, lambda dev: dev.update(waf={"limits_per_ip_per_5_minutes": {"token": 900}}))
-    deployed(project, cloudformation)
+    deployed(project, tools)
     assert f"update {WAF_STACK}" in cloudformation.operations
     assert f"create {WAF_STACK}" not in cloudformation.operations
 
 
 def test_a_stage_that_opts_out_gets_no_waf_and_loses_the_one_it_had(project):
-    cloudformation = deployed(project)
+    tools = deployed(project)
+    cloudformation = tools.cloudformation
     edit_stage(project, lambda dev: dev.update(waf={"enabled": False}))
-    deployed(project, cloudformation)
+    deployed(project, tools)
     assert WAF_STACK not in cloudformation.live
     assert f"delete {WAF_STACK}" in cloudformation.operations
 
@@ -121,7 +114,7 @@ BUDGET_STACK = "tollgate-dev-budget"
 
 def test_deploy_creates_the_stages_budget_alarm_with_its_amount_and_recipient(project):
     edit_stage(project, lambda dev: dev.update(budget={"monthly_usd": 40, "alert_email": "ops@acme.test"}))
-    stack = deployed(project).live[BUDGET_STACK].arguments
+    stack = deployed(project).cloudformation.live[BUDGET_STACK].arguments
     assert stack["TemplateBody"] == BUDGET_TEMPLATE_PATH.read_text()
     assert parameters(stack) == {
         "NamePrefix": "tollgate-dev",
@@ -134,7 +127,7 @@ def test_deploy_creates_the_stages_budget_alarm_with_its_amount_and_recipient(pr
 def test_the_budget_alarm_may_go_to_an_sns_topic(project):
     topic = "arn:aws:sns:eu-west-1:111122223333:billing-alerts"
     edit_stage(project, lambda dev: dev.update(budget={"monthly_usd": 12.5, "alert_sns_topic_arn": topic}))
-    given = parameters(deployed(project).live[BUDGET_STACK].arguments)
+    given = parameters(deployed(project).cloudformation.live[BUDGET_STACK].arguments)
     assert (given["BudgetMonthlyUsd"], given["BudgetAlertEmail"], given["BudgetAlertSnsTopicArn"]) == (
         "12.5",
         "",
