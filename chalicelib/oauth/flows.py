@@ -36,6 +36,7 @@ from urllib.parse import urlencode
 from chalicelib.oauth import device, paths
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound, TooManyAttempts
+from chalicelib.oauth.models.serial import from_plain, to_plain
 from chalicelib.oauth.oidc.claims import reserved_in
 from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, Pepper, StateItem, StateStore
 from chalicelib.oauth.sealed_challenges import STATE_KIND, Opened, SealedChallenges
@@ -146,11 +147,11 @@ class Flow:
     session: Authentication | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        return _encode(self)
+        return to_plain(self)
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Flow:
-        return _decode(payload)
+        return from_plain(cls, payload)
 
 
 @dataclass(frozen=True)
@@ -201,40 +202,6 @@ class ConsentRequest:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def _encode(flow: Flow) -> dict[str, Any]:
-    def plain(value: Any) -> Any:
-        if hasattr(value, "__dataclass_fields__"):
-            return {name: plain(getattr(value, name)) for name in value.__dataclass_fields__}
-        if isinstance(value, tuple):
-            return [plain(v) for v in value]
-        if isinstance(value, Mapping):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
-    return plain(flow)
-
-
-def _tuples(data: Mapping[str, Any], cls: type) -> dict[str, Any]:
-    names = cls.__dataclass_fields__
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
-
-
-def _decode(payload: Mapping[str, Any]) -> Flow:
-    def part(name: str, cls: type) -> Any:
-        value = payload.get(name)
-        return cls(**_tuples(value, cls)) if value else None
-
-    return Flow(
-        request=AuthorizationRequest(**_tuples(payload["request"], AuthorizationRequest)),
-        csrf_hash=payload["csrf_hash"],
-        requested_at=payload["requested_at"],
-        authentication=part("authentication", Authentication),
-        consent=part("consent", Consent),
-        rejection=part("rejection", Rejection),
-        session=part("session", Authentication),
-    )
 
 
 def _oidc_context(request: AuthorizationRequest, login_hint: str | None) -> dict[str, Any]:
