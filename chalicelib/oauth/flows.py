@@ -107,7 +107,7 @@ class _Taken:
 
 
 class Flows:
-    """The state machine's transitions, on the storage port."""
+    """Each step of an interaction stored under its single-use key; the transitions are the model's."""
 
     def __init__(
         self,
@@ -312,7 +312,8 @@ class Flows:
         it goes into ID tokens, so it may not be in the future nor older
         than prompt=login / max_age allow.  With ``skip`` the subject must be
         the session's, and the session (its sign-in time and ``sid``) goes on.
-        A refused answer leaves the challenge open, so the app can correct it.
+        A refused answer leaves the challenge open, so the app can correct it:
+        what the answer says on its own is checked before the challenge is taken.
         """
         check_subject(subject)
         check_remember_for(remember_for)
