@@ -269,7 +269,7 @@ def test_custom_claims_still_arrive_beside_the_reserved_ones(http, client, admin
 def test_a_consent_remembered_before_the_rule_cannot_smuggle_reserved_claims(http, client, admin):
     """A consent remembered with reserved claims (before they were refused) is filtered when tokens are issued."""
     from chalicelib import services
-    from chalicelib.oauth.flows import Consent
+    from chalicelib.oauth.models.interaction import Consent
 
     forged = {"sub": "admin", "email_verified": True, "scope": "admin", "cnf": {"jkt": "x"}, "tier": "gold"}
     services.sessions().remember_consent(

@@ -16,7 +16,7 @@ import pytest
 from chalicelib import admin, services
 from chalicelib.oauth import users
 from chalicelib.oauth.csrf import CsrfGuard
-from chalicelib.oauth.flows import AuthorizationRequest
+from chalicelib.oauth.models.interaction import AuthorizationRequest
 from chalicelib.web import adapter
 from tests.conftest import FORM, ISSUER
 

@@ -1,12 +1,10 @@
-"""The login and consent flow: an explicit state machine, as in Hydra (``flow/flow.go``).
+"""The interactions' service: login, consent and device challenges on the storage port (Hydra's ``flow/``).
 
-    login requested ──accept──▶ login accepted ──▶ consent requested ──accept──▶ consent accepted ──▶ code issued
-          │                                              │
-          └──reject──▶ rejected ◀─────────reject─────────┘
-
-Each state lives in the state table under its own single-use key: a
-``login_challenge`` becomes a ``login_verifier`` when the login app accepts
-or rejects it, the authorization endpoint redeems the verifier and creates a
+The transitions themselves are the model's
+(:class:`~chalicelib.oauth.models.interaction.Interaction`); this module
+stores each step under its own single-use key: a ``login_challenge``
+becomes a ``login_verifier`` when the login app accepts or rejects it, the
+authorization endpoint redeems the verifier and creates a
 ``consent_challenge``, which becomes a ``consent_verifier``, which the
 authorization endpoint redeems for a code.  Every step is a conditional
 ``consume`` of the previous key, so no challenge or verifier works twice and
@@ -19,7 +17,8 @@ challenge's small state item (where a sealed login challenge's attempts are
 counted), so it too is answered once.
 
 The login and consent apps (Tollgate's own pages, or a team's app through
-the admin function) only ever see challenges; verifiers travel through the
+the admin function) only ever see challenges
+(:mod:`~chalicelib.oauth.interaction_requests`); verifiers travel through the
 browser back to ``/oauth2/auth``, which also checks a per-flow cookie so a
 verifier cannot be replayed in another browser.
 """
@@ -29,26 +28,58 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from chalicelib.oauth import device, paths
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound, TooManyAttempts
+from chalicelib.oauth.interaction_requests import AppView, ConsentRequest, LoginRequest
+from chalicelib.oauth.models.interaction import (
+    CONSENT_CHALLENGE,
+    CONSENT_VERIFIER,
+    DEVICE_CHALLENGE,
+    DEVICE_VERIFIER,
+    LOGIN_CHALLENGE,
+    LOGIN_VERIFIER,
+    Authentication,
+    AuthorizationRequest,
+    Consent,
+    DeviceChallenge,
+    Interaction,
+    Rejection,
+    check_consent,
+    check_remember_for,
+    check_subject,
+)
 from chalicelib.oauth.models.serial import from_plain, to_plain
-from chalicelib.oauth.oidc.claims import reserved_in
 from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, Pepper, StateItem, StateStore
 from chalicelib.oauth.sealed_challenges import STATE_KIND, Opened, SealedChallenges
 from chalicelib.oauth.sealing import Sealer
 from chalicelib.tokens.hashing import digest
 
-LOGIN_CHALLENGE = "login_challenge"
-LOGIN_VERIFIER = "login_verifier"
-CONSENT_CHALLENGE = "consent_challenge"
-CONSENT_VERIFIER = "consent_verifier"
-DEVICE_CHALLENGE = "device_challenge"
-DEVICE_VERIFIER = "device_verifier"
+# The names importers knew this module by, before the models moved to ``oauth/models``.
+Flow = Interaction
+__all__ = [
+    "CONSENT_CHALLENGE",
+    "CONSENT_VERIFIER",
+    "DEVICE_CHALLENGE",
+    "DEVICE_VERIFIER",
+    "LOGIN_CHALLENGE",
+    "LOGIN_VERIFIER",
+    "Authentication",
+    "AuthorizationRequest",
+    "Consent",
+    "ConsentRequest",
+    "Flow",
+    "Flows",
+    "LoginRequest",
+    "Rejection",
+    "new_challenge",
+]
+
+M = TypeVar("M")
 
 WRONG_USER_CODE = "the code is not valid or has expired"
 LOGIN_VOID = "Too many failed attempts. Start signing in again from the application."
@@ -62,216 +93,21 @@ def new_challenge() -> str:
     return value
 
 
-# What a login or consent app may answer when it rejects (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
-REJECTION_ERRORS = frozenset(
-    {"access_denied", "login_required", "consent_required", "interaction_required", "account_selection_required"}
-)
-
-
-def _rejection(error: str, error_description: str) -> Rejection:
-    if error not in REJECTION_ERRORS:
-        raise InvalidRequest(f"error must be one of {', '.join(sorted(REJECTION_ERRORS))}")
-    return Rejection(error, error_description)
-
-
-@dataclass(frozen=True)
-class AuthorizationRequest:
-    """A validated authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1)."""
-
-    client_id: str
-    redirect_uri: str
-    redirect_uri_given: bool
-    scope: tuple[str, ...]
-    audience: tuple[str, ...]
-    state: str | None
-    nonce: str | None
-    code_challenge: str | None
-    code_challenge_method: str | None
-    prompt: tuple[str, ...]
-    max_age: int | None
-    acr_values: tuple[str, ...] = ()
-    # The login_hint sealed (``Flows.seal_login_hint``): it only pre-fills a login form, so the
-    # state table, which holds this request at every step, never holds it in clear.
-    sealed_login_hint: str | None = None
-    ui_locales: tuple[str, ...] = ()
-    # Set when the flow approves a device (RFC 8628) instead of issuing a code.
-    device_code_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Authentication:
-    """Who signed in, how, and whether the browser should remember it (Hydra's accept-login body)."""
-
-    subject: str
-    auth_time: int
-    acr: str = ""
-    amr: tuple[str, ...] = ()
-    remember: bool = False
-    remember_for: int = 0
-    sid: str = ""
-    # With ``remember``: a persistent cookie for the session's lifetime, or (False)
-    # a browser-session cookie, gone when the browser closes (RFC 6265 §4.1.2).
-    persistent: bool = True
-
-
-@dataclass(frozen=True)
-class Consent:
-    """What the person allowed (Hydra's accept-consent body)."""
-
-    grant_scope: tuple[str, ...]
-    grant_access_token_audience: tuple[str, ...]
-    remember: bool = False
-    remember_for: int = 0
-    access_token_claims: Mapping[str, Any] = field(default_factory=dict)
-    id_token_claims: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Rejection:
-    error: str = "access_denied"
-    error_description: str = ""
-
-
-@dataclass(frozen=True)
-class Flow:
-    """Everything known about one authorization, carried from state to state."""
-
-    request: AuthorizationRequest
-    csrf_hash: str  # digest of the per-flow browser cookie
-    requested_at: int
-    authentication: Authentication | None = None
-    consent: Consent | None = None
-    rejection: Rejection | None = None
-    # The browser's login session, when it would have let this sign-in skip the
-    # login (Hydra's ``skip``): the login app must then accept this subject.
-    session: Authentication | None = None
-
-    def to_payload(self) -> dict[str, Any]:
-        return to_plain(self)
-
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> Flow:
-        return from_plain(cls, payload)
-
-
 @dataclass(frozen=True)
 class _Taken:
     """A challenge taken to be answered."""
 
     kind: str
-    payload: dict[str, Any]
+    payload: Mapping[str, Any]
     item: StateItem | None = None  # a stored challenge, now consumed: put back if the answer is refused
     sealed: Opened | None = None  # a sealed challenge: its one verifier derives from its id
 
-    @property
-    def flow(self) -> Flow:
-        return Flow.from_payload(self.payload)
-
-
-@dataclass(frozen=True)
-class LoginRequest:
-    """What a login app sees (Hydra's OAuth2LoginRequest)."""
-
-    challenge: str
-    client: dict[str, Any]
-    requested_scope: list[str]
-    requested_access_token_audience: list[str]
-    skip: bool
-    subject: str
-    request_url: str
-    oidc_context: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class ConsentRequest:
-    """What a consent app sees (Hydra's OAuth2ConsentRequest)."""
-
-    challenge: str
-    client: dict[str, Any]
-    requested_scope: list[str]
-    requested_access_token_audience: list[str]
-    skip: bool  # Hydra's field, always false here: remembered consent never reaches the consent app
-    subject: str
-    acr: str
-    amr: list[str]
-    request_url: str
-    oidc_context: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def _oidc_context(request: AuthorizationRequest, login_hint: str | None) -> dict[str, Any]:
-    context: dict[str, Any] = {}
-    if request.acr_values:
-        context["acr_values"] = list(request.acr_values)
-    if login_hint:
-        context["login_hint"] = login_hint
-    if request.ui_locales:
-        context["ui_locales"] = list(request.ui_locales)
-    return context
-
-
-def _fresh_since(flow: Flow) -> int | None:
-    """The oldest ``auth_time`` the client accepts: prompt=login wants a login after the request,
-    max_age one at most that old (OIDC Core §3.1.2.1); None when any will do."""
-    request = flow.request
-    if "login" in request.prompt:
-        return flow.requested_at
-    if request.max_age is not None:
-        return flow.requested_at - request.max_age
-    return None
-
-
-def _authentication_time(flow: Flow, auth_time: int | None, now: int) -> int:
-    """When the person really signed in: what the login app says, checked against what the client asked."""
-    if auth_time is None:
-        return flow.session.auth_time if flow.session else now
-    if auth_time <= 0:
-        raise InvalidRequest("auth_time must be a positive number of seconds since the epoch")
-    if auth_time > now:
-        raise InvalidRequest("auth_time must not be in the future")
-    oldest = _fresh_since(flow)
-    if oldest is not None and auth_time < oldest:
-        raise InvalidRequest("auth_time is older than the client allows (prompt=login or max_age): sign the person in")
-    return auth_time
-
-
-# Hydra's ``remember_for`` bound, and the longest a browser should be trusted without a new login.
-MAX_REMEMBER_FOR = 30 * 24 * 3600
-MAX_SUBJECT_LENGTH = 255
-
-
-def _check_remember_for(remember_for: int) -> None:
-    if not 0 <= remember_for <= MAX_REMEMBER_FOR:
-        raise InvalidRequest(f"remember_for must be from 0 to {MAX_REMEMBER_FOR} seconds (30 days)")
-
-
-def _check_subject(subject: str) -> None:
-    """``sub`` (OIDC Core §2: at most 255 ASCII characters) as printable ASCII without spaces.
-
-    What a login app answers ends up in tokens, logs and the state table's
-    subject index: no control characters, no look-alike Unicode, no spaces
-    that could split a log line or a scope-like list.
-    """
-    if not 1 <= len(subject) <= MAX_SUBJECT_LENGTH:
-        raise InvalidRequest(f"subject must be 1 to {MAX_SUBJECT_LENGTH} characters")
-    if not all("!" <= character <= "~" for character in subject):
-        raise InvalidRequest("subject must be printable ASCII without spaces")
-
-
-def _check_custom_claims(token: str, claims: Mapping[str, Any]) -> None:
-    # Only names from our own list are echoed back, never the app's arbitrary keys.
-    reserved = reserved_in(claims)
-    if reserved:
-        raise InvalidRequest(f"session.{token} may not set {', '.join(reserved)}: only Tollgate sets these claims")
+    def read(self, model: type[M]) -> M:
+        return from_plain(model, self.payload)
 
 
 class Flows:
-    """The state machine's transitions, on the storage port."""
+    """Each step of an interaction stored under its single-use key; the transitions are the model's."""
 
     def __init__(
         self,
@@ -294,10 +130,11 @@ class Flows:
     def seal_login_hint(self, login_hint: str | None) -> str | None:
         return self._login_hints.seal(login_hint.encode()) if login_hint else None
 
-    def _login_hint(self, request: AuthorizationRequest) -> str | None:
+    def _app_view(self, request: AuthorizationRequest) -> AppView:
+        """How the login or consent app sees ``request``: its login_hint opened, if any."""
         sealed = request.sealed_login_hint
         opened = self._login_hints.open(sealed) if sealed else None
-        return opened.decode() if opened else None
+        return AppView(self._issuer, opened.decode() if opened else None)
 
     @property
     def challenge_ttl(self) -> int:
@@ -305,19 +142,19 @@ class Flows:
 
     # -- creating and redeeming keys -------------------------------------------------
 
-    def _put(self, kind: str, flow: Flow) -> str:
+    def _put(self, kind: str, model: Interaction | DeviceChallenge) -> str:
         value = new_challenge()
         expires_at = int(time.time()) + self._ttl
-        self._store.upsert(StateItem(kind, digest(value), flow.to_payload(), expires_at))
+        self._store.upsert(StateItem(kind, digest(value), to_plain(model), expires_at))
         return value
 
-    def _peek(self, kind: str, value: str) -> Flow:
+    def _peek(self, kind: str, value: str, model: type[M]) -> M:
         if self._sealed.is_sealed(value):
-            return Flow.from_payload(self._open(kind, value).payload)
+            return from_plain(model, self._open(kind, value).payload)
         item = self._store.find(kind, digest(value)) if value else None
         if item is None:
             raise NotFound(f"unknown, used or expired {kind}")
-        return Flow.from_payload(item.payload)
+        return from_plain(model, item.payload)
 
     def _open(self, kind: str, value: str) -> Opened:
         opened = self._sealed.open(kind, value)
@@ -341,7 +178,7 @@ class Flows:
         if taken.item is not None:
             self._store.release(taken.item.kind, taken.item.id, taken.item.consumed_at or 0)
 
-    def _answer(self, taken: _Taken, kind: str, flow: Flow) -> str:
+    def _answer(self, taken: _Taken, kind: str, interaction: Interaction) -> str:
         """Store the answer to a taken challenge as a ``kind`` verifier: the verifier.
 
         A sealed challenge's verifier is derived from its id and stored only if
@@ -351,9 +188,9 @@ class Flows:
         """
         sealed = taken.sealed
         if sealed is None:
-            return self._put(kind, flow)
+            return self._put(kind, interaction)
         verifier = self._sealed.verifier(kind, sealed.id)
-        item = StateItem(kind, digest(verifier), flow.to_payload(), int(time.time()) + self._ttl)
+        item = StateItem(kind, digest(verifier), to_plain(interaction), int(time.time()) + self._ttl)
         closing = (STATE_KIND, sealed.state_id(taken.kind), sealed.expires_at)
         if not self._store.insert_all([item], closing=[closing]):
             raise NotFound(f"this sealed challenge was already answered ({kind} exists)")
@@ -368,11 +205,11 @@ class Flows:
             raise NotFound(f"unknown, used or expired {kind}")
         return item
 
-    def _take(self, kind: str, value: str) -> Flow:
-        return Flow.from_payload(self._take_item(kind, value).payload)
+    def _take(self, kind: str, value: str) -> Interaction:
+        return from_plain(Interaction, self._take_item(kind, value).payload)
 
-    def _client(self, flow: Flow) -> Client:
-        client = self._clients.find(flow.request.client_id)
+    def _client(self, interaction: Interaction) -> Client:
+        client = self._clients.find(interaction.request.client_id)
         if client is None:
             raise NotFound("the client of this flow no longer exists")
         return client
@@ -385,27 +222,27 @@ class Flows:
 
     # -- called by the authorization endpoint --------------------------------------
 
-    def new_flow(self, request: AuthorizationRequest, csrf_cookie: str) -> Flow:
-        return Flow(request=request, csrf_hash=digest(csrf_cookie), requested_at=int(time.time()))
+    def new_flow(self, request: AuthorizationRequest, csrf_cookie: str) -> Interaction:
+        return Interaction(request=request, csrf_hash=digest(csrf_cookie), requested_at=int(time.time()))
 
-    def request_login(self, flow: Flow, *, sealed: bool = False) -> str:
+    def request_login(self, interaction: Interaction, *, sealed: bool = False) -> str:
         """Login requested: the ``login_challenge`` for the login app.
 
         ``sealed``: for Tollgate's own login page, the challenge carries the flow
         and nothing is stored (:mod:`~chalicelib.oauth.sealed_challenges`), unless
         the flow is too large to travel in a URL.
         """
-        challenge = self._sealed.seal(LOGIN_CHALLENGE, flow.to_payload()) if sealed else None
-        return challenge or self._put(LOGIN_CHALLENGE, flow)
+        challenge = self._sealed.seal(LOGIN_CHALLENGE, to_plain(interaction)) if sealed else None
+        return challenge or self._put(LOGIN_CHALLENGE, interaction)
 
-    def request_consent(self, flow: Flow) -> str:
+    def request_consent(self, interaction: Interaction) -> str:
         """Consent requested: the ``consent_challenge`` for the consent app."""
-        return self._put(CONSENT_CHALLENGE, flow)
+        return self._put(CONSENT_CHALLENGE, interaction)
 
-    def redeem_login_verifier(self, verifier: str) -> Flow:
+    def redeem_login_verifier(self, verifier: str) -> Interaction:
         return self._take(LOGIN_VERIFIER, verifier)
 
-    def redeem_consent_verifier(self, verifier: str) -> Flow:
+    def redeem_consent_verifier(self, verifier: str) -> Interaction:
         return self._take(CONSENT_VERIFIER, verifier)
 
     # -- called by login and consent apps (default pages and the admin function) -------
@@ -453,17 +290,9 @@ class Flows:
             raise NotFound(f"unknown, used or expired {LOGIN_CHALLENGE}")
         if item.counter >= self._login_attempts:
             raise TooManyAttempts(LOGIN_VOID)
-        flow = Flow.from_payload(item.payload)
-        return LoginRequest(
-            challenge=challenge,
-            client=self._client(flow).metadata(),
-            requested_scope=list(flow.request.scope),
-            requested_access_token_audience=list(flow.request.audience),
-            skip=flow.session is not None,
-            subject=flow.session.subject if flow.session else "",
-            request_url=self._request_url(flow),
-            oidc_context=_oidc_context(flow.request, self._login_hint(flow.request)),
-        )
+        interaction = from_plain(Interaction, item.payload)
+        client = self._client(interaction).metadata()
+        return LoginRequest.of(challenge, interaction, client, self._app_view(interaction.request))
 
     def accept_login(
         self,
@@ -483,34 +312,29 @@ class Flows:
         it goes into ID tokens, so it may not be in the future nor older
         than prompt=login / max_age allow.  With ``skip`` the subject must be
         the session's, and the session (its sign-in time and ``sid``) goes on.
-        A refused answer leaves the challenge open, so the app can correct it.
+        A refused answer leaves the challenge open, so the app can correct it:
+        what the answer says on its own is checked before the challenge is taken.
         """
-        _check_subject(subject)
-        _check_remember_for(remember_for)
+        check_subject(subject)
+        check_remember_for(remember_for)
         # Consume first and check the answer against what it held: no extra read
         # on the way that succeeds; a refusal puts the challenge back as it was.
         taken = self._take_challenge(LOGIN_CHALLENGE, challenge)
-        flow = taken.flow
-        session = flow.session
         try:
-            if session is not None and subject != session.subject:
-                raise InvalidRequest("skip is true: subject must be the subject of the login request")
-            signed_in_at = _authentication_time(flow, auth_time, int(time.time()))
+            accepted = taken.read(Interaction).accept_login(
+                subject=subject,
+                now=int(time.time()),
+                auth_time=auth_time,
+                remember=remember,
+                remember_for=remember_for,
+                acr=acr,
+                amr=amr,
+                persistent=persistent,
+            )
         except InvalidRequest:
             self._put_back(taken)
             raise
-        authentication = Authentication(
-            subject=subject,
-            auth_time=signed_in_at,
-            acr=acr or (session.acr if session else ""),
-            amr=tuple(amr) or (session.amr if session else ()),
-            remember=remember and session is None,  # a session already exists
-            remember_for=remember_for,
-            sid=session.sid if session else "",
-            persistent=persistent,
-        )
-        verifier = self._answer(taken, LOGIN_VERIFIER, replace(flow, authentication=authentication))
-        return self._back_to_authorize("login_verifier", verifier)
+        return self._back_to_authorize("login_verifier", self._answer(taken, LOGIN_VERIFIER, accepted))
 
     def refuse_client_subject(self, subject: str) -> None:
         """A login app may not sign a person in as a registered client (RFC 9700 §4.15).
@@ -520,31 +344,20 @@ class Flows:
         One read of the client registry (cached), only for login apps' answers,
         after the subject's syntax is checked (nothing unbounded reaches DynamoDB).
         """
-        _check_subject(subject)
+        check_subject(subject)
         if self._clients.find(subject) is not None:
             raise InvalidRequest("subject must not be a registered client_id")
 
     def reject_login(self, challenge: str, *, error: str = "access_denied", error_description: str = "") -> str:
-        rejection = _rejection(error, error_description)
+        rejection = Rejection(error, error_description)
         taken = self._take_challenge(LOGIN_CHALLENGE, challenge)
-        verifier = self._answer(taken, LOGIN_VERIFIER, replace(taken.flow, rejection=rejection))
+        verifier = self._answer(taken, LOGIN_VERIFIER, taken.read(Interaction).reject(rejection))
         return self._back_to_authorize("login_verifier", verifier)
 
     def consent_request(self, challenge: str) -> ConsentRequest:
-        flow = self._peek(CONSENT_CHALLENGE, challenge)
-        authentication = flow.authentication or Authentication(subject="", auth_time=0)
-        return ConsentRequest(
-            challenge=challenge,
-            client=self._client(flow).metadata(),
-            requested_scope=list(flow.request.scope),
-            requested_access_token_audience=list(flow.request.audience),
-            skip=False,
-            subject=authentication.subject,
-            acr=authentication.acr,
-            amr=list(authentication.amr),
-            request_url=self._request_url(flow),
-            oidc_context=_oidc_context(flow.request, self._login_hint(flow.request)),
-        )
+        interaction = self._peek(CONSENT_CHALLENGE, challenge, Interaction)
+        client = self._client(interaction).metadata()
+        return ConsentRequest.of(challenge, interaction, client, self._app_view(interaction.request))
 
     def accept_consent(
         self,
@@ -557,16 +370,7 @@ class Flows:
         access_token_claims: Mapping[str, Any] | None = None,
         id_token_claims: Mapping[str, Any] | None = None,
     ) -> str:
-        """Consent accepted: the scopes and audiences granted may only narrow what was requested."""
-        _check_remember_for(remember_for)
-        _check_custom_claims("access_token", access_token_claims or {})
-        _check_custom_claims("id_token", id_token_claims or {})
-        flow = self._take(CONSENT_CHALLENGE, challenge)
-        widened = (set(grant_scope) - set(flow.request.scope)) | (
-            set(grant_access_token_audience) - set(flow.request.audience)
-        )
-        if widened:
-            raise InvalidRequest(f"cannot grant what was not requested: {' '.join(sorted(widened))}")
+        """Consent accepted: the answer is checked on its own before the challenge is taken."""
         consent = Consent(
             grant_scope=tuple(grant_scope),
             grant_access_token_audience=tuple(grant_access_token_audience),
@@ -575,12 +379,13 @@ class Flows:
             access_token_claims=dict(access_token_claims or {}),
             id_token_claims=dict(id_token_claims or {}),
         )
-        verifier = self._put(CONSENT_VERIFIER, replace(flow, consent=consent))
-        return self._back_to_authorize("consent_verifier", verifier)
+        check_consent(consent)
+        accepted = self._take(CONSENT_CHALLENGE, challenge).accept_consent(consent)
+        return self._back_to_authorize("consent_verifier", self._put(CONSENT_VERIFIER, accepted))
 
     def reject_consent(self, challenge: str, *, error: str = "access_denied", error_description: str = "") -> str:
-        rejection = _rejection(error, error_description)
-        verifier = self._put(CONSENT_VERIFIER, replace(self._take(CONSENT_CHALLENGE, challenge), rejection=rejection))
+        rejection = Rejection(error, error_description)
+        verifier = self._put(CONSENT_VERIFIER, self._take(CONSENT_CHALLENGE, challenge).reject(rejection))
         return self._back_to_authorize("consent_verifier", verifier)
 
     # -- the device flow's first step (RFC 8628 §3.3): which device is this? -------------
@@ -590,22 +395,13 @@ class Flows:
 
         ``sealed``: for Tollgate's own device page, nothing is stored until a code is accepted.
         """
-        payload = {"csrf_hash": digest(csrf_cookie), "user_code": user_code}
-        value = self._sealed.seal(DEVICE_CHALLENGE, payload) if sealed else None
-        if value is None:
-            value = new_challenge()
-            self._store.upsert(StateItem(DEVICE_CHALLENGE, digest(value), payload, int(time.time()) + self._ttl))
-        return value
+        started = DeviceChallenge(csrf_hash=digest(csrf_cookie), user_code=user_code)
+        value = self._sealed.seal(DEVICE_CHALLENGE, to_plain(started)) if sealed else None
+        return value or self._put(DEVICE_CHALLENGE, started)
 
     def device_request(self, challenge: str) -> dict[str, Any]:
-        if self._sealed.is_sealed(challenge):
-            payload = self._open(DEVICE_CHALLENGE, challenge).payload
-        else:
-            item = self._store.find(DEVICE_CHALLENGE, digest(challenge)) if challenge else None
-            if item is None:
-                raise NotFound("unknown, used or expired device_challenge")
-            payload = item.payload
-        return {"challenge": challenge, "user_code": payload.get("user_code", ""), "request_url": ""}
+        started = self._peek(DEVICE_CHALLENGE, challenge, DeviceChallenge)
+        return {"challenge": challenge, "user_code": started.user_code, "request_url": ""}
 
     def accept_device(self, challenge: str, *, user_code: str) -> str:
         """The person typed ``user_code``: bind that device to this browser's flow.
@@ -628,23 +424,16 @@ class Flows:
             started = self._take_challenge(DEVICE_CHALLENGE, challenge)
         except NotFound:
             raise InvalidRequest(WRONG_USER_CODE) from None
-        authorization = AuthorizationRequest(
+        interaction = started.read(DeviceChallenge).accept(
+            device_code_id=record.id,
             client_id=request.client_id,
-            redirect_uri=f"{self._issuer}{paths.DEVICE_VERIFICATION}",
-            redirect_uri_given=False,
             scope=request.scope,
             audience=request.audience,
-            state=None,
-            nonce=None,
-            code_challenge=None,
-            code_challenge_method=None,
-            prompt=(),
-            max_age=None,
-            device_code_id=record.id,
+            redirect_uri=f"{self._issuer}{paths.DEVICE_VERIFICATION}",
+            now=int(time.time()),
         )
-        flow = Flow(request=authorization, csrf_hash=started.payload["csrf_hash"], requested_at=int(time.time()))
         try:
-            verifier = self._answer(started, DEVICE_VERIFIER, flow)
+            verifier = self._answer(started, DEVICE_VERIFIER, interaction)
         except NotFound:  # a sealed challenge answered before: like a used one
             raise InvalidRequest(WRONG_USER_CODE) from None
         return self._back_to(paths.DEVICE_VERIFICATION, "device_verifier", verifier)
@@ -653,28 +442,5 @@ class Flows:
         self._take_challenge(DEVICE_CHALLENGE, challenge)  # a sealed one is only checked: it was never stored
         return f"{self._issuer}{paths.DEVICE_VERIFICATION}?{urlencode({'error': 'access_denied'})}"
 
-    def redeem_device_verifier(self, verifier: str) -> Flow:
+    def redeem_device_verifier(self, verifier: str) -> Interaction:
         return self._take(DEVICE_VERIFIER, verifier)
-
-    def _request_url(self, flow: Flow) -> str:
-        """The client's authorization request (Hydra's ``request_url``), rebuilt from what was validated:
-        its size is bounded by the parameters' own limits and unknown parameters are not echoed."""
-        request = flow.request
-        query: list[tuple[str, str]] = [("client_id", request.client_id), ("response_type", "code")]
-        if request.redirect_uri_given:
-            query.append(("redirect_uri", request.redirect_uri))
-        query.append(("scope", " ".join(request.scope)))
-        query += [("audience", audience) for audience in request.audience]
-        optional = {
-            "state": request.state,
-            "nonce": request.nonce,
-            "code_challenge": request.code_challenge,
-            "code_challenge_method": request.code_challenge_method,
-            "prompt": " ".join(request.prompt),
-            "max_age": None if request.max_age is None else str(request.max_age),
-            "acr_values": " ".join(request.acr_values),
-            "login_hint": self._login_hint(request),
-            "ui_locales": " ".join(request.ui_locales),
-        }
-        query += [(name, value) for name, value in optional.items() if value]
-        return f"{self._issuer}{paths.AUTHORIZATION}?{urlencode(query)}"

@@ -21,6 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.oauth.access_tokens import AccessTokens
+from chalicelib.oauth.models.remembered_consent import RememberedConsent
+from chalicelib.oauth.models.serial import from_plain
 from chalicelib.oauth.ports import StateItem, StateStore
 from chalicelib.oauth.sessions import CONSENT_KIND, SESSION_KIND
 
@@ -69,12 +71,12 @@ def _of_client(item: StateItem, client_id: str | None) -> bool:
     return client_id is None or item.payload.get("client_id") == client_id
 
 
-def _shown(subject: str, consent: StateItem) -> dict[str, Any]:
-    granted = consent.payload
+def _shown(subject: str, item: StateItem) -> dict[str, Any]:
+    granted = from_plain(RememberedConsent, item.payload)
     return {
         "user_id": subject,
-        "client_id": granted.get("client_id"),
-        "scope": " ".join(granted.get("grant_scope", ())),
-        "audience": list(granted.get("grant_access_token_audience", ())),
-        "expires_at": consent.expires_at,
+        "client_id": granted.client_id,
+        "scope": " ".join(granted.grant_scope),
+        "audience": list(granted.grant_access_token_audience),
+        "expires_at": item.expires_at,
     }

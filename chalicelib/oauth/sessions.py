@@ -1,50 +1,36 @@
 """Browser login sessions and remembered consent (DESIGN §4), on the storage port.
 
-A login session is an opaque cookie value whose hash keys a ``session`` item;
-it lets a second authorization skip the login page.  Its public ``sid``
-(OIDC Front-/Back-Channel Logout's session id) goes into ID tokens, never
-the cookie value.  Remembered consent is keyed by subject and client; it
-skips the consent page only when it covers every scope and audience asked for.
+A login session (:class:`~chalicelib.oauth.models.session.Session`) is an
+opaque cookie value whose hash keys a ``session`` item; it lets a second
+authorization skip the login page.  Remembered consent
+(:class:`~chalicelib.oauth.models.remembered_consent.RememberedConsent`) is
+keyed by subject and client.
 
 Both carry the person's ``subject`` (the state table's sparse subject index),
 so an administrator can end every session and list or forget consents of one
 person.  A session signed in up to a person's sign-out second is refused
-(the ``signed_out`` marker: one more GetItem on session use).
-
-A session ends at the first of two times (OWASP Session Management Cheat
-Sheet, "Session Expiration"): its absolute end (``remember_for``, else
-``SESSION_TTL``, after the sign-in), kept in the payload, and its idle end
-(``SESSION_IDLE_TTL`` after its last use), kept as the item's own expiry so
-every read and DynamoDB's TTL enforce it.  A use moves the idle end only when
-that gains at least a tenth of the idle time: a busy session writes once per
-``SESSION_IDLE_TTL / 10``, not on every request.
+(the ``signed_out`` marker: one more GetItem on session use).  A session's
+idle end is its item's own expiry, so every read and DynamoDB's TTL enforce
+it; a use moves it (one conditional write) only when the model says so.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from chalicelib.oauth.access_tokens import SIGNED_OUT_KIND, signed_out_since
-from chalicelib.oauth.flows import Authentication, Consent
+from chalicelib.oauth.models.interaction import Authentication, Consent
+from chalicelib.oauth.models.remembered_consent import RememberedConsent
+from chalicelib.oauth.models.serial import from_plain, to_plain
+from chalicelib.oauth.models.session import Session
 from chalicelib.oauth.ports import StateItem, StateStore
 from chalicelib.tokens.hashing import digest
 
-SESSION_KIND = "session"
-CONSENT_KIND = "consent"
+SESSION_KIND = Session.KIND
+CONSENT_KIND = RememberedConsent.KIND
 SESSION_COOKIE = "tollgate_session"
-
-
-@dataclass(frozen=True)
-class BrowserSession:
-    subject: str
-    auth_time: int
-    acr: str
-    amr: tuple[str, ...]
-    sid: str
-    expires_at: int
+BrowserSession = Session  # the name importers knew it by
 
 
 class Sessions:
@@ -58,78 +44,54 @@ class Sessions:
         """The absolute lifetime of a session this sign-in starts, seconds (a persistent cookie's Max-Age)."""
         return authentication.remember_for or self._default_ttl
 
-    def start(self, authentication: Authentication) -> tuple[str, BrowserSession]:
+    def start(self, authentication: Authentication) -> tuple[str, Session]:
         """A new session: the cookie value (shown once) and what it stands for."""
         value = secrets.token_urlsafe(32)
         now = int(time.time())
-        session = BrowserSession(
-            subject=authentication.subject,
-            auth_time=authentication.auth_time,
-            acr=authentication.acr,
-            amr=authentication.amr,
-            sid=secrets.token_urlsafe(16),
-            expires_at=now + self.lifetime(authentication),
+        lifetime = self.lifetime(authentication)
+        session = Session.start(authentication, sid=secrets.token_urlsafe(16), lifetime=lifetime, now=now)
+        item = StateItem(
+            SESSION_KIND,
+            digest(value),
+            to_plain(session),
+            session.idle_end(now, self._idle_ttl),
+            subject=session.subject,
         )
-        payload: dict[str, Any] = {**session.__dict__, "amr": list(session.amr)}
-        idle_end = min(session.expires_at, now + self._idle_ttl)
-        self._store.upsert(StateItem(SESSION_KIND, digest(value), payload, idle_end, subject=session.subject))
+        self._store.upsert(item)
         return value, session
 
-    def find(self, cookie_value: str | None) -> BrowserSession | None:
+    def find(self, cookie_value: str | None) -> Session | None:
         """The live session, unless idle too long or its person was signed out (or disabled) since signing in."""
         item = self._store.find(SESSION_KIND, digest(cookie_value)) if cookie_value else None
         if item is None:
             return None
-        session = BrowserSession(**{**item.payload, "amr": tuple(item.payload.get("amr", ()))})
+        session = from_plain(Session, item.payload)
         if signed_out_since(self._store.find(SIGNED_OUT_KIND, session.subject), session.auth_time):
             return None
         return session if self._used(item, session) else None
 
-    def _used(self, item: StateItem, session: BrowserSession) -> bool:
-        """Stamp this use: the idle end moves to now + ``SESSION_IDLE_TTL`` (never past the absolute end).
-
-        Written only when it moves by a tenth of the idle time or more (also
-        backwards, for a session stored before a shorter idle time); a
-        conditional write, so a session ended meanwhile stays ended (False).
-        """
-        idle_end = min(session.expires_at, int(time.time()) + self._idle_ttl)
-        if abs(idle_end - item.expires_at) < max(1, self._idle_ttl // 10):
-            return True
-        return self._store.set_expiry(SESSION_KIND, item.id, idle_end)
+    def _used(self, item: StateItem, session: Session) -> bool:
+        """Stamp this use, if the model says it is worth a write; a conditional write, so a session
+        ended meanwhile stays ended (False)."""
+        idle_end = session.used(item.expires_at, int(time.time()), self._idle_ttl)
+        return idle_end is None or self._store.set_expiry(SESSION_KIND, item.id, idle_end)
 
     def end(self, cookie_value: str | None) -> None:
         if cookie_value:
             self._store.destroy(SESSION_KIND, digest(cookie_value))
 
     def remember_consent(self, subject: str, client_id: str, consent: Consent) -> None:
-        payload = {
-            "client_id": client_id,
-            "grant_scope": list(consent.grant_scope),
-            "grant_access_token_audience": list(consent.grant_access_token_audience),
-            "access_token_claims": dict(consent.access_token_claims),
-            "id_token_claims": dict(consent.id_token_claims),
-        }
+        remembered = RememberedConsent.of(client_id, consent)
         expires_at = int(time.time()) + (consent.remember_for or self._consent_ttl)
         self._store.upsert(
-            StateItem(CONSENT_KIND, _consent_id(subject, client_id), payload, expires_at, subject=subject)
+            StateItem(CONSENT_KIND, _consent_id(subject, client_id), to_plain(remembered), expires_at, subject=subject)
         )
 
     def remembered_consent(
         self, subject: str, client_id: str, scope: tuple[str, ...], audience: tuple[str, ...]
     ) -> Consent | None:
         item = self._store.find(CONSENT_KIND, _consent_id(subject, client_id))
-        if item is None:
-            return None
-        granted = item.payload
-        covered = set(scope) <= set(granted["grant_scope"])
-        if not covered or not set(audience) <= set(granted["grant_access_token_audience"]):
-            return None
-        return Consent(
-            grant_scope=scope,
-            grant_access_token_audience=audience,
-            access_token_claims=granted["access_token_claims"],
-            id_token_claims=granted["id_token_claims"],
-        )
+        return from_plain(RememberedConsent, item.payload).covering(scope, audience) if item else None
 
 
 def _consent_id(subject: str, client_id: str) -> str:

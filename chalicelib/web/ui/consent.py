@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from chalicelib import services
 from chalicelib.oauth.errors import InvalidRequest
-from chalicelib.oauth.flows import ConsentRequest
 from chalicelib.oauth.http import Page, Response, redirect
+from chalicelib.oauth.interaction_requests import ConsentRequest
 from chalicelib.oauth.request import Request
 from chalicelib.web.ui.pages import client_context, shows_errors
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import services
-from chalicelib.oauth.flows import LoginRequest
 from chalicelib.oauth.http import Page, Response, redirect
+from chalicelib.oauth.interaction_requests import LoginRequest
 from chalicelib.oauth.password_login import LockedOut, WrongCredentials
 from chalicelib.oauth.request import Params, Request
 from chalicelib.oauth.users import possible_username
