@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from chalicelib.oauth.errors import InvalidRequest
+from chalicelib.oauth.events import Recorder
 from chalicelib.oauth.http import FORM_CONTENT_TYPE, cookie_values, parse_form
 
 # RFC 6749 §3.1/§3.2 forbid repeating a parameter; RFC 8707 §2 allows
@@ -170,6 +171,8 @@ class Request:
     source_ip: str = ""
     # The body parsed once, by the first ``form()``; what logs and metrics read after the handler.
     _parsed: dict[str, Mapping[str, list[str]]] = field(default_factory=dict, init=False, compare=False, repr=False)
+    # What the core learns while answering this request, for its one outcome (chalicelib.oauth.events).
+    events: Recorder = field(default_factory=Recorder, compare=False, repr=False)
 
     @property
     def content_type(self) -> str:
