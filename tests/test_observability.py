@@ -420,3 +420,22 @@ def test_the_basic_header_is_decoded_once_per_request(app_client, captured, monk
     _, documents = captured()
     assert len(decoded) == 1
     assert requests(documents)[-1]["client_id"] == client["client_id"]
+
+
+def test_an_answer_chalice_makes_itself_still_gets_security_headers_a_line_and_unknown(app_client, captured):
+    """A method no route takes: Chalice answers 405 before any handler of ours, so no outcome; still one line."""
+    captured()
+    response = app_client.http.request("DELETE", "/oauth2/token")
+    assert response.status_code == 405
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+    _, documents = captured()
+    line = requests(documents)[-1]
+    assert (line["endpoint"], line["status"], line["outcome"], line["error"]) == (
+        "/oauth2/token",
+        405,
+        "error",
+        "unknown",
+    )
+    assert "client_id" not in line and "grant_type" not in line

@@ -120,9 +120,8 @@ def _render(page: Page) -> Response:
     return render(page)
 
 
-def security_headers(event: Any, get_response: Callable[[Any], ChaliceResponse]) -> ChaliceResponse:
-    """Chalice HTTP middleware: the headers every response carries."""
-    response = get_response(event)
+def add_security_headers(response: ChaliceResponse) -> ChaliceResponse:
+    """The headers every response carries, Chalice's own answers (404, 405) included: see ``web/middleware.py``."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
