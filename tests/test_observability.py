@@ -439,3 +439,22 @@ def test_an_answer_chalice_makes_itself_still_gets_security_headers_a_line_and_u
         "unknown",
     )
     assert "client_id" not in line and "grant_type" not in line
+
+
+def test_a_wrong_device_code_logs_the_code_of_the_form_shown_again(app_client, captured):
+    """The device page shows its form again (400) for a wrong code: the line carries its code, not "unknown"."""
+    from tests.oauth_flow import Browser
+    from tests.page_flow import _hidden
+
+    browser = Browser(app_client.http)
+    page = browser.get("/oauth2/device/verify")
+    fields = {name: _hidden(page.body, name) for name in ("device_challenge", "csrf_token")}
+    cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+    captured()
+    answer = app_client.http.post(
+        "/oauth2/device/verify", headers={**FORM, "Cookie": cookie}, body=urlencode({**fields, "user_code": "BCDFGHJK"})
+    )
+    assert answer.status_code == 400
+
+    _, documents = captured()
+    assert (requests(documents)[-1]["status"], requests(documents)[-1]["error"]) == (400, "invalid_request")
