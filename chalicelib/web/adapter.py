@@ -37,7 +37,7 @@ SECURITY_HEADERS = {
 }
 
 
-def protocol_request(request: ChaliceRequest, recorder: Recorder | None = None) -> Request:
+def protocol_request(request: ChaliceRequest, recorder: Recorder) -> Request:
     query = request.query_params
     values = {name: query.getlist(name) for name in query} if query else {}
     raw = request.raw_body or b""
@@ -48,7 +48,7 @@ def protocol_request(request: ChaliceRequest, recorder: Recorder | None = None) 
         query=Params(values),
         body=raw.decode("utf-8", errors="replace"),
         source_ip=request.context.get("identity", {}).get("sourceIp", ""),
-        events=recorder or Recorder(),
+        events=recorder,
     )
 
 

@@ -114,7 +114,7 @@ def request_metrics(outcome: Outcome, error: str | None) -> None:
     """The counts one request adds: its failure, the token it issued, a sign-in or a consent decision."""
     if error:
         emit_metric("Failures", Error=error)
-    if outcome.subject_kind and outcome.grant_type:  # a token was issued (never set on an error)
+    if outcome.subject_kind and outcome.grant_type and not error:  # a token was issued and reached the client
         emit_metric("TokensIssued", GrantType=outcome.grant_type)
     if outcome.login:
         emit_metric("Logins", Outcome=outcome.login)
