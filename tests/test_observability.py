@@ -458,3 +458,17 @@ def test_a_wrong_device_code_logs_the_code_of_the_form_shown_again(app_client, c
 
     _, documents = captured()
     assert (requests(documents)[-1]["status"], requests(documents)[-1]["error"]) == (400, "invalid_request")
+
+
+def test_every_error_renderer_puts_its_code_on_the_answer():
+    """JSON, page and redirect: whichever way an error is rendered, the answer carries its RFC code for the log."""
+    from chalicelib.oauth.errors import AccessDenied, InvalidGrant, error_redirect
+    from chalicelib.oauth.http import json_response
+
+    assert InvalidGrant("used").to_response().error == "invalid_grant"
+    assert InvalidGrant("used").to_page().error == "invalid_grant"
+    redirected = AccessDenied().to_redirect("https://rp.example/cb", issuer="https://id.example", state=None)
+    assert redirected.error == "access_denied"
+    passed_on = error_redirect("https://rp.example/cb", {"error": "login_required"}, issuer="x", state=None)
+    assert passed_on.error == "login_required"
+    assert json_response({"access_token": "t"}).error is None
