@@ -10,7 +10,7 @@ from chalice import Chalice
 from chalicelib import preflight
 from chalicelib.config import settings
 from chalicelib.functions import ADMIN, APP_NAME, INTERACTIONS, ROTATE_KEYS
-from chalicelib.web import adapter, observability
+from chalicelib.web import middleware, observability
 from chalicelib.web.routes import (
     authorize,
     device,
@@ -29,9 +29,9 @@ preflight.check()
 
 # Logs are Powertools JSON lines (chalicelib/web/observability.py), not Chalice's plain-text handler.
 app = Chalice(app_name=APP_NAME, configure_logs=False)
-app.register_middleware(adapter.security_headers, "http")
-# One log line and the metrics of every request, admin or login-app operation and key rotation; never a secret.
-app.register_middleware(observability.http_middleware, "http")
+# Security headers, one log line and the metrics of every request (one middleware: each costs CPU per request);
+# one log line and the metrics of every admin or login-app operation and key rotation; never a secret.
+app.register_middleware(middleware.http, "http")
 app.register_middleware(observability.admin_middleware, "pure_lambda")
 app.register_middleware(observability.schedule_middleware, "scheduled")
 

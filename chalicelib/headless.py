@@ -39,6 +39,7 @@ from typing import Any
 
 from chalicelib import services
 from chalicelib.oauth.errors import InvalidRequest
+from chalicelib.oauth.events import CONSENT_ALLOW, CONSENT_DENY, LOGIN_REJECTED, LOGIN_SUCCESS, Outcome
 from chalicelib.operations import Operation, Params, dispatch
 
 
@@ -166,4 +167,12 @@ OPERATIONS: dict[str, Operation] = {
     "consent.get": get_consent,
     "consent.accept": accept_consent,
     "consent.reject": reject_consent,
+}
+
+# What an answered challenge counts as (the Logins and Consents metrics), when the operation succeeds.
+OUTCOMES: dict[str, Outcome] = {
+    "login.accept": Outcome(login=LOGIN_SUCCESS),
+    "login.reject": Outcome(login=LOGIN_REJECTED),
+    "consent.accept": Outcome(consent=CONSENT_ALLOW),
+    "consent.reject": Outcome(consent=CONSENT_DENY),
 }

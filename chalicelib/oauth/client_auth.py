@@ -135,6 +135,7 @@ class ClientAuthenticator:
                 f"client is registered for {client.token_endpoint_auth_method}, not {presented.method}",
                 used_header=used_header,
             )
+        request.events.client_id = client.client_id  # authenticated: from here on, the outcome names it
         return client
 
     def _recheck(self, client_id: str) -> Client | None:

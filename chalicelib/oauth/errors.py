@@ -44,14 +44,13 @@ class OAuthError(Exception):
 
     def to_response(self, headers: Mapping[str, str] | None = None) -> Response:
         """Render as RFC 6749 §5.2 JSON; ``headers`` adds an endpoint's own (e.g. RFC 6750's challenge)."""
-        return json_response(
-            self.body(), status=self.status, headers={**no_store(), **self.headers(), **(headers or {})}
-        )
+        headers = {**no_store(), **self.headers(), **(headers or {})}
+        return json_response(self.body(), status=self.status, headers=headers, error=self.error)
 
     def to_page(self, status: int | None = None) -> Page:
         """Render as the error page a person's browser shows (never redirected: RFC 6749 §4.1.2.1)."""
         context = {"error": self.error, "error_description": self.description}
-        return Page(ERROR_PAGE, context, self.status if status is None else status)
+        return Page(ERROR_PAGE, context, self.status if status is None else status, error=self.error)
 
     def to_redirect(self, redirect_uri: str, *, issuer: str, state: str | None) -> Response:
         """Render as an authorization error response to the client's ``redirect_uri`` (RFC 6749 §4.1.2.1)."""
@@ -72,7 +71,7 @@ def error_redirect(redirect_uri: str, body: Mapping[str, str], *, issuer: str, s
     params = {**body, "iss": issuer}
     if state is not None:
         params["state"] = state
-    return redirect(with_query(redirect_uri, params))
+    return redirect(with_query(redirect_uri, params), error=body["error"])
 
 
 class InvalidRequest(OAuthError):

@@ -29,6 +29,7 @@ class Response:
     headers: Mapping[str, str] = field(default_factory=dict)
     # Set-Cookie values: a header that may repeat, so kept apart from `headers`.
     cookies: tuple[str, ...] = ()
+    error: str | None = None  # the RFC error code this answer carries, set by its renderer (chalicelib.oauth.events)
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,11 @@ class Page:
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
     cookies: tuple[str, ...] = ()  # Set-Cookie values, as on Response (e.g. the CSRF cookie)
+    error: str | None = None  # as on Response: an error page's RFC code, or a form shown again with one
 
 
-def redirect(location: str, *, status: int = 302, cookies: tuple[str, ...] = ()) -> Response:
-    return Response(status, "", {"Location": location, **no_store()}, cookies)
+def redirect(location: str, *, status: int = 302, cookies: tuple[str, ...] = (), error: str | None = None) -> Response:
+    return Response(status, "", {"Location": location, **no_store()}, cookies, error)
 
 
 def parse_form(raw: str) -> dict[str, list[str]]:
@@ -51,8 +53,10 @@ def parse_form(raw: str) -> dict[str, list[str]]:
     return parse_qs(raw, keep_blank_values=True)
 
 
-def json_response(body: object, *, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(status, json.dumps(body), {"Content-Type": "application/json", **(headers or {})})
+def json_response(
+    body: object, *, status: int = 200, headers: Mapping[str, str] | None = None, error: str | None = None
+) -> Response:
+    return Response(status, json.dumps(body), {"Content-Type": "application/json", **(headers or {})}, error=error)
 
 
 def set_cookie(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from chalicelib.oauth.errors import InvalidRequest
+from chalicelib.oauth.events import Recorder
 from chalicelib.oauth.http import FORM_CONTENT_TYPE, cookie_values, parse_form
 
 # RFC 6749 §3.1/§3.2 forbid repeating a parameter; RFC 8707 §2 allows
@@ -168,8 +169,10 @@ class Request:
     query: Params
     body: str = ""
     source_ip: str = ""
-    # The body parsed once, by the first ``form()``; what logs and metrics read after the handler.
+    # The body parsed once, by the first ``form()`` (an endpoint and its helpers may each ask for it).
     _parsed: dict[str, Mapping[str, list[str]]] = field(default_factory=dict, init=False, compare=False, repr=False)
+    # What the core learns while answering this request, for its one outcome (chalicelib.oauth.events).
+    events: Recorder = field(default_factory=Recorder, compare=False, repr=False)
 
     @property
     def content_type(self) -> str:
@@ -189,10 +192,6 @@ class Request:
                 f"The browser sent the cookie '{name}' twice. Clear this site's cookies and try again."
             )
         return values[0] if values else None
-
-    def parsed_form(self) -> Mapping[str, list[str]] | None:
-        """The body as ``form()`` parsed it (blank values kept), or None if no ``form()`` ran."""
-        return self._parsed.get("form")
 
     def form(self) -> Params:
         """The body as form parameters; anything but a form is ``invalid_request``."""

@@ -19,6 +19,7 @@ from chalice.app import Request as ChaliceRequest
 
 from chalicelib import services
 from chalicelib.oauth.errors import OAuthError, RequestTooLarge, ServerError
+from chalicelib.oauth.events import Outcome, Recorder
 from chalicelib.oauth.http import MAX_BODY_BYTES, Page, Response
 from chalicelib.oauth.request import Params, Request
 
@@ -36,7 +37,7 @@ SECURITY_HEADERS = {
 }
 
 
-def protocol_request(request: ChaliceRequest) -> Request:
+def protocol_request(request: ChaliceRequest, recorder: Recorder) -> Request:
     query = request.query_params
     values = {name: query.getlist(name) for name in query} if query else {}
     raw = request.raw_body or b""
@@ -47,6 +48,7 @@ def protocol_request(request: ChaliceRequest) -> Request:
         query=Params(values),
         body=raw.decode("utf-8", errors="replace"),
         source_ip=request.context.get("identity", {}).get("sourceIp", ""),
+        events=recorder,
     )
 
 
@@ -64,22 +66,27 @@ def respond(
     """Run one protocol handler; nothing it raises reaches the framework.
 
     ``page``: the endpoint answers a person's browser, so a refusal made here
-    is an HTML error page rather than RFC 6749 JSON.
+    is an HTML error page rather than RFC 6749 JSON.  The request's
+    :class:`~chalicelib.oauth.events.Outcome` is left on ``request.outcome``
+    for the log line and metrics (:mod:`chalicelib.web.observability`).
     """
+    recorder = Recorder()
     try:
         _check_body_size(request)
-    except RequestTooLarge as error:
-        return chalice_response(_render(error.to_page()) if page else error.to_response())
-    try:
-        protocol = request.protocol_request = protocol_request(request)  # its parsed form serves the log line
-        result = handler(protocol)
+        result = handler(protocol_request(request, recorder))
         response = _render(result) if isinstance(result, Page) else result
-    except OAuthError as error:  # raised below the endpoint, e.g. keys that cannot be read (503)
+    except OAuthError as error:  # too large (413), or raised below the endpoint, e.g. keys that cannot be read (503)
         response = _render(error.to_page()) if page else error.to_response()
     except Exception as unexpected:
         error = services.refused_input(unexpected) or _server_error(request)
         response = _render(error.to_page()) if page else error.to_response()
+    request.outcome = recorder.outcome(response.error)
     return chalice_response(response)
+
+
+def outcome_of(request: ChaliceRequest) -> Outcome | None:
+    """What :func:`respond` left for this request; None if no handler of ours answered (Chalice's own 404/405)."""
+    return getattr(request, "outcome", None)
 
 
 def _server_error(request: ChaliceRequest) -> OAuthError:
@@ -113,9 +120,8 @@ def _render(page: Page) -> Response:
     return render(page)
 
 
-def security_headers(event: Any, get_response: Callable[[Any], ChaliceResponse]) -> ChaliceResponse:
-    """Chalice HTTP middleware: the headers every response carries."""
-    response = get_response(event)
+def add_security_headers(response: ChaliceResponse) -> ChaliceResponse:
+    """The headers every response carries, Chalice's own answers (404, 405) included: see ``web/middleware.py``."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response

@@ -1,14 +1,18 @@
 """Structured logs and CloudWatch metrics for every invocation (issue 5 item 6), with Powertools.
 
-Why middleware: what an operator needs to see — which endpoint, which client,
-which grant, success or which RFC error — can be read from the request and
-the response, so the protocol core stays free of logging and metrics.  One
-JSON log line per HTTP request, admin operation and key rotation, with the
-request id; metrics go out as CloudWatch Embedded Metric Format lines on
-stdout, which CloudWatch turns into metrics without any API call:
+The protocol core says what a request came to, one
+:class:`~chalicelib.oauth.events.Outcome` per request (issue 12 item 5,
+oidc-provider's ``grant.success`` / ``authorization.error``); this module
+only writes it down.  It parses no body, no credentials, no JSON answer and
+no ``Location``, and keeps no list of paths or grant types: what it does not
+get from the core it does not log.  One JSON log line per HTTP request, admin
+operation and key rotation, with the request id; metrics go out as CloudWatch
+Embedded Metric Format lines on stdout, which CloudWatch turns into metrics
+without any API call:
 
-- ``TokensIssued`` by ``GrantType`` (token endpoint answered 200);
-- ``Failures`` by ``Error`` (the RFC 6749 ``error`` code of any failed answer);
+- ``TokensIssued`` by ``GrantType`` (the token endpoint issued a token);
+- ``Failures`` by ``Error`` (the RFC 6749 ``error`` code of any failed answer;
+  ``unknown`` only for an answer no handler of ours made, such as Chalice's 405);
 - ``Logins`` by ``Outcome`` and ``Consents`` by ``Decision`` (the default pages
   and the interactions function's accept / reject operations);
 - ``KeyRotations`` (the rotate_keys function);
@@ -18,11 +22,9 @@ stdout, which CloudWatch turns into metrics without any API call:
   the one it holds: ``chalicelib.keys.cached``).
 
 What is never logged: tokens, client secrets, passwords, codes, cookies,
-request bodies, query strings, headers, ``Location`` URLs, admin params.
-Only named fields are written, each from an allow-list or a strict pattern:
-a ``client_id`` only when the request got past client authentication, a
-``grant_type`` only if it is one we know, an error code only if it looks
-like one.
+request bodies, query strings, headers, ``Location`` URLs, admin params.  An
+outcome holds none of them by construction (codes and names from fixed sets,
+a client's id once it authenticated).
 
 Powertools is imported on the first invocation, never at ``import app``
 (it imports botocore, which a cold start should not pay for before it must).
@@ -38,43 +40,17 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from chalicelib.metrics import emit_metric, one_document
-from chalicelib.oauth import paths
-from chalicelib.oauth.client_auth import decode_basic
-from chalicelib.oauth.http import MAX_BODY_BYTES
+from chalicelib.oauth.events import Outcome
+from chalicelib.web.adapter import outcome_of
 
 SERVICE = "tollgate"
+UNKNOWN_ERROR = "unknown"  # a failed answer no handler of ours made (Chalice's own 404/405/500)
 
-KNOWN_GRANT_TYPES = frozenset(
-    {
-        "authorization_code",
-        "client_credentials",
-        "refresh_token",
-        "urn:ietf:params:oauth:grant-type:device_code",
-    }
-)
-# Errors raised before (or by) client authentication: the presented client_id is not trusted.
-UNAUTHENTICATED_ERRORS = frozenset({"invalid_client", "invalid_request", "server_error"})
-
-_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
-_TOKEN_PATH = paths.TOKEN
-_LOGIN_PAGE = paths.LOGIN_PAGE
-_CONSENT_PAGE = paths.CONSENT_PAGE
-_CONSENT_DECISIONS = frozenset({"allow", "deny"})
-
-# Operations (of the interactions function) that answer a login or consent challenge: (metric, dimension, value).
-_ADMIN_INTERACTIONS: dict[str, tuple[str, str, str]] = {
-    "login.accept": ("Logins", "Outcome", "success"),
-    "login.reject": ("Logins", "Outcome", "rejected"),
-    "consent.accept": ("Consents", "Decision", "allow"),
-    "consent.reject": ("Consents", "Decision", "deny"),
-}
 
 
 class _Stdout(io.TextIOBase):
@@ -98,140 +74,6 @@ def logger() -> Any:
 # --------------------------------------------------------------------------- HTTP requests
 
 
-@dataclass(frozen=True)
-class RequestRecord:
-    """The one log line of an HTTP request: nothing here can hold a secret."""
-
-    endpoint: str
-    method: str
-    status: int
-    outcome: str
-    error: str | None
-    client_id: str | None
-    grant_type: str | None
-    request_id: str | None
-    duration_ms: float
-
-    def log_fields(self) -> dict[str, Any]:
-        """The line's own keys, in Powertools' order (``request_id`` first); cheaper than ``asdict``."""
-        return {
-            "request_id": self.request_id,
-            "endpoint": self.endpoint,
-            "method": self.method,
-            "status": self.status,
-            "outcome": self.outcome,
-            "error": self.error,
-            "client_id": self.client_id,
-            "grant_type": self.grant_type,
-            "duration_ms": self.duration_ms,
-        }
-
-
-def _form(request: Any) -> Mapping[str, list[str]]:
-    """The form the handler parsed (``adapter.respond`` keeps its request); parsed here only if it did not."""
-    protocol = getattr(request, "protocol_request", None)
-    parsed = protocol.parsed_form() if protocol is not None else None
-    if parsed is not None:
-        return parsed
-    if "application/x-www-form-urlencoded" not in (request.headers.get("content-type") or ""):
-        return {}
-    raw = request.raw_body or b""
-    if len(raw) > MAX_BODY_BYTES:
-        return {}  # refused unread by the adapter (413): not parsed here either
-    try:
-        return parse_qs(raw.decode("utf-8", errors="replace"))
-    except ValueError:
-        return {}
-
-
-def _one(values: Mapping[str, list[str]], name: str) -> str | None:
-    found = [value for value in values.get(name) or [] if value]  # RFC 6749 §3.1: blank is omitted
-    return found[0] if len(found) == 1 else None
-
-
-def _basic_client_id(request: Any) -> str | None:
-    """The id half of ``Authorization: Basic``; the secret half is never even decoded into a name."""
-    scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")
-    decoded = decode_basic(credentials) if scheme.lower() == "basic" else None
-    return decoded[0] if decoded else None
-
-
-def _presented_client_id(request: Any, form: Mapping[str, list[str]]) -> str | None:
-    query = request.query_params or {}
-    candidate = _basic_client_id(request) or _one(form, "client_id") or query.get("client_id")
-    return candidate if candidate and _CLIENT_ID.fullmatch(candidate) else None
-
-
-def _response_error(response: Any) -> str | None:
-    """The RFC 6749 ``error`` of a JSON error body or of an error redirect's query."""
-    code = None
-    if response.status_code >= 400 and isinstance(response.body, str) and response.body.startswith("{"):
-        try:
-            code = json.loads(response.body).get("error")
-        except (ValueError, AttributeError):
-            code = None
-    elif 300 <= response.status_code < 400:
-        location = {name.lower(): value for name, value in response.headers.items()}.get("location", "")
-        split = urlsplit(location if isinstance(location, str) else "")
-        code = (parse_qs(split.query).get("error") or parse_qs(split.fragment).get("error") or [None])[0]
-    return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else None
-
-
-def _authenticated_client_id(
-    request: Any, form: Mapping[str, list[str]], failed: bool, error: str | None
-) -> str | None:
-    """The client_id, once the answer shows the client got past authentication; else None."""
-    if failed and (error is None or error in UNAUTHENTICATED_ERRORS):
-        return None
-    return _presented_client_id(request, form)
-
-
-def _grant_type(path: str, form: Mapping[str, list[str]]) -> str | None:
-    grant_type = _one(form, "grant_type") if path == _TOKEN_PATH else None
-    if grant_type is None:
-        return None
-    return grant_type if grant_type in KNOWN_GRANT_TYPES else "other"
-
-
-def _request_id(request: Any) -> str | None:
-    """API Gateway's request id; under ``chalice local`` (no API Gateway) the invocation's."""
-    return request.context.get("requestId") or _invocation_id(request.lambda_context)
-
-
-def request_record(request: Any, response: Any, duration_ms: float) -> RequestRecord:
-    form = _form(request)
-    error = _response_error(response)
-    failed = response.status_code >= 400 or error is not None
-    path = str(request.context.get("resourcePath", ""))
-    return RequestRecord(
-        endpoint=path,
-        method=str(request.method),
-        status=int(response.status_code),
-        outcome="error" if failed else "success",
-        error=error or ("unknown" if failed else None),
-        client_id=_authenticated_client_id(request, form, failed, error),
-        grant_type=_grant_type(path, form),
-        request_id=_request_id(request),
-        duration_ms=round(duration_ms, 1),
-    )
-
-
-def _request_metrics(record: RequestRecord, request: Any) -> None:
-    if record.outcome == "error" and record.error:
-        emit_metric("Failures", Error=record.error)
-    if record.endpoint == _TOKEN_PATH and record.status == 200 and record.grant_type:
-        emit_metric("TokensIssued", GrantType=record.grant_type)
-    if record.method != "POST":
-        return
-    if record.endpoint == _LOGIN_PAGE:
-        outcome = "success" if 300 <= record.status < 400 else "locked" if record.status == 429 else "failure"
-        emit_metric("Logins", Outcome=outcome)
-    elif record.endpoint == _CONSENT_PAGE and 300 <= record.status < 400:
-        decision = _one(_form(request), "decision")
-        if decision in _CONSENT_DECISIONS:
-            emit_metric("Consents", Decision=decision)
-
-
 def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Chalice ``http`` middleware: one log line and one metrics document per request."""
     with one_document():
@@ -241,16 +83,48 @@ def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
 def _logged_request(event: Any, get_response: Callable[[Any], Any]) -> Any:
     log = logger()
     started = time.perf_counter()
-    log.thread_safe_append_keys(request_id=_request_id(event))  # on the lines written deeper, too
+    request_id = _request_id(event)
+    log.thread_safe_append_keys(request_id=request_id)  # on the lines written deeper, too
     try:
         response = get_response(event)
     finally:
         log.thread_safe_remove_keys(["request_id"])
-    record = request_record(event, response, (time.perf_counter() - started) * 1000)
+    outcome = outcome_of(event) or Outcome()
+    status = int(response.status_code)
+    error = outcome.error or (UNKNOWN_ERROR if status >= 400 else None)
     if log.isEnabledFor(logging.INFO):
-        sys.stdout.write(json_line(record.log_fields()))
-    _request_metrics(record, event)
+        fields = {
+            "request_id": request_id,
+            "endpoint": str(event.context.get("resourcePath", "")),
+            "method": str(event.method),
+            "status": status,
+            "outcome": "error" if error else "success",
+            "error": error,
+            "client_id": outcome.client_id,
+            "grant_type": outcome.grant_type,
+            "subject_kind": outcome.subject_kind,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+        sys.stdout.write(json_line(fields))
+    request_metrics(outcome, error)
     return response
+
+
+def request_metrics(outcome: Outcome, error: str | None) -> None:
+    """The counts one request adds: its failure, the token it issued, a sign-in or a consent decision."""
+    if error:
+        emit_metric("Failures", Error=error)
+    if outcome.subject_kind and outcome.grant_type and not error:  # a token was issued and reached the client
+        emit_metric("TokensIssued", GrantType=outcome.grant_type)
+    if outcome.login:
+        emit_metric("Logins", Outcome=outcome.login)
+    if outcome.consent:
+        emit_metric("Consents", Decision=outcome.consent)
+
+
+def _request_id(request: Any) -> str | None:
+    """API Gateway's request id; under ``chalice local`` (no API Gateway) the invocation's."""
+    return request.context.get("requestId") or _invocation_id(request.lambda_context)
 
 
 def json_line(fields: Mapping[str, Any]) -> str:
@@ -315,10 +189,16 @@ def _logged_operation(event: Any, get_response: Callable[[Any], Any]) -> Any:
     )
     if error:
         emit_metric("Failures", Error=str(error))
-    elif operation in _ADMIN_INTERACTIONS:
-        metric, dimension, value = _ADMIN_INTERACTIONS[operation]
-        emit_metric(metric, **{dimension: value})
+    elif operation is not None:
+        request_metrics(_operation_outcome(operation), None)
     return answer
+
+
+def _operation_outcome(operation: str) -> Outcome:
+    """What a successful operation counts as: the interactions operations say so themselves."""
+    from chalicelib.headless import OUTCOMES
+
+    return OUTCOMES.get(operation) or Outcome()
 
 
 def schedule_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:

@@ -114,6 +114,7 @@ class AuthorizationEndpoint:
             return InvalidRequest(str(error)).to_page()
         if redirect_uri is None:
             return InvalidRequest("The redirect_uri is not registered for this client.").to_page()
+        request.events.client_id = client.client_id  # genuine: registered, and its redirect URI matches
         state = _first(query, "state")
         try:
             authorization = self._validate(client, query, redirect_uri)
@@ -296,7 +297,8 @@ class AuthorizationEndpoint:
         assert flow.request.device_code_id is not None
         grant = user_grant(flow, new_grant_id(), self._grants.grant_ttl)
         if not self._device_settler(flow.request.device_code_id, grant.to_payload()):
-            return redirect(with_query(flow.request.redirect_uri, ExpiredToken().body()), cookies=cookies)
+            expired = ExpiredToken()
+            return redirect(with_query(flow.request.redirect_uri, expired.body()), cookies=cookies, error=expired.error)
         return redirect(with_query(flow.request.redirect_uri, {"device": "connected"}), cookies=cookies)
 
     def _device_settler(self, device_code_id: str, grant: dict[str, Any] | None) -> bool:
@@ -337,7 +339,10 @@ class AuthorizationEndpoint:
         if not self._flow_cookies.matches(request, flow.csrf_hash):
             return InvalidRequest("This sign-in was started in another browser.").to_page(status=403)
         client = self._clients.find(flow.request.client_id)
-        return client if client is not None else InvalidRequest("The client is not registered.").to_page()
+        if client is None:
+            return InvalidRequest("The client is not registered.").to_page()
+        request.events.client_id = client.client_id
+        return client
 
     def bind_flow(self, request: Request) -> FlowBinding:
         """A new flow's cookie, binding it to this browser (the authorization endpoint and the device page)."""

@@ -12,6 +12,7 @@ from typing import Any
 from chalicelib.oauth import pkce
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant, InvalidRequest
+from chalicelib.oauth.events import USER_SUBJECT
 from chalicelib.oauth.flows import Flow
 from chalicelib.oauth.grants.base import GrantDependencies
 from chalicelib.oauth.grants.issuance import UserGrant
@@ -52,6 +53,7 @@ def user_grant(flow: Flow, grant_id: str, grant_ttl: int) -> UserGrant:
 
 class AuthorizationCodeGrant:
     grant_type = "authorization_code"
+    subject_kind = USER_SUBJECT  # whom its tokens are about, for the request's outcome
 
     def __init__(self, deps: GrantDependencies) -> None:
         self._deps = deps

@@ -22,6 +22,7 @@ class GrantDependencies:
 
 class Grant(Protocol):
     grant_type: ClassVar[str]
+    subject_kind: ClassVar[str]  # chalicelib.oauth.events: CLIENT_SUBJECT or USER_SUBJECT
 
     def exchange(self, client: Client, params: Params) -> dict[str, Any]:
         """The RFC 6749 §5.1 response body, or raise an ``OAuthError``."""

@@ -12,6 +12,7 @@ from typing import Any
 from chalicelib.oauth.access_tokens import AccessTokenRequest
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import UnauthorizedClient
+from chalicelib.oauth.events import CLIENT_SUBJECT
 from chalicelib.oauth.grants.base import GrantDependencies
 from chalicelib.oauth.grants.issuance import bearer_response
 from chalicelib.oauth.request import Params
@@ -20,6 +21,7 @@ from chalicelib.oauth.scopes import resolve_audience, resolve_scope
 
 class ClientCredentialsGrant:
     grant_type = "client_credentials"
+    subject_kind = CLIENT_SUBJECT  # whom its tokens are about, for the request's outcome
 
     def __init__(self, deps: GrantDependencies) -> None:
         self._tokens = deps.access_tokens

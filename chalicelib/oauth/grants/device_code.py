@@ -21,6 +21,7 @@ from typing import Any
 from chalicelib.oauth import device
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import AuthorizationPending, DeviceAccessDenied, ExpiredToken, InvalidGrant, SlowDown
+from chalicelib.oauth.events import USER_SUBJECT
 from chalicelib.oauth.grants.base import GrantDependencies
 from chalicelib.oauth.grants.issuance import UserGrant
 from chalicelib.oauth.grants.redemption import respond_for
@@ -32,6 +33,7 @@ from chalicelib.tokens.hashing import digest
 
 class DeviceCodeGrant:
     grant_type = device.GRANT_TYPE
+    subject_kind = USER_SUBJECT  # whom its tokens are about, for the request's outcome
 
     def __init__(self, deps: GrantDependencies) -> None:
         self._deps = deps

@@ -30,6 +30,7 @@ from typing import Any
 
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant
+from chalicelib.oauth.events import USER_SUBJECT
 from chalicelib.oauth.grants.base import GrantDependencies
 from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND, UserGrant
 from chalicelib.oauth.grants.redemption import redeem_once, respond_for
@@ -40,6 +41,7 @@ from chalicelib.tokens import opaque
 
 class RefreshTokenGrant:
     grant_type = "refresh_token"
+    subject_kind = USER_SUBJECT  # whom its tokens are about, for the request's outcome
 
     def __init__(self, deps: GrantDependencies) -> None:
         self._deps = deps

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from chalicelib import services
 from chalicelib.oauth.errors import InvalidRequest
+from chalicelib.oauth.events import CONSENT_ALLOW, CONSENT_DENY
 from chalicelib.oauth.http import Page, Response, redirect
 from chalicelib.oauth.interaction_requests import ConsentRequest
 from chalicelib.oauth.request import Request
@@ -67,7 +68,11 @@ def submit(request: Request) -> Response | Page:
     consent = services.flows().consent_request(challenge)
     decision = form.get("decision")
     if decision == "allow":
-        return redirect(_allow(consent, remember="remember" in form), status=303)
+        redirect_to = _allow(consent, remember="remember" in form)
+        request.events.consent = CONSENT_ALLOW
+        return redirect(redirect_to, status=303)
     if decision == "deny":
-        return redirect(services.flows().reject_consent(challenge), status=303)
+        redirect_to = services.flows().reject_consent(challenge)
+        request.events.consent = CONSENT_DENY
+        return redirect(redirect_to, status=303)
     raise InvalidRequest("choose Allow or Deny")

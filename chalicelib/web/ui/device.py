@@ -38,11 +38,19 @@ def _binding(challenge: str) -> str:
     return f"device:{challenge}"
 
 
-def _form(request: Request, challenge: str, *, user_code: str = "", message: str = "", status: int = 200) -> Page:
+def _form(
+    request: Request,
+    challenge: str,
+    *,
+    user_code: str = "",
+    message: str = "",
+    status: int = 200,
+    error: str | None = None,
+) -> Page:
     token = services.csrf_guard().issue(request, binding=_binding(challenge))
     shown = device.shown(user_code)  # a typed text that cannot be a code is not shown back
     context = {"device_challenge": challenge, "csrf_token": token.value, "user_code": shown, "message": message}
-    return Page("device", context, status=status, cookies=token.cookies)
+    return Page("device", context, status=status, cookies=token.cookies, error=error)
 
 
 @shows_errors
@@ -74,10 +82,10 @@ def submit(request: Request) -> Response | Page:
     try:
         _count_source(request)
         redirect_to = services.flows().accept_device(challenge, user_code=user_code)
-    except TooManyAttempts:
-        return _form(request, challenge, user_code=user_code, message=TOO_MANY, status=429)
-    except InvalidRequest:
-        return _form(request, challenge, user_code=user_code, message=WRONG_CODE, status=400)
+    except TooManyAttempts as refused:
+        return _form(request, challenge, user_code=user_code, message=TOO_MANY, status=429, error=refused.error)
+    except InvalidRequest as refused:
+        return _form(request, challenge, user_code=user_code, message=WRONG_CODE, status=400, error=refused.error)
     return redirect(redirect_to, status=303)
 
 

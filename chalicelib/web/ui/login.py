@@ -27,6 +27,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import services
+from chalicelib.oauth.errors import TooManyAttempts
+from chalicelib.oauth.events import LOGIN_FAILURE, LOGIN_LOCKED, LOGIN_SUCCESS
 from chalicelib.oauth.http import Page, Response, redirect
 from chalicelib.oauth.interaction_requests import LoginRequest
 from chalicelib.oauth.password_login import LockedOut, WrongCredentials
@@ -77,6 +79,7 @@ def show(request: Request) -> Response | Page:
 
 @shows_errors
 def submit(request: Request) -> Response | Page:
+    request.events.login = LOGIN_FAILURE  # every sign-in POST counts: failed, unless it ends signed in or locked out
     form = request.form()
     challenge = form.get("login_challenge") or ""
     services.csrf_guard().verify(request, form, binding=_binding(challenge))
@@ -89,13 +92,17 @@ def submit(request: Request) -> Response | Page:
     except WrongCredentials:
         return _form(request, login, username=username, message=WRONG_CREDENTIALS)
     except LockedOut as locked:
+        request.events.login = LOGIN_LOCKED
         message, headers = _locked(locked.retry_after), {"Retry-After": str(locked.retry_after)}
-        return _form(request, login, username=username, message=message, status=429, headers=headers)
+        return _form(
+            request, login, username=username, message=message, status=429, headers=headers, error=TooManyAttempts.error
+        )
     # remember=True with remember_for=0: a login session of the default lifetime (SESSION_TTL),
     # its cookie persistent only if the person ticked Keep me signed in.
     redirect_to = services.flows().accept_login(
         challenge, subject=user.user_id, remember=True, amr=["pwd"], persistent=form.get("remember") == "yes"
     )
+    request.events.login = LOGIN_SUCCESS
     return redirect(redirect_to, status=303)
 
 

@@ -131,4 +131,4 @@ def render(page: Page) -> Response:
     style, style_source = _stylesheet()
     body = _environment().get_template(f"{page.template}.html").render({**page.context, "style": style})
     headers = {**page.headers, **page_headers(style_source, _form_action(page.context))}
-    return Response(page.status, body, headers, page.cookies)
+    return Response(page.status, body, headers, page.cookies, page.error)
