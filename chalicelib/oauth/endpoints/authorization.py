@@ -305,9 +305,11 @@ class AuthorizationEndpoint:
         if item is None:
             return False
         request = device.DeviceRequest.from_payload(item.payload)
+        if request.status != device.PENDING:
+            return False
         status = device.APPROVED if grant is not None else device.DENIED
         settled = replace(request, status=status, grant=grant)
-        return self._grants.store.settle(device.DEVICE_CODE_KIND, device_code_id, settled.to_payload())
+        return self._grants.store.swap(item, settled.to_payload())
 
     # -- answers ---------------------------------------------------------------------
 

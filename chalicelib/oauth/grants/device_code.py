@@ -42,7 +42,7 @@ class DeviceCodeGrant:
             raise InvalidGrant("the device code is unknown or was already used")  # not ours: no call at all
         device_id = digest(value)
         now = int(time.time())
-        before = self._deps.store.record_poll(device.DEVICE_CODE_KIND, device_id, now)
+        before = self._deps.store.increment(device.DEVICE_CODE_KIND, device_id, at=now)
         if before is None or before.consumed_at is not None:
             raise InvalidGrant("the device code is unknown or was already used")
         if before.expires_at <= now:
@@ -58,10 +58,10 @@ class DeviceCodeGrant:
         raise AuthorizationPending("the person has not answered yet")
 
     def _pace(self, before: StateItem, interval: int, now: int) -> None:
-        """``before`` counts the polls before this one, the first at ``first_polled_at``."""
-        if before.polled_at is None or before.first_polled_at is None:
+        """``before`` counts the polls before this one, the first at ``first_counted_at``."""
+        if before.counted_at is None or before.first_counted_at is None:
             return
-        allowed_at = max(before.first_polled_at + before.counter * interval, before.polled_at + interval)
+        allowed_at = max(before.first_counted_at + before.counter * interval, before.counted_at + interval)
         if now < allowed_at:
             raise SlowDown(f"polled too fast: poll again in {allowed_at - now} s, then every {interval} s at most")
 
