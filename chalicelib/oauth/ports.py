@@ -150,20 +150,11 @@ class StateStore(Protocol):
     @overload
     def increment(self, kind: str, id: str, expires_at: int) -> int: ...
 
+    # Overloads only: a protocol's method needs no body, and each adapter implements both forms in one.
     @overload
     def increment(
         self, kind: str, id: str, *, at: int | None = None, create_until: int | None = None
-    ) -> StateItem | None: ...
-
-    def increment(
-        self,
-        kind: str,
-        id: str,
-        expires_at: int | None = None,
-        *,
-        at: int | None = None,
-        create_until: int | None = None,
-    ) -> int | StateItem | None:
+    ) -> StateItem | None:
         """Count one on an item in one conditional write (never read-then-write): the item as it was before.
 
         On a live (at ``at``, default now), unconsumed item: adds 1 to
