@@ -14,8 +14,8 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant, InvalidRequest
 from chalicelib.oauth.flows import Flow
 from chalicelib.oauth.grants.base import GrantDependencies
-from chalicelib.oauth.grants.issuance import UserGrant
 from chalicelib.oauth.grants.redemption import redeem_once, respond_for
+from chalicelib.oauth.models.grant import UserGrant
 from chalicelib.oauth.ports import StateItem
 from chalicelib.tokens import opaque
 from chalicelib.tokens.hashing import digest
