@@ -24,6 +24,8 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.oauth.models.counter import DeviceAttempts
+
 # The device code's states, read from here by the device challenge (flows.py) until it reads DeviceCode.
 from chalicelib.oauth.models.device_code import APPROVED as APPROVED
 from chalicelib.oauth.models.device_code import DENIED as DENIED
@@ -36,11 +38,12 @@ USER_CODE_LENGTH = 8
 # A guard item per live user code makes codes unique among live ones (one transaction with the device code).
 USER_CODE_KIND = "user_code"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
-# Counters of attempts to enter a code (kind ATTEMPTS_KIND), each living WINDOW seconds from its first count.
-ATTEMPTS_KIND = "device_attempts"
+# Counters of attempts to enter a code, each living WINDOW seconds from its first count.
+ATTEMPTS_KIND = DeviceAttempts.KIND
 WINDOW = 15 * 60
 CHALLENGE_LIMIT = 5
 SOURCE_LIMIT = 20
+PER_SOURCE = DeviceAttempts(SOURCE_LIMIT, WINDOW)
 
 
 def new_user_code() -> str:
