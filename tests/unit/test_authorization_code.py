@@ -6,8 +6,8 @@ import pytest
 
 from chalicelib.oauth import pkce
 from chalicelib.oauth.errors import InvalidGrant, InvalidRequest, OAuthError
-from chalicelib.oauth.flows import Authentication, AuthorizationRequest, Consent, Flow
-from chalicelib.oauth.grants.authorization_code import AuthorizationCode
+from chalicelib.oauth.models.authorization_code import AuthorizationCode
+from chalicelib.oauth.models.interaction import Authentication, AuthorizationRequest, Consent, Interaction
 from chalicelib.oauth.models.serial import from_plain, to_plain
 
 VERIFIER = "v" * 43
@@ -24,7 +24,7 @@ REQUEST = AuthorizationRequest(
     prompt=(),
     max_age=None,
 )
-FLOW = Flow(
+FLOW = Interaction(
     REQUEST,
     csrf_hash="h",
     requested_at=10,
@@ -62,5 +62,5 @@ def test_the_grant_is_what_was_consented_to_and_how_the_person_signed_in():
 
 def test_its_payload_reads_back_as_the_flow_it_was_and_the_other_way_round():
     plain = to_plain(CODE)
-    assert Flow.from_payload(plain) == FLOW
-    assert from_plain(AuthorizationCode, FLOW.to_payload()) == CODE
+    assert from_plain(Interaction, plain) == FLOW
+    assert from_plain(AuthorizationCode, to_plain(FLOW)) == CODE
