@@ -33,3 +33,20 @@ def test_its_payload_is_the_grant_as_it_always_was():
     plain = to_plain(RefreshToken.of(GRANT))
     assert plain == to_plain(GRANT) and plain["scope"] == ["openid", "offline_access", "api"]
     assert from_plain(RefreshToken, plain) == RefreshToken.of(GRANT)
+
+
+def test_it_is_stored_under_its_kind_and_read_back_only_as_that_kind():
+    from chalicelib.oauth.models.device_code import DeviceCode
+    from chalicelib.oauth.models.stored import read, stored
+
+    item = stored(RefreshToken.of(GRANT), "hash", 99, grant_id="g1", subject="ada")
+    assert (item.kind, item.id, item.expires_at, item.grant_id, item.subject) == (
+        "refresh_token",
+        "hash",
+        99,
+        "g1",
+        "ada",
+    )
+    assert read(RefreshToken, item) == RefreshToken.of(GRANT)
+    with pytest.raises(ValueError):
+        read(DeviceCode, item)
