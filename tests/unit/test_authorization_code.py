@@ -7,23 +7,12 @@ import pytest
 from chalicelib.oauth import pkce
 from chalicelib.oauth.errors import InvalidGrant, InvalidRequest, OAuthError
 from chalicelib.oauth.models.authorization_code import AuthorizationCode
-from chalicelib.oauth.models.interaction import Authentication, AuthorizationRequest, Consent, Interaction
+from chalicelib.oauth.models.interaction import Authentication, Consent, Interaction
 from chalicelib.oauth.models.serial import from_plain, to_plain
+from tests.unit.test_interaction_model import request
 
 VERIFIER = "v" * 43
-REQUEST = AuthorizationRequest(
-    client_id="app",
-    redirect_uri="https://app.example/cb",
-    redirect_uri_given=True,
-    scope=("openid", "api"),
-    audience=("rs",),
-    state="s",
-    nonce="n",
-    code_challenge=pkce.s256(VERIFIER),
-    code_challenge_method="S256",
-    prompt=(),
-    max_age=None,
-)
+REQUEST = request(code_challenge=pkce.s256(VERIFIER))
 FLOW = Interaction(
     REQUEST,
     csrf_hash="h",
@@ -35,17 +24,17 @@ CODE = AuthorizationCode.of(FLOW)
 
 
 def test_the_client_it_was_issued_to_redeems_it_with_its_redirect_uri_and_verifier():
-    CODE.redeem("app", "https://app.example/cb", VERIFIER)
+    CODE.redeem("web", "https://app.example.com/cb", VERIFIER)
 
 
 @pytest.mark.parametrize(
     ("client_id", "redirect_uri", "verifier", "error"),
     [
-        ("other", "https://app.example/cb", VERIFIER, InvalidGrant),
-        ("app", None, VERIFIER, InvalidRequest),  # it was in the authorization request: §4.1.3 requires it
-        ("app", "https://app.example/other", VERIFIER, InvalidGrant),
-        ("app", "https://app.example/cb", None, OAuthError),
-        ("app", "https://app.example/cb", "w" * 43, OAuthError),
+        ("other", "https://app.example.com/cb", VERIFIER, InvalidGrant),
+        ("web", None, VERIFIER, InvalidRequest),  # it was in the authorization request: §4.1.3 requires it
+        ("web", "https://app.example.com/other", VERIFIER, InvalidGrant),
+        ("web", "https://app.example.com/cb", None, OAuthError),
+        ("web", "https://app.example.com/cb", "w" * 43, OAuthError),
     ],
 )
 def test_anything_else_is_refused(client_id, redirect_uri, verifier, error):
@@ -55,7 +44,7 @@ def test_anything_else_is_refused(client_id, redirect_uri, verifier, error):
 
 def test_the_grant_is_what_was_consented_to_and_how_the_person_signed_in():
     grant = CODE.grant("g1", 99)
-    assert (grant.client_id, grant.subject, grant.scope, grant.audience) == ("app", "ada", ("openid",), ("rs",))
+    assert (grant.client_id, grant.subject, grant.scope, grant.audience) == ("web", "ada", ("openid",), ("rs",))
     assert (grant.auth_time, grant.amr, grant.sid, grant.grant_expires_at) == (5, ("pwd",), "sid", 99)
     assert grant.access_token_claims == {"team": "x"}
 

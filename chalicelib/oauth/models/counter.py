@@ -31,21 +31,18 @@ class Counter:
         return (before.counter if before is not None else 0) < self.limit
 
 
-@dataclass(frozen=True)
 class DeviceAttempts(Counter):
     """User codes entered (RFC 8628 §5.1): per source address on the page, per device challenge."""
 
     KIND: ClassVar[str] = "device_attempts"
 
 
-@dataclass(frozen=True)
 class LoginAttempts(Counter):
     """Sign-in attempts per source, per (username, source) and per username (``password_login``)."""
 
     KIND: ClassVar[str] = "login_attempts"
 
 
-@dataclass(frozen=True)
 class LoginDelay(Counter):
     """The slot a (username, source) pair past its free attempts must take; lives for the delay."""
 

@@ -30,12 +30,10 @@ class Revocation:
         return StateItem(self.KIND, self.id, {}, self.expires_at)
 
 
-@dataclass(frozen=True)
 class RevokedToken(Revocation):
     KIND: ClassVar[str] = "revoked_jti"
 
 
-@dataclass(frozen=True)
 class RevokedGrant(Revocation):
     KIND: ClassVar[str] = "revoked_grant"
 
