@@ -434,3 +434,20 @@ def test_a_crafted_device_challenge_cannot_count_against_an_address(http, tv):
         handle({"operation": "device.accept", "params": {"device_challenge": "source:127.0.0.1", "user_code": "Z"}})
     fields, cookie = open_form(Browser(http))
     assert post_form(http, fields, cookie, user_code).status_code == 303
+
+
+def test_the_persons_answer_costs_one_read_and_one_conditional_write_of_the_device_code(http, tv, aws):
+    """The consent verifier's redemption approves the device: consume the verifier, read the code, swap it."""
+    from chalicelib import services
+
+    user_code = json.loads(device_auth(http, tv).body)["user_code"]
+    browser = Browser(http)
+    response = enter_code(browser, user_code)
+    login = query_of(browser.get(response.headers["Location"]).headers["Location"])["login_challenge"]
+    redirect_to = services.flows().accept_login(login, subject="viewer-1", remember=True)
+    consent = query_of(browser.get(redirect_to).headers["Location"])["consent_challenge"]
+    redirect_to = services.flows().accept_consent(consent, grant_scope=["openid"])
+    aws.reset()
+    done = browser.get(redirect_to)
+    assert query_of(done.headers["Location"]) == {"device": "connected"}
+    assert aws.by_operation() == {"dynamodb.UpdateItem": 2, "dynamodb.GetItem": 1}, aws.calls

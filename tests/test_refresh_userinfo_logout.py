@@ -199,12 +199,12 @@ def test_a_refresh_token_from_before_values_named_their_grant_works_until_its_gr
     http, browser, web_app, lagging_grant_index
 ):
     from chalicelib import services
-    from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND
+    from chalicelib.oauth.models.refresh_token import RefreshToken
     from chalicelib.tokens.hashing import digest
 
     store = services.state_store()
     first = tokens(http, browser, web_app)
-    record = store.find(REFRESH_TOKEN_KIND, digest(first["refresh_token"]))
+    record = store.find(RefreshToken.KIND, digest(first["refresh_token"]))
 
     def older_value():  # the same grant's record, under a value of the earlier form tg_rt_<random>
         value = "tg_rt_" + secrets.token_urlsafe(32)

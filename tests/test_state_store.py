@@ -24,13 +24,13 @@ def item(id="h1", *, kind="code", ttl=60, grant_id=None, user_code=None, payload
     return StateItem(kind, id, payload or {"x": 1}, int(time.time()) + ttl, grant_id=grant_id, user_code=user_code)
 
 
-def test_record_poll_of_an_expired_or_consumed_item_says_which_in_one_call(store, aws):
+def test_increment_of_an_expired_or_consumed_item_says_which_in_one_call(store, aws):
     store.upsert(item("old", ttl=-1))
     store.upsert(item("used"))
     store.consume("code", "used")
     aws.reset()
-    assert store.record_poll("code", "old", int(time.time())).expires_at <= time.time()
-    assert store.record_poll("code", "used", int(time.time())).consumed_at is not None
+    assert store.increment("code", "old").expires_at <= time.time()
+    assert store.increment("code", "used").consumed_at is not None
     assert aws.by_operation() == {"dynamodb.UpdateItem": 2}, aws.calls
     assert store.find("code", "old") is None and store.find("code", "used") is None
 
@@ -65,7 +65,7 @@ def test_a_device_poll_leaves_the_user_code_index_entry_unchanged(store):
 
     store.upsert(item("d1", kind="device_code", user_code="BCDFGHJK"))
     before = index_entry()
-    store.record_poll("device_code", "d1", int(time.time()))
-    store.record_poll("device_code", "d1", int(time.time()) + 1)
+    store.increment("device_code", "d1", at=int(time.time()))
+    store.increment("device_code", "d1", at=int(time.time()) + 1)
     assert index_entry() == before and before
     assert store.find_by_user_code("BCDFGHJK").payload == {"x": 1}

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.oauth.clients import Client
+from chalicelib.oauth.models.revocation import RevokedGrant, RevokedToken, SignedOut, revocation_of
 from chalicelib.oauth.oidc.claims import public_claims
 from chalicelib.oauth.ports import KeyProvider, StateItem, StateStore
 from chalicelib.tokens import opaque
@@ -38,14 +39,12 @@ from chalicelib.tokens.formats import AccessTokenFormat, JwtAccessTokens, Opaque
 from chalicelib.tokens.hashing import digest
 
 OPAQUE_KIND = "access_token"
-REVOKED_JTI_KIND = "revoked_jti"
-REVOKED_GRANT_KIND = "revoked_grant"
-SIGNED_OUT_KIND = "signed_out"
+SIGNED_OUT_KIND = SignedOut.KIND  # sessions.py checks a session against it
 
 
 def signed_out_since(marker: StateItem | None, issued_at: int) -> bool:
     """True if a ``signed_out`` marker voids what was issued (or signed in) at ``issued_at``."""
-    return marker is not None and marker.not_before is not None and issued_at <= marker.not_before
+    return marker is not None and revocation_of(marker).voids(issued_at)
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ class AccessTokens:
         """Store a grant's new tokens in one transaction, only while neither the grant is revoked
         nor its person signed out since ``auth_time``."""
         return self._store.insert_all(
-            records, unless=[(REVOKED_GRANT_KIND, grant_id)], unless_since=[(SIGNED_OUT_KIND, subject, auth_time)]
+            records, unless=[(RevokedGrant.KIND, grant_id)], unless_since=[(SignedOut.KIND, subject, auth_time)]
         )
 
     def find_stored(self, kind: str, value: str) -> StateItem | None:
@@ -150,12 +149,12 @@ class AccessTokens:
         a second read of the marker.
         """
         named = opaque.grant_of(value)
-        keys = [(kind, digest(value))] + ([(REVOKED_GRANT_KIND, named)] if named else [])
+        keys = [(kind, digest(value))] + ([(RevokedGrant.KIND, named)] if named else [])
         found = {item.kind: item for item in self._store.find_many(keys)}
         record = found.get(kind)
-        if record is None or REVOKED_GRANT_KIND in found:
+        if record is None or RevokedGrant.KIND in found:
             return None
-        if record.grant_id and record.grant_id != named and self._store.find(REVOKED_GRANT_KIND, record.grant_id):
+        if record.grant_id and record.grant_id != named and self._store.find(RevokedGrant.KIND, record.grant_id):
             return None
         return record
 
@@ -172,12 +171,12 @@ class AccessTokens:
 
     def _revoked(self, claims: dict[str, Any]) -> bool:
         """Whether a self-contained token's ``jti``, grant or person was revoked since it was issued: one read."""
-        revocations = [(REVOKED_JTI_KIND, str(claims["jti"]))]
+        revocations = [(RevokedToken.KIND, str(claims["jti"]))]
         if claims.get("grant_id"):
             # A person's token: its grant's marker and its person's sign-out, in the same read.
-            revocations += [(REVOKED_GRANT_KIND, str(claims["grant_id"])), (SIGNED_OUT_KIND, str(claims["sub"]))]
+            revocations += [(RevokedGrant.KIND, str(claims["grant_id"])), (SignedOut.KIND, str(claims["sub"]))]
         markers = self._store.find_many(revocations)
-        return any(m.kind != SIGNED_OUT_KIND or signed_out_since(m, int(claims["iat"])) for m in markers)
+        return any(revocation_of(marker).voids(int(claims["iat"])) for marker in markers)
 
     def revocable_claims(self, token: str) -> dict[str, Any] | None:
         """The claims of a token of ours, read no more than revoking it needs.
@@ -199,19 +198,19 @@ class AccessTokens:
             self._store.destroy(OPAQUE_KIND, record_id)
         else:
             # Remembered only until the token would have expired anyway.
-            self._store.upsert(StateItem(REVOKED_JTI_KIND, str(claims["jti"]), {}, int(claims["exp"])))
+            self._store.upsert(RevokedToken(str(claims["jti"]), int(claims["exp"])).stored())
 
     def sign_out(self, subject: str) -> None:
         """Void everything of ``subject`` signed in or issued up to this second (the ``signed_out`` marker)."""
         now = int(time.time())
         # Outlives every grant and token from before it; sessions are also deleted (see chalicelib.oauth.people).
         expires_at = now + self._grant_ttl + self._ttl
-        self._store.upsert(StateItem(SIGNED_OUT_KIND, subject, {}, expires_at, not_before=now))
+        self._store.upsert(SignedOut(subject, expires_at, since=now).stored())
 
     def revoke_grant(self, grant_id: str) -> None:
         """Everything issued under ``grant_id`` stops working: the marker first, then what the index finds."""
         # Outlives every token the grant could have issued.
         expires_at = int(time.time()) + self._grant_ttl + self._ttl
-        self._store.upsert(StateItem(REVOKED_GRANT_KIND, grant_id, {}, expires_at))
+        self._store.upsert(RevokedGrant(grant_id, expires_at).stored())
         # Best effort (the index lags): a missed token is refused by the marker until it expires.
         self._store.revoke_by_grant(grant_id)

@@ -1,4 +1,4 @@
-"""Device authorization grant, RFC 8628: user codes and the device code record.
+"""Device authorization grant, RFC 8628: user codes and the limits on entering them.
 
 User codes are 8 characters from ``BCDFGHJKLMNPQRSTVWXZ`` — 20 consonants,
 no vowels (no words), no look-alike digits — shown as ``XXXX-XXXX``:
@@ -21,22 +21,29 @@ default) limits per address).
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
+
+from chalicelib.oauth.models.counter import DeviceAttempts
+
+# The device code's states, read from here by the device challenge (flows.py) until it reads DeviceCode.
+from chalicelib.oauth.models.device_code import APPROVED as APPROVED
+from chalicelib.oauth.models.device_code import DENIED as DENIED
+from chalicelib.oauth.models.device_code import PENDING as PENDING
+from chalicelib.oauth.models.device_code import DeviceCode
+from chalicelib.oauth.models.serial import from_plain
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 USER_CODE_LENGTH = 8
-DEVICE_CODE_KIND = "device_code"
 # A guard item per live user code makes codes unique among live ones (one transaction with the device code).
 USER_CODE_KIND = "user_code"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
-PENDING, APPROVED, DENIED = "pending", "approved", "denied"
-# Counters of attempts to enter a code (kind ATTEMPTS_KIND), each living WINDOW seconds from its first count.
-ATTEMPTS_KIND = "device_attempts"
+# Counters of attempts to enter a code, each living WINDOW seconds from its first count.
+ATTEMPTS_KIND = DeviceAttempts.KIND
 WINDOW = 15 * 60
 CHALLENGE_LIMIT = 5
 SOURCE_LIMIT = 20
-SLOW_DOWN_STEP = 5  # §3.5: "the interval MUST be increased by 5 seconds for this and all subsequent requests"
+PER_SOURCE = DeviceAttempts(SOURCE_LIMIT, WINDOW)
 
 
 def new_user_code() -> str:
@@ -61,34 +68,9 @@ def shown(text: str) -> str:
     return display(code) if code else ""
 
 
-@dataclass(frozen=True)
-class DeviceRequest:
-    """What a device asked for, stored under its device code (payload of the state item)."""
-
-    client_id: str
-    scope: tuple[str, ...]
-    audience: tuple[str, ...]
-    interval: int
-    status: str = PENDING
-    grant: dict[str, Any] | None = None  # the UserGrant payload once approved
-
-    def to_payload(self) -> dict[str, Any]:
-        return {
-            "client_id": self.client_id,
-            "scope": list(self.scope),
-            "audience": list(self.audience),
-            "interval": self.interval,
-            "status": self.status,
-            "grant": self.grant,
-        }
+class DeviceRequest(DeviceCode):
+    """The device code's old name, for the device challenge (flows.py) until it reads ``DeviceCode``."""
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> DeviceRequest:
-        return cls(
-            client_id=payload["client_id"],
-            scope=tuple(payload["scope"]),
-            audience=tuple(payload["audience"]),
-            interval=int(payload["interval"]),
-            status=payload.get("status", PENDING),
-            grant=payload.get("grant"),
-        )
+    def from_payload(cls, payload: Mapping[str, Any]) -> DeviceCode:
+        return from_plain(DeviceCode, payload)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.users import User
@@ -52,13 +52,17 @@ class StateItem:
     grant_id: str | None = None
     user_code: str | None = None
     consumed_at: int | None = None
-    counter: int = 0  # what ``increment`` has counted, or the polls ``record_poll`` has; 0 otherwise
-    polled_at: int | None = None  # the last ``record_poll`` (device codes)
-    first_polled_at: int | None = None  # the first ``record_poll`` (device codes)
+    counter: int = 0  # what ``increment`` has counted; 0 otherwise
+    counted_at: int | None = None  # the time of the last ``increment`` (a device code's last poll)
+    first_counted_at: int | None = None  # the time of the first ``increment`` (a device code's first poll)
     subject: str | None = None  # the person it belongs to (sessions, consents, grant records): indexed
     # Grant records: ``consume`` refuses the item before this time (``TooEarly``).  Sign-out
     # markers: what the person did up to this second is void (``insert_all(unless_since=...)``).
     not_before: int | None = None
+
+    def usable(self, now: float) -> bool:
+        """Live at ``now`` and not consumed: what reads return and conditional writes require."""
+        return self.expires_at > now and self.consumed_at is None
 
 
 class AlreadyConsumed(Exception):
@@ -130,34 +134,40 @@ class StateStore(Protocol):
     def find_by_subject(self, subject: str) -> list[StateItem]:
         """Every live, unconsumed item stored with this ``subject`` (index read: may lag a moment)."""
 
-    def record_poll(self, kind: str, id: str, polled_at: int) -> StateItem | None:
-        """Count one poll at ``polled_at`` in one write: the item as it was before.
-
-        Sets ``polled_at``, ``first_polled_at`` if unset, and adds 1 to ``counter``.
-        None if absent; an expired or consumed item is returned as it is,
-        unchanged (its ``expires_at`` / ``consumed_at`` tell which), by the same call.
-        """
-
     def tally(self, kind: str, id: str, *, create_until: int | None = None) -> StateItem | None:
-        """Add 1 to the ``counter`` of a live, unconsumed item in one conditional write: the item as it was before.
+        """``increment(kind, id, create_until=...)`` answering None when it counted nothing (refused).
 
-        None if the item is absent, expired or consumed: nothing is then counted.
-        With ``create_until``, an absent or expired item is no refusal but
-        created afresh, with an empty payload and that expiry, counting 1, and
-        returned as it was: fresh (counter 0).
-        The write is the read too, so counting costs no extra call and racing
-        callers each see a different count.
+        The form the interaction flows still use; it goes when they call ``increment``.
         """
 
-    def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:
-        """Replace the payload of a live, unsettled, unconsumed item, exactly once; False otherwise."""
+    def swap(self, item: StateItem, payload: dict[str, Any]) -> bool:
+        """Replace the payload of ``item`` in one conditional write, if the stored item is still live,
+        unconsumed and holds exactly the payload ``item`` was read with (compare-and-swap).
 
-    def increment(self, kind: str, id: str, expires_at: int) -> int:
-        """Add 1 to a counter atomically (conditional writes, never read-then-write); the new count.
+        False otherwise, nothing written: of racing callers that read the same item, one wins.
+        """
 
-        An absent or expired counter starts again at 1 and lives until
-        ``expires_at``; a live one keeps the expiry it was created with, so a
-        window is fixed from its first count.
+    @overload
+    def increment(self, kind: str, id: str, expires_at: int) -> int: ...
+
+    # Overloads only: a protocol's method needs no body, and each adapter implements both forms in one.
+    @overload
+    def increment(
+        self, kind: str, id: str, *, at: int | None = None, create_until: int | None = None
+    ) -> StateItem | None:
+        """Count one on an item in one conditional write (never read-then-write): the item as it was before.
+
+        On a live (at ``at``, default now), unconsumed item: adds 1 to
+        ``counter``, sets ``counted_at`` to ``at`` and ``first_counted_at`` if
+        unset.  Refused (expired or consumed), the item comes back as it is,
+        unchanged, by the same call (``before.usable(at)`` tells which); None if
+        absent.  With ``create_until``, an absent or expired item is no refusal
+        but created afresh (empty payload, that expiry, counting 1) and returned
+        as it was: fresh (counter 0); a live one keeps its expiry, so a window is
+        fixed from its first count.  Racing callers each see another count.
+
+        The positional ``expires_at`` form (the attempt counters not yet moved)
+        is ``create_until=expires_at`` answering the new count.
         """
 
 

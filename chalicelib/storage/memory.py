@@ -9,8 +9,8 @@ tests/contract/ runs one suite against both to keep it so:
 - single use is a conditional write (``consumed_at`` must not exist), never
   read-then-write: one lock makes each call one atomic step, as DynamoDB
   applies each item write (and each transaction) atomically;
-- ``upsert`` replaces the whole item (PutItem): what ``consume``, ``record_poll``,
-  ``tally``, ``settle``, ``increment`` and ``insert_all``'s ``closing`` wrote is gone;
+- ``upsert`` replaces the whole item (PutItem): what ``consume``, ``increment``
+  and ``insert_all``'s ``closing`` wrote is gone;
 - ``find_by_user_code`` answers from what its index projects
   (``USER_CODE_INDEX_ATTRIBUTES``), not from the whole item;
 - payloads go through JSON, as PynamoDB's ``JSONAttribute`` does, so a caller
@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly
+from chalicelib.storage.counting import CountingForms
 
 _Result = TypeVar("_Result")
 MAX_KEY_BYTES = 2048  # DynamoDB's limit on a partition key
@@ -58,17 +59,16 @@ _DatedKeys = Sequence[tuple[str, str, int]]  # (kind, id, time)
 
 @dataclass(frozen=True)
 class _Record:
-    """One stored item with what the port never hands out (``settled_at``)."""
+    """One stored item, and the rules every read and conditional write checks."""
 
     item: StateItem
-    settled_at: int | None = None
 
     def live(self, now: float) -> bool:
         return self.item.expires_at > now
 
     def usable(self, now: float) -> bool:
         """Live and unconsumed: what reads return and most conditional writes require."""
-        return self.live(now) and self.item.consumed_at is None
+        return self.item.usable(now)
 
 
 def _copy(payload: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def _handed_out(item: StateItem) -> StateItem:
     return replace(item, payload=_copy(item.payload))
 
 
-class MemoryStateStore:
+class MemoryStateStore(CountingForms):
     """The ``StateStore`` port on a dict behind one lock."""
 
     def __init__(self) -> None:
@@ -232,64 +232,34 @@ class MemoryStateStore:
 
         return self._atomic(step)
 
-    def record_poll(self, kind: str, id: str, polled_at: int) -> StateItem | None:
+    def _count(self, kind: str, id: str, at: int, create_until: int | None) -> StateItem | None:
+        if create_until is not None:
+            _check_size(kind, id)
+
         def step() -> StateItem | None:
             record = self._items.get((kind, id))
+            if create_until is not None and (record is None or not record.live(at)):
+                fresh = StateItem(kind, id, {}, create_until)
+                self._items[(kind, id)] = _Record(replace(fresh, counter=1, counted_at=at, first_counted_at=at))
+                return fresh
             if record is None:
                 return None
             before = record.item
-            # Condition on the poll's own time, as the DynamoDB adapter's: refused, the item comes back unchanged.
-            if before.expires_at > polled_at and before.consumed_at is None:
-                polled = replace(
-                    before,
-                    polled_at=polled_at,
-                    first_polled_at=before.first_polled_at if before.first_polled_at is not None else polled_at,
-                    counter=before.counter + 1,
-                )
-                self._items[(kind, id)] = replace(record, item=polled)
-            return _handed_out(before)
+            if before.usable(at):  # the condition on the count's own time, as the DynamoDB adapter's
+                first = before.first_counted_at if before.first_counted_at is not None else at
+                counted = replace(before, counter=before.counter + 1, counted_at=at, first_counted_at=first)
+                self._items[(kind, id)] = _Record(counted)
+            return _handed_out(before)  # refused: the item comes back unchanged
 
         return self._atomic(step)
 
-    def tally(self, kind: str, id: str, *, create_until: int | None = None) -> StateItem | None:
-        _check_size(kind, id)
-
-        def step() -> StateItem | None:
-            now = int(time.time())
-            record = self._items.get((kind, id))
-            if create_until is not None and (record is None or not record.live(now)):
-                self._items[(kind, id)] = _Record(StateItem(kind, id, {}, create_until, counter=1))
-                return StateItem(kind, id, {}, create_until)
-            if record is None or not record.usable(now):
-                return None
-            self._items[(kind, id)] = replace(record, item=replace(record.item, counter=record.item.counter + 1))
-            return _handed_out(record.item)
-
-        return self._atomic(step)
-
-    def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:
+    def swap(self, item: StateItem, payload: dict[str, Any]) -> bool:
         def step() -> bool:
-            now = int(time.time())
-            record = self._items.get((kind, id))
-            if record is None or not record.usable(now) or record.settled_at is not None:
+            record = self._items.get((item.kind, item.id))
+            if record is None or not record.usable(time.time()) or record.item.payload != item.payload:
                 return False
-            self._items[(kind, id)] = _Record(replace(record.item, payload=_copy(payload)), settled_at=now)
+            self._items[(item.kind, item.id)] = _Record(replace(record.item, payload=_copy(payload)))
             return True
-
-        return self._atomic(step)
-
-    def increment(self, kind: str, id: str, expires_at: int) -> int:
-        """Count one more; an absent or expired counter starts again at 1 with ``expires_at``."""
-        _check_size(kind, id)
-
-        def step() -> int:
-            record = self._items.get((kind, id))
-            if record is None or not record.live(int(time.time())):
-                self._items[(kind, id)] = _Record(StateItem(kind, id, {}, expires_at, counter=1))
-                return 1
-            counted = replace(record.item, counter=record.item.counter + 1)
-            self._items[(kind, id)] = replace(record, item=counted)
-            return counted.counter
 
         return self._atomic(step)
 

@@ -16,13 +16,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly
 from chalicelib.storage import region as aws_region
+from chalicelib.storage.counting import CountingForms
 
 GRANT_INDEX = "grant_id-index"
 USER_CODE_INDEX = "user_code-index-v2"
@@ -69,12 +70,12 @@ def state_model(table_name: str) -> type[Model]:
         grant_id = UnicodeAttribute(null=True)
         user_code = UnicodeAttribute(null=True)
         consumed_at = NumberAttribute(null=True)
-        counter = NumberAttribute(null=True)  # only on items `increment` keeps
-        polled_at = NumberAttribute(null=True)  # only on items `record_poll` stamps
-        first_polled_at = NumberAttribute(null=True)  # only on items `record_poll` stamps
+        counter = NumberAttribute(null=True)  # only on items `increment` counted
+        # Only on items `increment` counted; stored under the names device polls first gave them.
+        counted_at = NumberAttribute(null=True, attr_name="polled_at")
+        first_counted_at = NumberAttribute(null=True, attr_name="first_polled_at")
         # Grant records: `consume` waits for it; sign-out markers: `insert_all` conditions on it.
         not_before = NumberAttribute(null=True)
-        settled_at = NumberAttribute(null=True)  # only on items `settle` changed
         subject = UnicodeAttribute(null=True)  # a person's sessions, consents and grant records
         by_grant = GrantIndex()
         by_user_code = UserCodeIndex()
@@ -102,8 +103,8 @@ def _to_item(record: Any) -> StateItem:
         user_code=record.user_code,
         consumed_at=_int_or_none(record.consumed_at),
         counter=int(record.counter or 0),
-        polled_at=_int_or_none(record.polled_at),
-        first_polled_at=_int_or_none(record.first_polled_at),
+        counted_at=_int_or_none(record.counted_at),
+        first_counted_at=_int_or_none(record.first_counted_at),
         not_before=_int_or_none(record.not_before),
         subject=record.subject,
     )
@@ -117,7 +118,7 @@ def _live(record: Any, now: float) -> bool:
     return record.expires_at > now
 
 
-class DynamoStateStore:
+class DynamoStateStore(CountingForms):
     def __init__(self, table_name: str) -> None:
         self._model = state_model(table_name)
 
@@ -257,97 +258,60 @@ class DynamoStateStore:
             raise
         return True
 
-    def record_poll(self, kind: str, id: str, polled_at: int) -> StateItem | None:
-        """One UpdateItem whatever the outcome; none of what it writes is projected into an index."""
-        model = self._model
-        actions = [
-            model.polled_at.set(polled_at),
-            model.first_polled_at.set(model.first_polled_at | polled_at),
-            model.counter.add(1),
-        ]
-        condition = model.pk.exists() & (model.expires_at > polled_at) & model.consumed_at.does_not_exist()
-        _, record = self._update(_key(kind, id), actions, condition, "ALL_OLD")
-        return _to_item(record) if record is not None else None
+    def _count(self, kind: str, id: str, at: int, create_until: int | None) -> StateItem | None:
+        """One UpdateItem whatever the outcome: ``ADD counter 1`` and the count's times, on the condition
+        that the item is live at ``at`` and unconsumed; refused, the item as it is comes back with the refusal.
 
-    def tally(self, kind: str, id: str, *, create_until: int | None = None) -> StateItem | None:
-        """One UpdateItem: ``ADD counter 1`` on the condition that the item is live and unconsumed.
-
-        With ``create_until`` an absent item passes the condition too and the
-        write creates it (``if_not_exists``); an expired one that TTL has not
-        deleted yet counts as absent: a PutItem starts it again, on the
-        condition that it still is expired, as ``increment`` does.
+        None of what it writes is projected into an index (a device poll writes no index).  With
+        ``create_until`` an absent item passes the condition too and the write creates it
+        (``if_not_exists``); an expired one that TTL has not deleted yet counts as absent: a PutItem
+        starts it again, on the condition that it still is expired (Powertools' idempotency-store
+        condition).  Whoever loses a race on that PutItem tries again, so every call counts once.
         """
         model = self._model
         for _ in range(_INCREMENT_ATTEMPTS):
-            now = int(time.time())
-            usable = model.pk.exists() & (model.expires_at > now) & model.consumed_at.does_not_exist()
-            actions = [model.counter.add(1)]
+            usable = model.pk.exists() & (model.expires_at > at) & model.consumed_at.does_not_exist()
+            actions = [
+                model.counter.add(1),
+                model.counted_at.set(at),
+                model.first_counted_at.set(model.first_counted_at | at),
+            ]
             if create_until is not None:
                 usable = usable | model.pk.does_not_exist()
                 actions += [*_created(model, kind), model.expires_at.set(model.expires_at | create_until)]
             updated, record = self._update(_key(kind, id), actions, usable, "ALL_OLD")
             if updated:  # no old image: this write created the item (only with create_until)
                 return _to_item(record) if record is not None else StateItem(kind, id, {}, create_until or 0)
-            if create_until is None or record is None or _live(record, now):
-                return None  # absent (without create_until), expired, or live and consumed
-            if self._start_again(kind, id, create_until, now):
+            if create_until is None or record is None or _live(record, at):
+                return _to_item(record) if record is not None else None  # refused: as it is
+            if self._start_again(kind, id, create_until, at):
                 return StateItem(kind, id, {}, create_until)
-        raise RuntimeError(f"{kind} tally stayed contended for {_INCREMENT_ATTEMPTS} attempts")
+        raise RuntimeError(f"{kind} count stayed contended for {_INCREMENT_ATTEMPTS} attempts")
 
-    def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:
-        model, now = self._model, int(time.time())
+    def swap(self, item: StateItem, payload: dict[str, Any]) -> bool:
+        """One conditional UpdateItem; the condition compares the stored JSON with ``item``'s, as written."""
+        model = self._model
         condition = (
             model.pk.exists()
-            & (model.expires_at > now)
-            & model.settled_at.does_not_exist()
+            & (model.expires_at > int(time.time()))
             & model.consumed_at.does_not_exist()
+            & (model.payload == item.payload)
         )
-        try:
-            model(_key(kind, id)).update(
-                actions=[model.payload.set(payload), model.settled_at.set(now)], condition=condition
-            )
-        except UpdateError as exc:
-            if _conditional_failure(exc):
-                return False
-            raise
-        return True
-
-    def increment(self, kind: str, id: str, expires_at: int) -> int:
-        """Count one more, atomically; an expired counter counts as absent (DESIGN §7).
-
-        Usually one UpdateItem: ``ADD counter 1`` on the condition that the
-        item is absent or live, creating it with ``expires_at`` if absent
-        (``if_not_exists``), so a first count costs no more than a later one.
-        Only an expired item that TTL has not deleted yet takes a PutItem
-        that starts it again at 1 on the condition that it still is expired
-        (Powertools' idempotency-store condition).  Whoever loses a race on
-        either write tries again, so every call is counted exactly once.
-        """
-        model = self._model
-        for _ in range(_INCREMENT_ATTEMPTS):
-            now = int(time.time())
-            record = model(_key(kind, id))
-            try:
-                record.update(
-                    actions=[
-                        model.counter.add(1),
-                        *_created(model, kind),
-                        model.expires_at.set(model.expires_at | expires_at),
-                    ],
-                    condition=model.pk.does_not_exist() | (model.expires_at > now),
-                )
-                return int(record.counter)
-            except UpdateError as exc:
-                if not _conditional_failure(exc):
-                    raise
-            if self._start_again(kind, id, expires_at, now):
-                return 1
-        raise RuntimeError(f"{kind} counter stayed contended for {_INCREMENT_ATTEMPTS} attempts")
+        updated, _ = self._update(_key(item.kind, item.id), [model.payload.set(payload)], condition, "NONE")
+        return updated
 
     def _start_again(self, kind: str, id: str, expires_at: int, now: int) -> bool:
         """One PutItem: the expired item replaced by a fresh one counting 1, if it still is expired; False if not."""
         model = self._model
-        started = model(_key(kind, id), kind=kind, payload={}, expires_at=expires_at, counter=1)
+        started = model(
+            _key(kind, id),
+            kind=kind,
+            payload={},
+            expires_at=expires_at,
+            counter=1,
+            counted_at=now,
+            first_counted_at=now,
+        )
         try:
             started.save(condition=model.expires_at <= now)
             return True

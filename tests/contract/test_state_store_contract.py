@@ -109,7 +109,8 @@ def test_expired_items_are_absent_to_every_read_and_every_conditional_write(stor
         store.consume("code", "h1")
     assert store.set_expiry("code", "h1", int(time.time()) + 600) is False
     assert store.tally("code", "h1") is None
-    assert store.settle("code", "h1", {"status": "approved"}) is False
+    assert not store.increment("code", "h1").usable(time.time())
+    assert store.swap(item(), {"status": "approved"}) is False
     assert store.find("code", "h1") is None  # nothing above brought it back
     assert store.find("code", "h1", even_consumed=True) is None
 
@@ -341,30 +342,49 @@ def test_insert_all_closing_one_key_wins_exactly_once_among_ten_racing_threads(s
 # --------------------------------------------------------------------------- counting
 
 
-def test_record_poll_counts_polls_and_returns_the_item_as_it_was(store):
+def test_increment_counts_stamps_and_returns_the_item_as_it_was(store):
     store.upsert(item("d"))
     now = int(time.time())
-    first = store.record_poll("code", "d", now)
-    assert first is not None and first.polled_at is None and first.counter == 0
-    second = store.record_poll("code", "d", now + 5)
-    assert (second.polled_at, second.first_polled_at, second.counter) == (now, now, 1)
-    assert store.record_poll("code", "d", now + 7).first_polled_at == now
-    assert store.record_poll("code", "missing", now) is None
+    first = store.increment("code", "d", at=now)
+    assert first is not None and first.counted_at is None and first.counter == 0
+    second = store.increment("code", "d", at=now + 5)
+    assert (second.counted_at, second.first_counted_at, second.counter) == (now, now, 1)
+    third = store.increment("code", "d", at=now + 7)
+    assert (third.counted_at, third.first_counted_at, third.counter) == (now + 5, now, 2)
+    assert store.increment("code", "missing", at=now) is None
 
 
-def test_record_poll_of_an_expired_or_consumed_item_returns_it_unchanged(store):
+def test_increment_of_an_expired_or_consumed_item_returns_it_unchanged_in_the_same_call(store):
     store.upsert(item("old", ttl=-1))
     store.upsert(item("used"))
     store.consume("code", "used")
     now = int(time.time())
     for _ in range(2):
-        assert store.record_poll("code", "old", now).expires_at <= now
-        used = store.record_poll("code", "used", now)
-        assert used.consumed_at is not None and (used.counter, used.polled_at) == (0, None)
-    assert store.record_poll("code", "d", now + 120) is None
+        old = store.increment("code", "old", at=now)
+        assert old.expires_at <= now and not old.usable(now)
+        used = store.increment("code", "used", at=now)
+        assert used.consumed_at is not None and (used.counter, used.counted_at) == (0, None)
     store.upsert(item("late", ttl=60))
-    assert store.record_poll("code", "late", now + 120).counter == 0  # polled after its expiry: not counted
-    assert store.record_poll("code", "late", now).counter == 0
+    assert store.increment("code", "late", at=now + 120).counter == 0  # counted after its expiry: refused
+    assert store.increment("code", "late", at=now).counter == 0
+    assert store.find("code", "late").counter == 1
+
+
+def test_racing_increments_on_a_live_item_each_see_another_count(store):
+    for key in rounds(store):
+        store.upsert(item(key))
+        now = int(time.time())
+        befores = race(10, lambda: store.increment("code", key, at=now))  # noqa: B023
+        assert sorted(before.counter for before in befores) == list(range(10))
+        assert store.find("code", key).counter == 10
+
+
+def test_racing_increments_with_create_until_each_see_another_count(store):
+    until = int(time.time()) + 60
+    for key in rounds(store):
+        befores = race(10, lambda: store.increment("sealed", key, create_until=until))  # noqa: B023
+        assert sorted(before.counter for before in befores) == list(range(10))
+        assert store.find("sealed", key).first_counted_at is not None
 
 
 def test_tally_counts_a_live_item_and_racing_callers_each_see_another_count(store):
@@ -399,21 +419,29 @@ def test_racing_tallies_with_create_until_each_see_another_count(store):
         assert sorted(counts) == list(range(10))
 
 
-def test_settle_happens_exactly_once(store):
-    store.upsert(item("s"))
-    assert store.settle("code", "s", {"status": "approved"})
-    assert not store.settle("code", "s", {"status": "denied"})
+def test_swap_replaces_the_payload_only_while_it_is_what_was_read(store):
+    store.upsert(item("s", payload={"status": "pending"}))
+    read = store.find("code", "s")
+    store.increment("code", "s")  # a count does not change what was read
+    assert store.swap(read, {"status": "approved"})
+    assert not store.swap(read, {"status": "denied"})  # what was read is gone
     assert store.find("code", "s").payload == {"status": "approved"}
+    assert store.find("code", "s").counter == 1  # the rest of the item stays
     store.upsert(item("used"))
+    used = store.find("code", "used")
     store.consume("code", "used")
-    assert not store.settle("code", "used", {"status": "approved"})
-    assert not store.settle("code", "never", {"status": "approved"})
+    assert not store.swap(used, {"status": "approved"})
+    assert not store.swap(item("never"), {"status": "approved"})
+    store.upsert(item("old", ttl=-1))
+    assert not store.swap(item("old", ttl=-1), {"status": "approved"})
+    assert store.find("code", "old") is None
 
 
-def test_settle_wins_exactly_once_among_ten_racing_threads(store):
+def test_swap_wins_exactly_once_among_ten_racing_threads_that_read_the_same_item(store):
     for key in rounds(store):
-        store.upsert(item(key))
-        outcomes = race(10, lambda: store.settle("code", key, {"by": threading.get_ident()}))  # noqa: B023
+        store.upsert(item(key, payload={"status": "pending"}))
+        read = store.find("code", key)
+        outcomes = race(10, lambda: store.swap(read, {"by": threading.get_ident()}))  # noqa: B023
         assert sorted(outcomes) == [False] * 9 + [True]
 
 

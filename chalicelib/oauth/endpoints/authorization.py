@@ -19,9 +19,8 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, replace
-from typing import Any
 
-from chalicelib.oauth import device, paths, pkce, redirect_uris
+from chalicelib.oauth import paths, pkce, redirect_uris
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import (
     ConsentRequired,
@@ -39,6 +38,7 @@ from chalicelib.oauth.errors import (
 )
 from chalicelib.oauth.flow_cookies import FlowBinding, FlowCookies
 from chalicelib.oauth.flows import Authentication, AuthorizationRequest, Consent, Flow, Flows, Rejection
+from chalicelib.oauth.grants import device_code
 from chalicelib.oauth.grants.authorization_code import store_code, user_grant
 from chalicelib.oauth.grants.base import GrantDependencies
 from chalicelib.oauth.grants.issuance import new_grant_id
@@ -296,20 +296,10 @@ class AuthorizationEndpoint:
     def _settle_device(self, flow: Flow, cookies: tuple[str, ...]) -> Response:
         assert flow.request.device_code_id is not None
         grant = user_grant(flow, new_grant_id(), self._grants.grant_ttl)
-        if not self._device_settler(flow.request.device_code_id, grant.to_payload()):
+        if not device_code.answer(self._grants.store, flow.request.device_code_id, grant):
             expired = ExpiredToken()
             return redirect(with_query(flow.request.redirect_uri, expired.body()), cookies=cookies, error=expired.error)
         return redirect(with_query(flow.request.redirect_uri, {"device": "connected"}), cookies=cookies)
-
-    def _device_settler(self, device_code_id: str, grant: dict[str, Any] | None) -> bool:
-        """Approve (with the grant) or deny the device code, exactly once."""
-        item = self._grants.store.find(device.DEVICE_CODE_KIND, device_code_id)
-        if item is None:
-            return False
-        request = device.DeviceRequest.from_payload(item.payload)
-        status = device.APPROVED if grant is not None else device.DENIED
-        settled = replace(request, status=status, grant=grant)
-        return self._grants.store.settle(device.DEVICE_CODE_KIND, device_code_id, settled.to_payload())
 
     # -- answers ---------------------------------------------------------------------
 
@@ -325,7 +315,7 @@ class AuthorizationEndpoint:
     def _rejected(self, flow: Flow) -> Response:
         rejection = flow.rejection or Rejection()
         if flow.request.device_code_id is not None:
-            self._device_settler(flow.request.device_code_id, None)
+            device_code.answer(self._grants.store, flow.request.device_code_id, None)
         body = {"error": rejection.error}  # the login or consent app's code, passed on as it chose it
         if rejection.error_description:
             body["error_description"] = rejection.error_description

@@ -11,6 +11,8 @@ from chalicelib.oauth.client_auth import ClientAuthenticator
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import OAuthError, ServerError, UnauthorizedClient
 from chalicelib.oauth.http import Response, json_response, no_store
+from chalicelib.oauth.models.device_code import DeviceCode
+from chalicelib.oauth.models.stored import stored
 from chalicelib.oauth.ports import StateItem, StateStore
 from chalicelib.oauth.request import Params, Request
 from chalicelib.oauth.scopes import resolve_audience, resolve_scope
@@ -48,17 +50,17 @@ class DeviceAuthorizationEndpoint:
     def _authorize_device(self, client: Client, params: Params) -> Response:
         if device.GRANT_TYPE not in client.grant_types:
             raise UnauthorizedClient("client is not registered for the device authorization grant")
-        device_request = device.DeviceRequest(
+        device_code = DeviceCode(
             client_id=client.client_id,
             scope=resolve_scope(params.get("scope"), client.scopes, ()),
             audience=resolve_audience(params.get_all("audience"), client.audience),
             interval=self._settings.interval,
         )
-        device_code, user_code = self._store_codes(device_request)
+        value, user_code = self._store_codes(device_code)
         verification_uri = f"{self._settings.issuer}{paths.DEVICE_VERIFICATION}"
         shown = device.display(user_code)
         body = {
-            "device_code": device_code,
+            "device_code": value,
             "user_code": shown,
             "verification_uri": verification_uri,
             "verification_uri_complete": f"{verification_uri}?{urlencode({'user_code': shown})}",
@@ -67,17 +69,16 @@ class DeviceAuthorizationEndpoint:
         }
         return json_response(body, headers=no_store())
 
-    def _store_codes(self, device_request: device.DeviceRequest) -> tuple[str, str]:
+    def _store_codes(self, device_code: DeviceCode) -> tuple[str, str]:
+        """The device code's value and its user code, stored in one transaction with the user code's guard."""
         expires_at = int(time.time()) + self._settings.ttl
-        device_code = opaque.new(opaque.DEVICE_CODE)
-        device_id = digest(device_code)
+        value = opaque.new(opaque.DEVICE_CODE)
+        device_id = digest(value)
         for _ in range(_USER_CODE_ATTEMPTS):
             user_code = device.new_user_code()
-            record = StateItem(
-                device.DEVICE_CODE_KIND, device_id, device_request.to_payload(), expires_at, user_code=user_code
-            )
+            record = stored(device_code, device_id, expires_at, user_code=user_code)
             # The guard only has to exist while the code lives: keys, kind and expiry, nothing to read.
             guard = StateItem(device.USER_CODE_KIND, user_code, {}, expires_at)
             if self._store.insert_all([record, guard]):
-                return device_code, user_code
+                return value, user_code
         raise ServerError("could not allocate a unique user code")

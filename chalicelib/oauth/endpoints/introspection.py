@@ -21,6 +21,8 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidClient, OAuthError
 from chalicelib.oauth.grants.issuance import live_refresh_token
 from chalicelib.oauth.http import Response, json_response, no_store
+from chalicelib.oauth.models.refresh_token import RefreshToken
+from chalicelib.oauth.models.stored import read
 from chalicelib.oauth.request import Request
 
 INTROSPECTION_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti")
@@ -47,14 +49,14 @@ class IntrospectionEndpoint:
     def _answer(self, caller: Client, token: str) -> dict[str, Any]:
         refresh = live_refresh_token(self._access_tokens, token)
         if refresh is not None:
-            grant = refresh.payload
-            if grant["client_id"] != caller.client_id:
+            grant = read(RefreshToken, refresh)
+            if grant.client_id != caller.client_id:
                 return INACTIVE
             return {
                 "active": True,
-                "scope": " ".join(grant["scope"]),
-                "client_id": grant["client_id"],
-                "sub": grant["subject"],
+                "scope": " ".join(grant.scope),
+                "client_id": grant.client_id,
+                "sub": grant.subject,
                 "iss": self._issuer,
                 "exp": refresh.expires_at,
             }

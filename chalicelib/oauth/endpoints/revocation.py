@@ -17,6 +17,8 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import OAuthError, UnauthorizedClient
 from chalicelib.oauth.grants.issuance import live_refresh_token
 from chalicelib.oauth.http import Response, no_store
+from chalicelib.oauth.models.refresh_token import RefreshToken
+from chalicelib.oauth.models.stored import read
 from chalicelib.oauth.request import Params, Request
 
 
@@ -41,7 +43,7 @@ class RevocationEndpoint:
     def _revoke(self, client: Client, token: str) -> None:
         refresh = live_refresh_token(self._access_tokens, token)
         if refresh is not None:
-            _check_owner(client, refresh.payload.get("client_id"))
+            _check_owner(client, read(RefreshToken, refresh).client_id)
             if refresh.grant_id:
                 self._access_tokens.revoke_grant(refresh.grant_id)
             return

@@ -1,8 +1,8 @@
 """Issuing tokens for a person's grant: shared by the code, refresh and device grants.
 
-A ``UserGrant`` is what the person allowed plus how they signed in; it is
-what a refresh token stores, so a refresh reissues exactly what the first
-exchange issued (OIDC Core §12.2), narrowed at most.  The bearer response
+A ``UserGrant`` (:mod:`chalicelib.oauth.models.grant`) is what the person
+allowed plus how they signed in; each refresh token issued stores it (a
+``RefreshToken``).  The bearer response
 (RFC 6749 §5.1) is also the client credentials grant's.  Nothing here
 imports :mod:`chalicelib.oauth.grants.base`: the grants' dependencies name
 the issuer, not the other way round.
@@ -12,44 +12,18 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chalicelib.oauth.access_tokens import AccessTokenRequest, AccessTokens, IssuedToken
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant
+from chalicelib.oauth.models.grant import UserGrant
+from chalicelib.oauth.models.refresh_token import RefreshToken
+from chalicelib.oauth.models.stored import stored
 from chalicelib.oauth.oidc.id_token import IdTokenRequest, IdTokens
 from chalicelib.oauth.ports import StateItem
 from chalicelib.tokens import opaque
 from chalicelib.tokens.hashing import digest
-
-REFRESH_TOKEN_KIND = "refresh_token"
-
-
-@dataclass(frozen=True)
-class UserGrant:
-    client_id: str
-    grant_id: str
-    subject: str
-    scope: tuple[str, ...]
-    audience: tuple[str, ...]
-    auth_time: int
-    sid: str
-    grant_expires_at: int
-    acr: str = ""
-    amr: tuple[str, ...] = ()
-    access_token_claims: Mapping[str, Any] = field(default_factory=dict)
-    id_token_claims: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_payload(self) -> dict[str, Any]:
-        data = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
-
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> UserGrant:
-        names = cls.__dataclass_fields__
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload.items() if k in names})
 
 
 def bearer_response(access_token: IssuedToken, scope: tuple[str, ...]) -> dict[str, Any]:
@@ -123,10 +97,9 @@ class GrantIssuer:
         value = opaque.new(opaque.REFRESH_TOKEN, grant.grant_id)
         now = int(time.time())
         expires_at = min(now + self._refresh_idle_ttl, grant.grant_expires_at)
-        record = StateItem(
-            REFRESH_TOKEN_KIND,
+        record = stored(
+            RefreshToken.of(grant),
             digest(value),
-            grant.to_payload(),
             expires_at,
             grant_id=grant.grant_id,
             not_before=now + self.refresh_min_interval if self.refresh_min_interval else None,
@@ -139,4 +112,4 @@ def live_refresh_token(access_tokens: AccessTokens, token: str) -> StateItem | N
     """The stored record of a live, not yet rotated refresh token of an unrevoked grant."""
     if not token.startswith(opaque.REFRESH_TOKEN):
         return None
-    return access_tokens.find_stored(REFRESH_TOKEN_KIND, token)
+    return access_tokens.find_stored(RefreshToken.KIND, token)

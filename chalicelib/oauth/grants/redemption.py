@@ -13,7 +13,7 @@ from typing import Any
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant, TemporarilyUnavailable
 from chalicelib.oauth.grants.base import GrantDependencies
-from chalicelib.oauth.grants.issuance import UserGrant
+from chalicelib.oauth.models.grant import UserGrant
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly
 from chalicelib.tokens.hashing import digest
 

@@ -25,15 +25,14 @@ response's ``scope`` say so.  Asking for a scope it lost is ``invalid_scope``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from chalicelib.oauth.clients import Client
-from chalicelib.oauth.errors import InvalidGrant
 from chalicelib.oauth.events import USER_SUBJECT
 from chalicelib.oauth.grants.base import GrantDependencies
-from chalicelib.oauth.grants.issuance import REFRESH_TOKEN_KIND, UserGrant
 from chalicelib.oauth.grants.redemption import redeem_once, respond_for
+from chalicelib.oauth.models.refresh_token import RefreshToken
+from chalicelib.oauth.models.stored import read
 from chalicelib.oauth.request import Params
 from chalicelib.oauth.scopes import resolve_scope
 from chalicelib.tokens import opaque
@@ -49,17 +48,12 @@ class RefreshTokenGrant:
     def exchange(self, client: Client, params: Params) -> dict[str, Any]:
         item = redeem_once(
             self._deps,
-            REFRESH_TOKEN_KIND,
+            RefreshToken.KIND,
             params.require("refresh_token"),
             "refresh token",
             prefix=opaque.REFRESH_TOKEN,
             grace=self._deps.issuer.refresh_min_interval,
         )
-        grant = UserGrant.from_payload(item.payload)
-        if grant.client_id != client.client_id:
-            # A token presented by the wrong client is burnt: its owner's next use reveals the theft.
-            raise InvalidGrant("the refresh token was issued to another client")
-        registered = client.scopes
-        grant = replace(grant, scope=tuple(scope for scope in grant.scope if scope in registered))
+        grant = read(RefreshToken, item).rotate(client.client_id, frozenset(client.scopes))
         scope = resolve_scope(params.get("scope"), frozenset(grant.scope), grant.scope)
         return respond_for(self._deps, item, client, grant, scope=scope, nonce=None)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from chalicelib.oauth.errors import InvalidRequest
-from chalicelib.oauth.models.serial import from_plain, to_plain
 from chalicelib.oauth.oidc.claims import reserved_in
 
 LOGIN_CHALLENGE = "login_challenge"
@@ -123,15 +122,6 @@ class Interaction:
     # The browser's login session, when it would have let this sign-in skip the
     # login (Hydra's ``skip``): the login app must then accept this subject.
     session: Authentication | None = None
-
-    # Until the AuthorizationCode model replaces them, grants/authorization_code.py stores a code
-    # through these two; they are models/serial.py's, not a serialiser of their own.
-    def to_payload(self) -> dict[str, Any]:
-        return to_plain(self)
-
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> Interaction:
-        return from_plain(cls, payload)
 
     def accept_login(
         self,

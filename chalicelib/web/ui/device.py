@@ -95,8 +95,9 @@ def _count_source(request: Request) -> None:
     The counter's key is an HMAC of the address under the pepper: the table never shows whence people came.
     """
     key = person_key(services.pepper().pepper(), DEVICE_SOURCE, request.source_ip)
-    expires_at = int(time.time()) + device.WINDOW
-    if services.state_store().increment(device.ATTEMPTS_KIND, key, expires_at) > device.SOURCE_LIMIT:
+    counter = device.PER_SOURCE
+    before = services.state_store().increment(counter.KIND, key, create_until=counter.until(int(time.time())))
+    if not counter.allows(before):
         raise TooManyAttempts("too many codes entered from this address")
 
 
