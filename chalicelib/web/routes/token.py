@@ -12,7 +12,8 @@ METHODS = ["POST"]
 
 @bp.route(paths.TOKEN, methods=METHODS, content_types=ANY_CONTENT_TYPE)
 def token():  # type: ignore[no-untyped-def]
-    return respond(bp.current_request, services.token_endpoint().handle)
+    with services.secrets_read_ahead():  # a cold container reads its secrets while this reads the client
+        return respond(bp.current_request, services.token_endpoint().handle)
 
 
 @bp.route(paths.TOKEN, methods=["OPTIONS"], content_types=ANY_CONTENT_TYPE)
