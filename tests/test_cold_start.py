@@ -106,3 +106,28 @@ def test_the_first_token_makes_each_read_once_and_the_second_none(http, machine,
     aws.reset()
     assert token(http, machine).status_code == 200
     assert aws.count == 0, aws.calls
+
+
+def test_creating_the_first_clients_lists_only_their_own_services_and_still_refuses_unknown_ones(monkeypatch):
+    import os
+
+    from botocore.exceptions import UnknownServiceError
+
+    from chalicelib import aws
+
+    aws.reset()
+    listed: list[str] = []
+    listdir = os.listdir
+
+    def counting(path: Any = ".") -> list[str]:
+        listed.append(str(path))
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", counting)
+    aws.client("secretsmanager")
+    aws.client("dynamodb")
+    assert len(listed) < 20, f"{len(listed)} directories listed"  # not every service the SDK knows (~900)
+    with pytest.raises(UnknownServiceError):
+        aws.client("no-such-service")
+    assert {"dynamodb", "secretsmanager", "kms"} <= set(aws.session().get_available_services())
+    aws.reset()
