@@ -7,15 +7,13 @@ container, so importing the app touches no AWS service and loads no key.
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import settings
 
 if TYPE_CHECKING:
+    from chalicelib.keys.read_ahead import ReadAhead
     from chalicelib.oauth.access_tokens import AccessTokens
     from chalicelib.oauth.client_auth import ClientAuthenticator
     from chalicelib.oauth.csrf import CsrfGuard
@@ -119,44 +117,12 @@ def pepper() -> Pepper:
     return SecretsManagerPepper(settings().pepper_secret_id)
 
 
-@contextmanager
-def secrets_read_ahead() -> Iterator[None]:
-    """Around a request that needs the pepper and the key set: a cold container reads both while it does the rest.
-
-    A new container holds neither; the request would read the client, then
-    the pepper, then the key set, three round trips one after the other.
-    Here the two secrets are read in threads of their own while the request
-    reads the client (and imports and builds what it needs), so the three
-    reads overlap.  The pepper's and the key set's own locks make the
-    request wait for a read in flight rather than repeat it.  Both secrets
-    stay separate (DESIGN §8: the rotation function alone writes the key
-    set, and may not read the pepper), so one combined read is not an
-    option.  The threads are joined before the response leaves, so none is
-    frozen mid-call with the Lambda container; warm, this costs nothing.
-    """
-    readers = _secrets_readers()
-    try:
-        yield
-    finally:
-        for reader in readers:
-            reader.join()
-
-
 @lru_cache(maxsize=1)
-def _secrets_readers() -> tuple[threading.Thread, ...]:
-    """Once per container: a thread reading the pepper and one reading the key set (built here, read there)."""
-    reads = (pepper().pepper, key_provider().jwks)
-    readers = tuple(threading.Thread(target=_read_quietly, args=(read,), daemon=True) for read in reads)
-    for reader in readers:
-        reader.start()
-    return readers
+def secrets_read_ahead() -> ReadAhead:
+    """``with`` it around a request that needs the pepper and the key set: a cold container reads both meanwhile."""
+    from chalicelib.keys.read_ahead import ReadAhead
 
-
-def _read_quietly(read: Callable[[], object]) -> None:
-    # A failed read ahead is not this thread's to report: the request reads again when it needs the value,
-    # and answers (503, logged, counted) as it would have without reading ahead.
-    with suppress(Exception):
-        read()
+    return ReadAhead(pepper().pepper, key_provider().jwks)
 
 
 @lru_cache(maxsize=1)

@@ -131,3 +131,22 @@ def test_creating_the_first_clients_lists_only_their_own_services_and_still_refu
         aws.client("no-such-service")
     assert {"dynamodb", "secretsmanager", "kms"} <= set(aws.session().get_available_services())
     aws.reset()
+
+
+def test_racing_first_requests_read_each_secret_once(aws):
+    services.reset()
+    aws.reset()
+    start = threading.Barrier(8)
+
+    def first_request() -> None:
+        start.wait()
+        with services.secrets_read_ahead():
+            services.pepper().pepper()
+            services.key_provider().signing_key("ES256")
+
+    racers = [threading.Thread(target=first_request) for _ in range(8)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+    assert aws.by_operation() == {"secretsmanager.GetSecretValue": 2}
