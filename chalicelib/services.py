@@ -119,7 +119,7 @@ def pepper() -> Pepper:
 
 @lru_cache(maxsize=1)
 def secrets_read_ahead() -> ReadAhead:
-    """``with`` it around a request that needs the pepper and the key set: a cold container reads both meanwhile."""
+    """The pepper and key set reads a container's first client lookup starts; ``with`` it around such requests."""
     from chalicelib.keys.read_ahead import ReadAhead
 
     return ReadAhead(pepper().pepper, key_provider().jwks)
@@ -142,9 +142,10 @@ def access_tokens() -> AccessTokens:
 
 @lru_cache(maxsize=1)
 def authenticator() -> ClientAuthenticator:
+    from chalicelib.keys.read_ahead import StartingReadAhead
     from chalicelib.oauth.client_auth import ClientAuthenticator
 
-    return ClientAuthenticator(client_repository(), pepper())
+    return ClientAuthenticator(StartingReadAhead(client_repository(), secrets_read_ahead), pepper())
 
 
 @lru_cache(maxsize=1)

@@ -11,13 +11,16 @@ tests/test_call_counts.py counts them.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 
+from chalicelib import aws as aws_clients
 from chalicelib import services
 from tests.oauth_flow import token_call
 
@@ -141,6 +144,7 @@ def test_racing_first_requests_read_each_secret_once(aws):
     def first_request() -> None:
         start.wait()
         with services.secrets_read_ahead():
+            services.secrets_read_ahead().start()  # what each first client lookup does
             services.pepper().pepper()
             services.key_provider().signing_key("ES256")
 
@@ -150,3 +154,16 @@ def test_racing_first_requests_read_each_secret_once(aws):
     for racer in racers:
         racer.join()
     assert aws.by_operation() == {"secretsmanager.GetSecretValue": 2}
+
+
+def test_a_cold_container_that_cannot_read_its_pepper_answers_503_not_500(http, machine):
+    """As a cold container that cannot read its keys does (tests/test_key_refresh.py): Secrets Manager throttled."""
+    services.reset()
+
+    def throttled(params: dict[str, Any], **_: Any) -> None:
+        if "pepper" in params["SecretId"]:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "GetSecretValue")
+
+    aws_clients.client("secretsmanager").meta.events.register("before-parameter-build.secretsmanager.*", throttled)
+    answer = token(http, machine)
+    assert (answer.status_code, json.loads(answer.body)["error"]) == (503, "temporarily_unavailable")

@@ -12,7 +12,7 @@ METHODS = ["POST"]
 
 @bp.route(paths.TOKEN, methods=METHODS, content_types=ANY_CONTENT_TYPE)
 def token():  # type: ignore[no-untyped-def]
-    with services.secrets_read_ahead():  # a cold container reads its secrets while this reads the client
+    with services.secrets_read_ahead():  # joins the secret reads a cold container's client lookup started
         return respond(bp.current_request, services.token_endpoint().handle)
 
 
