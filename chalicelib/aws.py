@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 _lock = threading.RLock()
 _clients: dict[str, Any] = {}
+_service_locks: dict[str, threading.Lock] = {}
 _sessions: list[botocore.session.Session] = []
 
 
@@ -94,14 +95,22 @@ def client(service: str) -> Any:
     found = _clients.get(service)
     if found is not None:
         return found
-    with _lock:
+    # Waiting for this service's client only: a thread that wants the client another thread is finishing
+    # gets it at once, not after whatever client the session creates next.
+    with _creating(service):
         if service not in _clients:
             _clients[service] = session().create_client(service)
         return _clients[service]
+
+
+def _creating(service: str) -> threading.Lock:
+    with _lock:
+        return _service_locks.setdefault(service, threading.Lock())
 
 
 def reset() -> None:
     """Forget every client and the session (tests switch between moto backends and environments)."""
     with _lock:
         _clients.clear()
+        _service_locks.clear()
         _sessions.clear()
