@@ -47,6 +47,11 @@ def _arguments(argv: Sequence[str]) -> argparse.Namespace:
         help="cpu (default): the thread's CPU time, steady on a busy machine; wall: elapsed time",
     )
     parser.add_argument("--stage", default=None, help="stage to package (default: prod, else dev)")
+    parser.add_argument(
+        "--skip-requests",
+        action="store_true",
+        help="skip the per-request rows and signing (with --skip-package: only the repository's cold start)",
+    )
     parser.add_argument("--skip-package", action="store_true")
     parser.add_argument("--skip-coldstart", action="store_true")
     parser.add_argument("--results", type=Path, default=cost.DEFAULT_RESULTS)
@@ -214,8 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     results: dict[str, Any] = {"machine": report.machine(), "clock": args.clock}
     scenarios = [scenario for scenario in SCENARIOS if args.only.lower() in scenario.name.lower()]
+    scenarios = [] if args.skip_requests else scenarios
     print(f"bench: {len(scenarios)} scenarios, {args.samples} samples each", file=sys.stderr)
-    results["scenarios"], results["crypto"] = in_process(scenarios, args.samples, args.clock)
+    results["scenarios"], results["crypto"] = (
+        ([], []) if args.skip_requests else in_process(scenarios, args.samples, args.clock)
+    )
     results["package"], results["coldstart"] = packaged_and_cold(args)
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.results.parent.mkdir(parents=True, exist_ok=True)

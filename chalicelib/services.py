@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.config import settings
 
 if TYPE_CHECKING:
+    from chalicelib.keys.read_ahead import ReadAhead
     from chalicelib.oauth.access_tokens import AccessTokens
     from chalicelib.oauth.client_auth import ClientAuthenticator
     from chalicelib.oauth.csrf import CsrfGuard
@@ -117,6 +118,14 @@ def pepper() -> Pepper:
 
 
 @lru_cache(maxsize=1)
+def secrets_read_ahead() -> ReadAhead:
+    """The pepper and key set reads a container's first client lookup starts; ``with`` it around such requests."""
+    from chalicelib.keys.read_ahead import ReadAhead
+
+    return ReadAhead(pepper().pepper, key_provider().jwks)
+
+
+@lru_cache(maxsize=1)
 def access_tokens() -> AccessTokens:
     from chalicelib.oauth.access_tokens import AccessTokens
 
@@ -133,9 +142,10 @@ def access_tokens() -> AccessTokens:
 
 @lru_cache(maxsize=1)
 def authenticator() -> ClientAuthenticator:
+    from chalicelib.keys.read_ahead import StartingReadAhead
     from chalicelib.oauth.client_auth import ClientAuthenticator
 
-    return ClientAuthenticator(client_repository(), pepper())
+    return ClientAuthenticator(StartingReadAhead(client_repository(), secrets_read_ahead), pepper())
 
 
 @lru_cache(maxsize=1)

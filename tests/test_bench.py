@@ -126,6 +126,19 @@ def test_the_bench_runs_end_to_end_on_a_tiny_sample(tmp_path):
     assert json.loads(results.read_text())["scenarios"][0]["calls"] == 0
 
 
+def test_the_bench_can_measure_only_the_cold_start(tmp_path):
+    results = tmp_path / "results.json"
+    command = [sys.executable, "-m", "bench", "--skip-requests", "--skip-package", "--processes=1"]
+    done = subprocess.run(
+        [*command, f"--results={results}"], cwd=REPO, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    saved = json.loads(results.read_text())
+    assert saved["scenarios"] == [] and saved["crypto"] == []
+    assert saved["coldstart"]["first_token_ms"] > 0
+    assert "| repository |" in done.stdout
+
+
 def test_the_cost_model_reprices_a_saved_run_with_the_inputs_given(tmp_path):
     row = {
         "name": "client_credentials, JWT RS256",

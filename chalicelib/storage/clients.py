@@ -25,6 +25,7 @@ from pynamodb.models import Model
 
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.ports import SecretChanged
+from chalicelib.storage import connection
 
 
 class ClientExists(Exception):
@@ -39,6 +40,7 @@ def _model(table_name: str) -> type[Model]:
     ``AWS_ENDPOINT_URL``) like every other AWS client here.
     """
 
+    connection.use_one_session()
     meta = type("Meta", (), {"table_name": table_name})
 
     class ClientItem(Model):

@@ -22,6 +22,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly
+from chalicelib.storage import connection
 from chalicelib.storage import region as aws_region
 from chalicelib.storage.counting import CountingForms
 
@@ -37,6 +38,7 @@ _INCREMENT_ATTEMPTS = 5
 @cache
 def state_model(table_name: str) -> type[Model]:
     """The PynamoDB model bound to ``table_name`` (declared keys: no DescribeTable)."""
+    connection.use_one_session()
 
     class GrantIndex(GlobalSecondaryIndex[Any]):
         class Meta:

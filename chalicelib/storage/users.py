@@ -28,6 +28,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.oauth.users import User, UsernameTaken, normalize_username
+from chalicelib.storage import connection
 from chalicelib.storage import region as aws_region
 
 USERNAME_INDEX = "username-index"
@@ -37,6 +38,7 @@ GUARD_PREFIX = "username#"
 @cache
 def user_model(table_name: str) -> type[Model]:
     """The PynamoDB model bound to ``table_name`` (declared keys: no DescribeTable)."""
+    connection.use_one_session()
 
     class UsernameIndex(GlobalSecondaryIndex[Any]):
         class Meta:
@@ -66,6 +68,7 @@ def user_model(table_name: str) -> type[Model]:
 @cache
 def _connection() -> Connection:
     """The connection transactions go through: created on the first create, then reused."""
+    connection.use_one_session()
     return Connection(region=aws_region())
 
 

@@ -12,7 +12,8 @@ bp = Blueprint(__name__)
 
 @bp.route(paths.DEVICE_AUTHORIZATION, methods=["POST"], content_types=ANY_CONTENT_TYPE)
 def device_authorization():  # type: ignore[no-untyped-def]
-    return respond(bp.current_request, services.device_authorization_endpoint().handle)
+    with services.secrets_read_ahead():  # joins the secret reads a cold container's client lookup started
+        return respond(bp.current_request, services.device_authorization_endpoint().handle)
 
 
 @bp.route(paths.DEVICE_AUTHORIZATION, methods=["OPTIONS"], content_types=ANY_CONTENT_TYPE)

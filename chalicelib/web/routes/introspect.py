@@ -11,4 +11,5 @@ bp = Blueprint(__name__)
 
 @bp.route(paths.INTROSPECTION, methods=["POST"], content_types=ANY_CONTENT_TYPE)
 def introspect():  # type: ignore[no-untyped-def]
-    return respond(bp.current_request, services.introspection_endpoint().handle)
+    with services.secrets_read_ahead():  # joins the secret reads a cold container's client lookup started
+        return respond(bp.current_request, services.introspection_endpoint().handle)

@@ -12,7 +12,8 @@ METHODS = ["POST"]
 
 @bp.route(paths.REVOCATION, methods=METHODS, content_types=ANY_CONTENT_TYPE)
 def revoke():  # type: ignore[no-untyped-def]
-    return respond(bp.current_request, services.revocation_endpoint().handle)
+    with services.secrets_read_ahead():  # joins the secret reads a cold container's client lookup started
+        return respond(bp.current_request, services.revocation_endpoint().handle)
 
 
 @bp.route(paths.REVOCATION, methods=["OPTIONS"], content_types=ANY_CONTENT_TYPE)

@@ -12,7 +12,8 @@ METHODS = ["POST"]
 
 @bp.route(paths.TOKEN, methods=METHODS, content_types=ANY_CONTENT_TYPE)
 def token():  # type: ignore[no-untyped-def]
-    return respond(bp.current_request, services.token_endpoint().handle)
+    with services.secrets_read_ahead():  # joins the secret reads a cold container's client lookup started
+        return respond(bp.current_request, services.token_endpoint().handle)
 
 
 @bp.route(paths.TOKEN, methods=["OPTIONS"], content_types=ANY_CONTENT_TYPE)
