@@ -476,29 +476,14 @@ def test_every_error_renderer_puts_its_code_on_the_answer():
 
 # ------------------------------------------------ logs without Powertools (issue 13 item 3: cold start)
 
-FRESH_CONTAINER = """
-import json, sys
-from bench.world import LambdaContext, form_event, in_process_aws, register_machine_client, use_dummy_aws
-use_dummy_aws()
-with in_process_aws():
-    client = register_machine_client("jwt")
-    from chalicelib import services
-    services.reset()  # a new container: nothing read, no client
-    import app
-    token = app.app(form_event("/oauth2/token", {"grant_type": "client_credentials"}, client), LambdaContext())
-    admin = app.admin({"operation": "clients.get", "params": {"client_id": "nobody"}}, LambdaContext())
-print(json.dumps([token["statusCode"], admin.get("error"), [m for m in sys.modules if "powertools" in m]]))
-"""
-
 
 def test_a_first_token_and_an_admin_operation_import_no_powertools():
     """Powertools' import cost a cold start 20-40 ms for a logger: the logs are written with the standard library."""
-    done = subprocess.run(
-        [sys.executable, "-c", FRESH_CONTAINER], capture_output=True, text=True, check=True, timeout=120
-    )
-    status, admin_error, powertools = json.loads(done.stdout.strip().splitlines()[-1])
+    from tests.test_cold_start import fresh_container
+
+    status, admin_error, _, modules = fresh_container()
     assert (status, admin_error) == (200, "not_found")
-    assert powertools == []
+    assert [name for name in modules if "powertools" in name] == []
 
 
 def test_a_line_written_deeper_in_a_request_is_json_with_that_requests_id(app_client, captured):
