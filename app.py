@@ -27,7 +27,7 @@ from chalicelib.web.routes import (
 # `chalice deploy`/`package` before `make infra` stops here with one line; a package without PynamoDB says so once.
 preflight.check()
 
-# Logs are Powertools JSON lines (chalicelib/web/observability.py), not Chalice's plain-text handler.
+# Logs are JSON lines (chalicelib/web/observability.py), not Chalice's plain-text handler.
 app = Chalice(app_name=APP_NAME, configure_logs=False)
 # Security headers, one log line and the metrics of every request (one middleware: each costs CPU per request);
 # one log line and the metrics of every admin or login-app operation and key rotation; never a secret.

@@ -15,11 +15,17 @@ are (the first request reads its secrets from several threads).
 Creating a client, botocore checks that the service is one it has a model
 for by listing every service it knows (~400 directories, twice: the model
 and the endpoint rules), ~20 ms of a cold start; the session's loader
-answers that check from the one service's directory instead.
+answers that check from the one service's directory instead.  The loader
+also reads the SDK's data files (the 1.2 MB of endpoints, the service
+models) into plain dicts, which keep their order since Python 3.7, rather
+than ``OrderedDict``, which takes about three times as long to build: some
+15 ms of a cold start.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import threading
 from collections.abc import Sequence
@@ -44,7 +50,7 @@ def session() -> botocore.session.Session:
 
 
 def _new_session() -> botocore.session.Session:
-    from botocore.loaders import Loader  # deferred: the SDK costs a cold start ~100 ms
+    from botocore.loaders import JSONFileLoader, Loader  # deferred: the SDK costs a cold start ~100 ms
     from botocore.session import Session
 
     class OneAtATime(Session):
@@ -61,8 +67,25 @@ def _new_session() -> botocore.session.Session:
     extra = (
         [os.path.expanduser(os.path.expandvars(path)) for path in data_path.split(os.pathsep)] if data_path else None
     )
-    new.register_component("data_loader", AskedServices(extra_search_paths=extra))
+    new.register_component(
+        "data_loader", AskedServices(extra_search_paths=extra, file_loader=_plain_json(JSONFileLoader))
+    )
     return new
+
+
+def _plain_json(base: type[botocore.loaders.JSONFileLoader]) -> botocore.loaders.JSONFileLoader:
+    """The SDK's file loader, reading ``.json`` or ``.json.gz`` (in that order, as its own does) into dicts."""
+
+    class PlainJson(base):  # type: ignore[misc,valid-type]
+        def load_file(self, file_path: str) -> Any:
+            for extension, opener in ((".json", open), (".json.gz", gzip.open)):
+                path = file_path + extension
+                if os.path.isfile(path):
+                    with opener(path, "rb") as data:
+                        return json.loads(data.read().decode("utf-8"))
+            return None
+
+    return PlainJson()
 
 
 class _KnownServices(Sequence[str]):

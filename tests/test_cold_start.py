@@ -12,6 +12,8 @@ tests/test_call_counts.py counts them.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -167,3 +169,55 @@ def test_a_cold_container_that_cannot_read_its_pepper_answers_503_not_500(http, 
     aws_clients.client("secretsmanager").meta.events.register("before-parameter-build.secretsmanager.*", throttled)
     answer = token(http, machine)
     assert (answer.status_code, json.loads(answer.body)["error"]) == (503, "temporarily_unavailable")
+
+
+def test_the_sdk_data_files_are_read_into_plain_dicts_gzipped_or_not():
+    """``OrderedDict`` for every object of the SDK's 1.2 MB endpoint file and the models cost ~15 ms of a cold start."""
+    aws_clients.reset()
+    loader = aws_clients.session().get_component("data_loader")
+    endpoints = loader.load_data("endpoints")  # endpoints.json
+    model = loader.load_service_model("dynamodb", "service-2")  # service-2.json.gz
+    assert type(endpoints) is dict and type(endpoints["partitions"][0]) is dict
+    assert type(model) is dict and "GetItem" in model["operations"]
+    assert loader.file_loader.load_file("/no/such/file") is None
+    aws_clients.reset()
+
+
+FRESH_CONTAINER = """
+import json, sys
+from bench.world import LambdaContext, form_event, in_process_aws, register_machine_client, use_dummy_aws
+use_dummy_aws()
+with in_process_aws():
+    client = register_machine_client("jwt")
+    from chalicelib import services
+    services.reset()
+    for name in [name for name in sys.modules if name.split(".")[0] in ("app", "chalicelib", "jwt")]:
+        del sys.modules[name]  # a new container: none of our code (or PyJWT, which made the key set) loaded
+    before = set(sys.modules)
+    import app
+    token = app.app(form_event("/oauth2/token", {"grant_type": "client_credentials"}, client), LambdaContext())
+    first_token = sorted(set(sys.modules) - before)
+    admin = app.admin({"operation": "clients.get", "params": {"client_id": "nobody"}}, LambdaContext())
+print(json.dumps([token["statusCode"], admin.get("error"), first_token, sorted(sys.modules)]))
+"""
+
+
+def fresh_container() -> tuple[int, str | None, list[str], list[str]]:
+    """A fresh interpreter's first token and admin operation on moto: their answers, the modules loaded.
+
+    The modules the first token loaded, from ``import app`` to its answer (the embedded AWS and what made the
+    client and the key set were loaded before; our code and PyJWT are then unloaded), and every module by the end.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_CONTAINER], capture_output=True, text=True, check=True, timeout=120
+    )
+    status, admin_error, first_token, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    return status, admin_error, first_token, loaded
+
+
+@pytest.mark.xfail(strict=True, reason="tokens/jws.py still imports PyJWT at import; verification alone needs it")
+def test_a_first_token_imports_no_pyjwt():
+    """PyJWT's import (25-75 ms; it loads cryptography.x509 and a JWKS client) is for verifying, not for signing."""
+    status, _, first_token, _ = fresh_container()
+    assert status == 200
+    assert [name for name in first_token if name.split(".")[0] == "jwt"] == []

@@ -86,6 +86,20 @@ def test_an_rsa_key_loads_as_the_same_key_pyjwt_would_load_with_or_without_its_c
         assert jwt.decode(token, loaded.public_key, algorithms=["RS256"]) == {"sub": "s"}
 
 
+def test_an_ec_key_loads_as_the_same_key_pyjwt_would_load_and_a_wrong_curve_is_refused():
+    from jwt.algorithms import ECAlgorithm
+
+    private_jwk = jwkset.new_private_jwk("ES256", "current")
+    loaded = jwkset.load(private_jwk)
+    assert loaded.private_key.private_numbers() == ECAlgorithm.from_jwk(json.dumps(private_jwk)).private_numbers()
+    token = jws.sign(loaded, {"sub": "s"})
+    assert jwt.decode(token, loaded.public_key, algorithms=["ES256"]) == {"sub": "s"}
+    with pytest.raises(ValueError):
+        jwkset.load({**private_jwk, "crv": "P-384"})
+    with pytest.raises(ValueError):
+        jwkset.load({**private_jwk, "x": private_jwk["y"]})  # not the public point of d
+
+
 def test_a_next_key_younger_than_the_pace_is_not_promoted():
     keyset = jwkset.initial_keyset(now=1000)
     with pytest.raises(jwkset.NotYet) as refused:

@@ -472,3 +472,55 @@ def test_every_error_renderer_puts_its_code_on_the_answer():
     passed_on = error_redirect("https://rp.example/cb", {"error": "login_required"}, issuer="x", state=None)
     assert passed_on.error == "login_required"
     assert json_response({"access_token": "t"}).error is None
+
+
+# ------------------------------------------------ logs without Powertools (issue 13 item 3: cold start)
+
+
+def test_a_first_token_and_an_admin_operation_import_no_powertools():
+    """Powertools' import cost a cold start 20-40 ms for a logger: the logs are written with the standard library."""
+    from tests.test_cold_start import fresh_container
+
+    status, admin_error, _, modules = fresh_container()
+    assert (status, admin_error) == (200, "not_found")
+    assert [name for name in modules if "powertools" in name] == []
+
+
+def test_a_line_written_deeper_in_a_request_is_json_with_that_requests_id(app_client, captured):
+    """The page's own refusal line (``tollgate.ui``): the same keys as the request line, and its request id."""
+    captured()
+    app_client.http.post("/ui/login", headers=FORM, body="login_challenge=x&username=ada&password=p&csrf_token=t")
+
+    _, documents = captured()
+    request = requests(documents)[-1]
+    deeper = [doc for doc in documents if "message" in doc and doc["message"] != "request"]
+    assert deeper, documents
+    line = deeper[-1]
+    assert {"level", "location", "message", "timestamp", "service", "request_id"} <= set(line)
+    assert (line["level"], line["service"], line["request_id"]) == ("INFO", "tollgate", request["request_id"])
+    assert line["location"].startswith("page_handler:") and "invalid_request" in line["message"]
+
+
+def test_an_unhandled_error_is_one_json_line_with_the_exception_and_the_request_id(app_client, captured, register):
+    """A 500's cause is logged (exception name and traceback) on the request's id; the answer says nothing of it."""
+    from chalicelib import aws as aws_clients
+    from chalicelib import services
+
+    client = register(grant_types=["client_credentials"])
+    services.reset()
+
+    def broken(**_: Any) -> None:
+        raise RuntimeError("the table is on fire")
+
+    aws_clients.session().register("before-call.dynamodb.GetItem", broken)  # PynamoDB's client too
+    captured()
+    answer = form_post(app_client, "/oauth2/token", client, client["client_secret"], grant_type="client_credentials")
+    assert answer.status_code == 500 and "fire" not in answer.body.decode()
+
+    _, documents = captured()
+    request = requests(documents)[-1]
+    logged = [doc for doc in documents if doc.get("level") == "ERROR"]
+    assert len(logged) == 1, documents
+    line = logged[0]
+    assert (line["exception_name"], line["request_id"]) == ("RuntimeError", request["request_id"])
+    assert "the table is on fire" in line["exception"] and line["message"] == "unhandled error in /oauth2/token"

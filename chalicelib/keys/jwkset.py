@@ -10,6 +10,7 @@ concern.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
@@ -18,8 +19,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from jwt.utils import from_base64url_uint
 
 from chalicelib.tokens.jws import SIGNING_ALGORITHMS
 
@@ -40,6 +39,8 @@ class NotYet(Exception):
 
 def new_private_jwk(alg: str, status: str, now: int | None = None) -> dict[str, Any]:
     """A fresh private JWK for ``alg`` carrying its ``kid``, rotation ``status`` and ``created_at``."""
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm  # only the rotation function makes keys
+
     if alg == "RS256":
         jwk = RSAAlgorithm.to_jwk(rsa.generate_private_key(65537, RSA_BITS), as_dict=True)
     elif alg == "ES256":
@@ -149,8 +150,10 @@ def _rsa_private_key(private_jwk: dict[str, Any]) -> Any:
     every CRT signature before returning it anyway.
     """
     if not all(name in private_jwk for name in _PRIVATE_MEMBERS):
+        from jwt.algorithms import RSAAlgorithm
+
         return RSAAlgorithm.from_jwk(json.dumps(private_jwk))  # d alone: let PyJWT recover the primes
-    number = {name: from_base64url_uint(private_jwk[name]) for name in ("n", "e", *_PRIVATE_MEMBERS)}
+    number = {name: _uint(private_jwk[name]) for name in ("n", "e", *_PRIVATE_MEMBERS)}
     numbers = rsa.RSAPrivateNumbers(
         p=number["p"],
         q=number["q"],
@@ -163,11 +166,31 @@ def _rsa_private_key(private_jwk: dict[str, Any]) -> Any:
     return numbers.private_key(unsafe_skip_rsa_key_validation=True)
 
 
+def _ec_private_key(private_jwk: dict[str, Any]) -> ec.EllipticCurvePrivateKey:
+    """A P-256 key from its JWK members (RFC 7518 §6.2), with ``cryptography`` alone.
+
+    PyJWT's ``ECAlgorithm.from_jwk`` does the same, but importing PyJWT costs a
+    cold start 25-75 ms (it loads ``cryptography.x509`` and its JWKS client),
+    which only verifying a token needs.  ``cryptography`` refuses a point off
+    the curve or one that is not ``d``'s public point.
+    """
+    if private_jwk.get("kty") != "EC" or private_jwk.get("crv") != "P-256":
+        raise ValueError("not a P-256 EC key")
+    x, y, d = (_uint(private_jwk[name], _P256_COORDINATE_BYTES) for name in ("x", "y", "d"))
+    return ec.EllipticCurvePrivateNumbers(d, ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1())).private_key()
+
+
+def _uint(member: str, length: int | None = None) -> int:
+    """A JWK's unsigned big-endian integer (RFC 7518 §2, base64url without padding); EC members have a fixed length."""
+    raw = base64.urlsafe_b64decode(member + "=" * (-len(member) % 4))
+    if length is not None and len(raw) != length:
+        raise ValueError(f"a P-256 member must be {length} bytes")
+    return int.from_bytes(raw, "big")
+
+
 def load(private_jwk: dict[str, Any]) -> LoadedKey:
-    if private_jwk["alg"] == "RS256":
-        private_key = _rsa_private_key(private_jwk)
-    else:
-        private_key = ECAlgorithm.from_jwk(json.dumps(private_jwk))
+    parse = _rsa_private_key if private_jwk["alg"] == "RS256" else _ec_private_key
+    private_key = parse(private_jwk)
     return LoadedKey(
         private_jwk["kid"], private_jwk["alg"], private_jwk["status"], private_key, public_jwk(private_jwk)
     )

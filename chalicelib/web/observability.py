@@ -1,4 +1,4 @@
-"""Structured logs and CloudWatch metrics for every invocation (issue 5 item 6), with Powertools.
+"""Structured logs and CloudWatch metrics for every invocation (issue 5 item 6).
 
 The protocol core says what a request came to, one
 :class:`~chalicelib.oauth.events.Outcome` per request (issue 12 item 5,
@@ -26,8 +26,10 @@ request bodies, query strings, headers, ``Location`` URLs, admin params.  An
 outcome holds none of them by construction (codes and names from fixed sets,
 a client's id once it authenticated).
 
-Powertools is imported on the first invocation, never at ``import app``
-(it imports botocore, which a cold start should not pay for before it must).
+The lines are the JSON Powertools' Logger wrote (the same keys; ``POWERTOOLS_LOG_LEVEL`` and
+``POWERTOOLS_SERVICE_NAME`` still set the level and service), written by the standard library's
+``logging``: importing Powertools cost a cold start 20-40 ms (and pulled in botocore) for a formatter
+(issue 13).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -53,6 +56,13 @@ UNKNOWN_ERROR = "unknown"  # a failed answer no handler of ours made (Chalice's 
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
 
+# The request a line written deeper belongs to (Powertools' ``thread_safe_append_keys``).
+_request_id: ContextVar[str | None] = ContextVar("tollgate_request_id", default=None)
+
+# What every LogRecord has; anything else on a record came as ``extra`` and is written as its own key.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
 class _Stdout(io.TextIOBase):
     """Whatever ``sys.stdout`` is at write time (Lambda: CloudWatch Logs; tests: the capture)."""
 
@@ -63,12 +73,43 @@ class _Stdout(io.TextIOBase):
         sys.stdout.flush()
 
 
-@lru_cache(maxsize=1)
-def logger() -> Any:
-    """The Powertools JSON logger, on the logger named like the service (Chalice's app logger too)."""
-    from aws_lambda_powertools import Logger
+class JsonLines(logging.Formatter):
+    """Powertools' JSON line for a record: level, location, message, timestamp, service, X-Ray trace,
+    request id, the ``extra`` keys, and ``exception`` / ``exception_name`` when there is one; no ``None``."""
 
-    return Logger(service=_service(), stream=_Stdout())
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "level": record.levelname,
+            "location": f"{record.funcName}:{record.lineno}",
+            "message": record.getMessage(),
+            "timestamp": _timestamp(record.created),
+            "service": _service(),
+            "xray_trace_id": _trace_id(),
+            "request_id": _request_id.get(),
+        }
+        line.update((name, value) for name, value in vars(record).items() if name not in _RECORD_ATTRIBUTES)
+        if record.exc_info and record.exc_info[0] is not None:
+            line["exception"] = self.formatException(record.exc_info)
+            line["exception_name"] = record.exc_info[0].__name__
+        written = {name: value for name, value in line.items() if value is not None}
+        return json.dumps(written, default=str, separators=(",", ":"))
+
+
+@lru_cache(maxsize=1)
+def logger() -> logging.Logger:
+    """The logger named like the service (Chalice's app logger too), writing JSON lines to stdout.
+
+    Its own handler and no propagation: Lambda's runtime handler on the root
+    logger would write each line a second time, in plain text (Powertools
+    filtered them out of the root's handlers instead).
+    """
+    log = logging.getLogger(_service())
+    handler = logging.StreamHandler(_Stdout())
+    handler.setFormatter(JsonLines())
+    log.addHandler(handler)
+    log.setLevel(logging.getLevelNamesMapping().get(os.environ.get("POWERTOOLS_LOG_LEVEL", "").upper(), logging.INFO))
+    log.propagate = False
+    return log
 
 
 # --------------------------------------------------------------------------- HTTP requests
@@ -83,12 +124,12 @@ def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
 def _logged_request(event: Any, get_response: Callable[[Any], Any]) -> Any:
     log = logger()
     started = time.perf_counter()
-    request_id = _request_id(event)
-    log.thread_safe_append_keys(request_id=request_id)  # on the lines written deeper, too
+    request_id = _request_id_of(event)
+    on_lines_deeper = _request_id.set(request_id)
     try:
         response = get_response(event)
     finally:
-        log.thread_safe_remove_keys(["request_id"])
+        _request_id.reset(on_lines_deeper)
     outcome = outcome_of(event) or Outcome()
     status = int(response.status_code)
     error = outcome.error or (UNKNOWN_ERROR if status >= 400 else None)
@@ -122,7 +163,7 @@ def request_metrics(outcome: Outcome, error: str | None) -> None:
         emit_metric("Consents", Decision=outcome.consent)
 
 
-def _request_id(request: Any) -> str | None:
+def _request_id_of(request: Any) -> str | None:
     """API Gateway's request id; under ``chalice local`` (no API Gateway) the invocation's."""
     return request.context.get("requestId") or _invocation_id(request.lambda_context)
 
@@ -143,10 +184,16 @@ def json_line(fields: Mapping[str, Any]) -> str:
         "service": _service(),
     }
     line.update((name, value) for name, value in fields.items() if value is not None)
-    trace = os.environ.get("_X_AMZN_TRACE_ID")
+    trace = _trace_id()
     if trace:
-        line["xray_trace_id"] = trace.split(";")[0].replace("Root=", "")
+        line["xray_trace_id"] = trace
     return json.dumps(line, separators=(",", ":")) + "\n"
+
+
+def _trace_id() -> str | None:
+    """The X-Ray trace id Lambda sets per invocation, as Powertools wrote it."""
+    trace = os.environ.get("_X_AMZN_TRACE_ID")
+    return trace.split(";")[0].replace("Root=", "") if trace else None
 
 
 def _timestamp(now: float) -> str:
