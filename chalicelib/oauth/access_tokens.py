@@ -33,7 +33,7 @@ from typing import Any
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.models.revocation import RevokedGrant, RevokedToken, SignedOut, revocation_of
 from chalicelib.oauth.oidc.claims import public_claims
-from chalicelib.oauth.ports import KeyProvider, StateItem, StateStore
+from chalicelib.oauth.ports import KeyProvider, StateItem, StateStore, Unless
 from chalicelib.tokens import opaque
 from chalicelib.tokens.formats import AccessTokenFormat, JwtAccessTokens, OpaqueAccessTokens, format_of
 from chalicelib.tokens.hashing import digest
@@ -138,7 +138,7 @@ class AccessTokens:
         """Store a grant's new tokens in one transaction, only while neither the grant is revoked
         nor its person signed out since ``auth_time``."""
         return self._store.insert_all(
-            records, unless=[(RevokedGrant.KIND, grant_id)], unless_since=[(SignedOut.KIND, subject, auth_time)]
+            records, unless=[Unless(RevokedGrant.KIND, grant_id), Unless(SignedOut.KIND, subject, auth_time)]
         )
 
     def find_stored(self, kind: str, value: str) -> StateItem | None:

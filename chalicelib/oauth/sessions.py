@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import replace
 
 from chalicelib.oauth.access_tokens import SIGNED_OUT_KIND, signed_out_since
 from chalicelib.oauth.models.interaction import Authentication, Consent
@@ -30,7 +31,6 @@ from chalicelib.tokens.hashing import digest
 SESSION_KIND = Session.KIND
 CONSENT_KIND = RememberedConsent.KIND
 SESSION_COOKIE = "tollgate_session"
-BrowserSession = Session  # the name importers knew it by
 
 
 class Sessions:
@@ -74,7 +74,7 @@ class Sessions:
         """Stamp this use, if the model says it is worth a write; a conditional write, so a session
         ended meanwhile stays ended (False)."""
         idle_end = session.used(item.expires_at, int(time.time()), self._idle_ttl)
-        return idle_end is None or self._store.set_expiry(SESSION_KIND, item.id, idle_end)
+        return idle_end is None or self._store.swap(item, replace(item, expires_at=idle_end))
 
     def end(self, cookie_value: str | None) -> None:
         if cookie_value:
