@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.oauth.clients import Client
+from chalicelib.oauth.models.access_token import AccessTokenRecord
 from chalicelib.oauth.models.revocation import RevokedGrant, RevokedToken, SignedOut, revocation_of
 from chalicelib.oauth.oidc.claims import public_claims
 from chalicelib.oauth.ports import KeyProvider, StateItem, StateStore, Unless
@@ -38,7 +39,7 @@ from chalicelib.tokens import opaque
 from chalicelib.tokens.formats import AccessTokenFormat, JwtAccessTokens, OpaqueAccessTokens, format_of
 from chalicelib.tokens.hashing import digest
 
-OPAQUE_KIND = "access_token"
+OPAQUE_KIND = AccessTokenRecord.KIND
 SIGNED_OUT_KIND = SignedOut.KIND  # sessions.py checks a session against it
 
 

@@ -154,7 +154,12 @@ class Flows:
     def _put_back(self, taken: _Taken) -> None:
         """Reopen a challenge whose answer was refused (a sealed one was not closed yet).
 
-        Only our own consume is undone, in place: the attempts counted on it stay counted.
+        Still needed: what the answer says on its own is checked before the take,
+        but the checks against what the challenge holds (skip's subject, the
+        ``auth_time`` prompt=login and max_age allow) can only run on what the
+        consume returned (a read first would cost a call on every success).
+        Only our own consume is undone (``swap`` compares ``consumed_at``), in
+        place: the attempts counted on it stay counted.
         """
         if taken.item is not None:
             self._store.swap(taken.item, replace(taken.item, consumed_at=None))
