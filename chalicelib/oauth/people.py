@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.oauth.access_tokens import AccessTokens
-from chalicelib.oauth.models.access_token import AccessTokenRecord
+from chalicelib.oauth.models.access_token import AccessTokenClaims
 from chalicelib.oauth.models.refresh_token import RefreshToken
 from chalicelib.oauth.models.remembered_consent import RememberedConsent
 from chalicelib.oauth.models.stored import read
@@ -69,7 +69,7 @@ class People:
 
 
 # What a person's grant leaves in the state table that names its client: what to forget with that client.
-_ISSUED_TO = {model.KIND: model for model in (RememberedConsent, RefreshToken, AccessTokenRecord)}
+_ISSUED_TO = {model.KIND: model for model in (RememberedConsent, RefreshToken, AccessTokenClaims)}
 
 
 def _of_client(item: StateItem, client_id: str | None) -> bool:
