@@ -201,11 +201,12 @@ def test_consume_wins_exactly_once_among_ten_racing_threads(store):
 
 def test_swap_undoes_only_the_consume_it_read(store):
     store.upsert(item())
+    store.increment("code", "h1")  # an attempt counted on it before the take
     consumed = store.consume("code", "h1")
     reopened = replace(consumed, consumed_at=None)
     assert store.swap(replace(consumed, consumed_at=consumed.consumed_at + 1), reopened) is False
     assert store.swap(consumed, reopened) is True
-    assert store.find("code", "h1") is not None
+    assert store.find("code", "h1").counter == 1  # reopened in place: the attempt stays counted
     assert store.swap(consumed, reopened) is False  # nothing to undo any more
     assert store.swap(replace(consumed, id="never"), replace(reopened, id="never")) is False
     assert store.find("code", "never", even_consumed=True) is None
