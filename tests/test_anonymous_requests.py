@@ -234,7 +234,7 @@ def hinted_login(http, web_app):
     """An authorization request with login_hint (and an unrelated write, so the table is never empty)."""
     from chalicelib import services
 
-    services.state_store().increment("marker", "m", 2**31)
+    services.state_store().increment("marker", "m", create_until=2**31)
     browser = Browser(http)
     response = browser.get(f"{ISSUER}/oauth2/auth?{urlencode(valid_query(web_app, login_hint=HINT))}")
     return browser, login_challenge_of(response)

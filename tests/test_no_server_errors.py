@@ -137,7 +137,7 @@ def net_app(aws):
     app = Chalice(app_name="net")
 
     def count(request):  # one UpdateItem with the raw query value as the key, as a careless endpoint might
-        services.state_store().increment("net", request.query.get("key") or "k", int(time.time()) + 60)
+        services.state_store().increment("net", request.query.get("key") or "k", create_until=int(time.time()) + 60)
         raise RuntimeError("not a storage refusal")
 
     @app.route("/json", methods=["GET"], content_types=ANY_CONTENT_TYPE)

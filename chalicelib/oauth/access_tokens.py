@@ -31,14 +31,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.oauth.clients import Client
+from chalicelib.oauth.models.access_token import AccessTokenClaims
 from chalicelib.oauth.models.revocation import RevokedGrant, RevokedToken, SignedOut, revocation_of
+from chalicelib.oauth.models.serial import from_plain
+from chalicelib.oauth.models.stored import read
 from chalicelib.oauth.oidc.claims import public_claims
-from chalicelib.oauth.ports import KeyProvider, StateItem, StateStore
+from chalicelib.oauth.ports import KeyProvider, StateItem, StateStore, Unless
 from chalicelib.tokens import opaque
 from chalicelib.tokens.formats import AccessTokenFormat, JwtAccessTokens, OpaqueAccessTokens, format_of
 from chalicelib.tokens.hashing import digest
 
-OPAQUE_KIND = "access_token"
+OPAQUE_KIND = AccessTokenClaims.KIND
 SIGNED_OUT_KIND = SignedOut.KIND  # sessions.py checks a session against it
 
 
@@ -105,11 +108,9 @@ class AccessTokens:
             claims["grant_id"] = request.grant_id
         return claims
 
-    def is_for_userinfo(self, claims: dict[str, Any]) -> bool:
+    def is_for_userinfo(self, claims: AccessTokenClaims) -> bool:
         """Whether a token's ``aud`` names this server (issuer or its UserInfo URL)."""
-        audience = claims.get("aud")
-        names = audience if isinstance(audience, list) else [audience]
-        return self._issuer in names or f"{self._issuer}/userinfo" in names
+        return self._issuer in claims.audiences or f"{self._issuer}/userinfo" in claims.audiences
 
     def mint(self, request: AccessTokenRequest) -> IssuedToken:
         """A new token in the client's format; an opaque one comes with the record the caller must store first."""
@@ -138,7 +139,7 @@ class AccessTokens:
         """Store a grant's new tokens in one transaction, only while neither the grant is revoked
         nor its person signed out since ``auth_time``."""
         return self._store.insert_all(
-            records, unless=[(RevokedGrant.KIND, grant_id)], unless_since=[(SignedOut.KIND, subject, auth_time)]
+            records, unless=[Unless(RevokedGrant.KIND, grant_id), Unless(SignedOut.KIND, subject, auth_time)]
         )
 
     def find_stored(self, kind: str, value: str) -> StateItem | None:
@@ -158,27 +159,27 @@ class AccessTokens:
             return None
         return record
 
-    def active_claims(self, token: str) -> dict[str, Any] | None:
+    def active_claims(self, token: str) -> AccessTokenClaims | None:
         """The claims of a live, unrevoked access token; None for anything else."""
         token_format = format_of(self._formats, token)
         if token_format is None:
             return None
         if token_format.record_id(token) is not None:  # its record holds the claims, and revoking deletes it
             item = self.find_stored(OPAQUE_KIND, token)
-            return item.payload if item else None
-        claims = token_format.verified_claims(token)
+            return read(AccessTokenClaims, item) if item else None
+        claims = _verified(token_format, token)
         return None if claims is None or self._revoked(claims) else claims
 
-    def _revoked(self, claims: dict[str, Any]) -> bool:
+    def _revoked(self, claims: AccessTokenClaims) -> bool:
         """Whether a self-contained token's ``jti``, grant or person was revoked since it was issued: one read."""
-        revocations = [(RevokedToken.KIND, str(claims["jti"]))]
-        if claims.get("grant_id"):
+        revocations = [(RevokedToken.KIND, claims.jti)]
+        if claims.grant_id:
             # A person's token: its grant's marker and its person's sign-out, in the same read.
-            revocations += [(RevokedGrant.KIND, str(claims["grant_id"])), (SignedOut.KIND, str(claims["sub"]))]
+            revocations += [(RevokedGrant.KIND, claims.grant_id), (SignedOut.KIND, claims.sub)]
         markers = self._store.find_many(revocations)
-        return any(revocation_of(marker).voids(int(claims["iat"])) for marker in markers)
+        return any(revocation_of(marker).voids(claims.iat) for marker in markers)
 
-    def revocable_claims(self, token: str) -> dict[str, Any] | None:
+    def revocable_claims(self, token: str) -> AccessTokenClaims | None:
         """The claims of a token of ours, read no more than revoking it needs.
 
         A JWT's signature already says whose it is, and revoking it again is
@@ -189,16 +190,16 @@ class AccessTokens:
         token_format = format_of(self._formats, token)
         if token_format is None or token_format.record_id(token) is not None:
             return self.active_claims(token) if token_format else None
-        return token_format.verified_claims(token)
+        return _verified(token_format, token)
 
-    def revoke(self, token: str, claims: dict[str, Any]) -> None:
+    def revoke(self, token: str, claims: AccessTokenClaims) -> None:
         token_format = format_of(self._formats, token)
         record_id = token_format.record_id(token) if token_format else None
         if record_id is not None:
             self._store.destroy(OPAQUE_KIND, record_id)
         else:
             # Remembered only until the token would have expired anyway.
-            self._store.upsert(RevokedToken(str(claims["jti"]), int(claims["exp"])).stored())
+            self._store.upsert(RevokedToken(claims.jti, claims.exp).stored())
 
     def sign_out(self, subject: str) -> None:
         """Void everything of ``subject`` signed in or issued up to this second (the ``signed_out`` marker)."""
@@ -214,3 +215,9 @@ class AccessTokens:
         self._store.upsert(RevokedGrant(grant_id, expires_at).stored())
         # Best effort (the index lags): a missed token is refused by the marker until it expires.
         self._store.revoke_by_grant(grant_id)
+
+
+def _verified(token_format: AccessTokenFormat, token: str) -> AccessTokenClaims | None:
+    """A self-contained token's claims, once its format verified them (it checked ``typ``: an access token's)."""
+    claims = token_format.verified_claims(token)
+    return from_plain(AccessTokenClaims, claims) if claims is not None else None

@@ -21,17 +21,8 @@ default) limits per address).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
-from typing import Any
 
 from chalicelib.oauth.models.counter import DeviceAttempts
-
-# The device code's states, read from here by the device challenge (flows.py) until it reads DeviceCode.
-from chalicelib.oauth.models.device_code import APPROVED as APPROVED
-from chalicelib.oauth.models.device_code import DENIED as DENIED
-from chalicelib.oauth.models.device_code import PENDING as PENDING
-from chalicelib.oauth.models.device_code import DeviceCode
-from chalicelib.oauth.models.serial import from_plain
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 USER_CODE_LENGTH = 8
@@ -44,6 +35,7 @@ WINDOW = 15 * 60
 CHALLENGE_LIMIT = 5
 SOURCE_LIMIT = 20
 PER_SOURCE = DeviceAttempts(SOURCE_LIMIT, WINDOW)
+PER_CHALLENGE = DeviceAttempts(CHALLENGE_LIMIT, WINDOW)
 
 
 def new_user_code() -> str:
@@ -66,11 +58,3 @@ def shown(text: str) -> str:
     """``text`` as a form shows it (XXXX-XXXX) if it can be a user code, else "": no other text is echoed."""
     code = normalize(text)
     return display(code) if code else ""
-
-
-class DeviceRequest(DeviceCode):
-    """The device code's old name, for the device challenge (flows.py) until it reads ``DeviceCode``."""
-
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> DeviceCode:
-        return from_plain(DeviceCode, payload)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -36,6 +36,7 @@ from chalicelib.oauth import device, paths
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound, TooManyAttempts
 from chalicelib.oauth.interaction_requests import AppView, ConsentRequest, LoginRequest
+from chalicelib.oauth.models.device_code import DeviceCode
 from chalicelib.oauth.models.interaction import (
     CONSENT_CHALLENGE,
     CONSENT_VERIFIER,
@@ -43,7 +44,6 @@ from chalicelib.oauth.models.interaction import (
     DEVICE_VERIFIER,
     LOGIN_CHALLENGE,
     LOGIN_VERIFIER,
-    Authentication,
     AuthorizationRequest,
     Consent,
     DeviceChallenge,
@@ -54,30 +54,11 @@ from chalicelib.oauth.models.interaction import (
     check_subject,
 )
 from chalicelib.oauth.models.serial import from_plain, to_plain
+from chalicelib.oauth.models.stored import read
 from chalicelib.oauth.ports import AlreadyConsumed, ClientLookup, Pepper, StateItem, StateStore
 from chalicelib.oauth.sealed_challenges import STATE_KIND, Opened, SealedChallenges
 from chalicelib.oauth.sealing import Sealer
 from chalicelib.tokens.hashing import digest
-
-# The names importers knew this module by, before the models moved to ``oauth/models``.
-Flow = Interaction
-__all__ = [
-    "CONSENT_CHALLENGE",
-    "CONSENT_VERIFIER",
-    "DEVICE_CHALLENGE",
-    "DEVICE_VERIFIER",
-    "LOGIN_CHALLENGE",
-    "LOGIN_VERIFIER",
-    "Authentication",
-    "AuthorizationRequest",
-    "Consent",
-    "ConsentRequest",
-    "Flow",
-    "Flows",
-    "LoginRequest",
-    "Rejection",
-    "new_challenge",
-]
 
 M = TypeVar("M")
 
@@ -173,10 +154,15 @@ class Flows:
     def _put_back(self, taken: _Taken) -> None:
         """Reopen a challenge whose answer was refused (a sealed one was not closed yet).
 
-        Only our own consume is undone, in place: the attempts counted on it stay counted.
+        Still needed: what the answer says on its own is checked before the take,
+        but the checks against what the challenge holds (skip's subject, the
+        ``auth_time`` prompt=login and max_age allow) can only run on what the
+        consume returned (a read first would cost a call on every success).
+        Only our own consume is undone (``swap`` compares ``consumed_at``), in
+        place: the attempts counted on it stay counted.
         """
         if taken.item is not None:
-            self._store.release(taken.item.kind, taken.item.id, taken.item.consumed_at or 0)
+            self._store.swap(taken.item, replace(taken.item, consumed_at=None))
 
     def _answer(self, taken: _Taken, kind: str, interaction: Interaction) -> str:
         """Store the answer to a taken challenge as a ``kind`` verifier: the verifier.
@@ -273,16 +259,23 @@ class Flows:
             if not challenge:
                 return None
             id = digest(challenge)
-            return self._store.tally(LOGIN_CHALLENGE, id) if count else self._store.find(LOGIN_CHALLENGE, id)
+            return self._count(LOGIN_CHALLENGE, id) if count else self._store.find(LOGIN_CHALLENGE, id)
         opened = self._open(LOGIN_CHALLENGE, challenge)
         id = opened.state_id(LOGIN_CHALLENGE)
         if count:
-            state = self._store.tally(STATE_KIND, id, create_until=opened.expires_at)  # None: answered
+            state = self._count(STATE_KIND, id, create_until=opened.expires_at)  # None: answered
         else:
             state = self._store.find(STATE_KIND, id, even_consumed=True) or StateItem(STATE_KIND, id, {}, 0)
         if state is None or state.consumed_at is not None:
             return None
         return StateItem(LOGIN_CHALLENGE, id, opened.payload, opened.expires_at, counter=state.counter)
+
+    def _count(self, kind: str, id: str, *, create_until: int | None = None) -> StateItem | None:
+        """Count one attempt on the item (one atomic write): the item as it was, or None if nothing was counted
+        (absent, expired or answered)."""
+        now = int(time.time())
+        before = self._store.increment(kind, id, at=now, create_until=create_until)
+        return before if before is not None and before.usable(now) else None
 
     def _login_request(self, challenge: str, item: StateItem | None) -> LoginRequest:
         """What the login app sees of the challenge ``item`` (as it was before this attempt, if counted)."""
@@ -413,12 +406,14 @@ class Flows:
         After a wrong code the challenge stays usable for another try.
         """
         key = digest(f"challenge:{challenge}")  # never the page's per-address key, whatever is sent
-        if self._store.increment(device.ATTEMPTS_KIND, key, int(time.time()) + device.WINDOW) > device.CHALLENGE_LIMIT:
+        now = int(time.time())
+        counter = device.PER_CHALLENGE
+        if not counter.allows(self._store.increment(counter.KIND, key, at=now, create_until=counter.until(now))):
             raise TooManyAttempts("too many wrong codes for this device_challenge; start again")
         code = device.normalize(user_code)
         record = self._store.find_by_user_code(code) if code else None
-        request = device.DeviceRequest.from_payload(record.payload) if record else None
-        if record is None or request is None or request.status != device.PENDING:
+        request = read(DeviceCode, record) if record else None
+        if record is None or request is None or not request.pending:
             raise InvalidRequest(WRONG_USER_CODE)
         try:
             started = self._take_challenge(DEVICE_CHALLENGE, challenge)

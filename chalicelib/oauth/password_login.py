@@ -39,6 +39,7 @@ from __future__ import annotations
 import ipaddress
 import time
 
+from chalicelib.oauth.models.counter import Counter, LoginAttempts, LoginDelay
 from chalicelib.oauth.person_keys import LOGIN_PAIR, LOGIN_SOURCE, LOGIN_USERNAME, PersonKeys
 from chalicelib.oauth.ports import Pepper, StateStore, UserRepository
 from chalicelib.oauth.users import (
@@ -49,8 +50,8 @@ from chalicelib.oauth.users import (
     verify_password,
 )
 
-LOGIN_ATTEMPTS = "login_attempts"  # counters: per source, per (username, source) and per username
-LOGIN_DELAY = "login_delay"  # the slot a pair past its free attempts must take; lives for the delay
+LOGIN_ATTEMPTS = LoginAttempts.KIND  # counters: per source, per (username, source) and per username
+LOGIN_DELAY = LoginDelay.KIND  # the slot a pair past its free attempts must take; lives for the delay
 WINDOW = 3600
 SOURCE_CEILING = 100  # attempts per source address per WINDOW (LOGIN_SOURCE_MAX_ATTEMPTS)
 IPV6_SUBSCRIBER_PREFIX = 64  # RFC 6177: an end site gets a /64 or more
@@ -111,17 +112,23 @@ class PasswordLogin:
         The source first: past its ceiling nothing else is written.  The pair's count, this attempt included.
         """
         now = int(time.time())
-        if self._store.increment(LOGIN_ATTEMPTS, source, now + WINDOW) > self._source_ceiling:
+        if not self._count(LoginAttempts(self._source_ceiling, WINDOW), source, now):
             raise LockedOut(WINDOW)
-        attempts = self._store.increment(LOGIN_ATTEMPTS, pair, now + WINDOW)
-        if attempts >= self._max_failures:
-            delay = self._delay(attempts - self._max_failures + 1)
-            # Taking the slot is one conditional write: of racing attempts exactly one gets it.
-            if self._store.increment(LOGIN_DELAY, pair, now + delay) > 1:
-                raise LockedOut(self._delay(attempts - self._max_failures))
-        if self._store.increment(LOGIN_ATTEMPTS, username, now + WINDOW) > self._username_ceiling:
+        per_pair = LoginAttempts(self._max_failures, WINDOW)
+        attempts = per_pair.attempt(
+            self._store.increment(per_pair.KIND, pair, at=now, create_until=per_pair.until(now))
+        )
+        delay = LoginDelay(1, self._delay(attempts - self._max_failures + 1))  # one attempt for the delay
+        # Taking the slot is one conditional write: of racing attempts exactly one gets it.
+        if attempts >= self._max_failures and not self._count(delay, pair, now):
+            raise LockedOut(self._delay(attempts - self._max_failures))
+        if not self._count(LoginAttempts(self._username_ceiling, WINDOW), username, now):
             raise LockedOut(WINDOW)
         return attempts
+
+    def _count(self, counter: Counter, key: str, now: int) -> bool:
+        """Count this attempt on ``counter``'s item for ``key`` (one atomic write): whether it is within the limit."""
+        return counter.allows(self._store.increment(counter.KIND, key, at=now, create_until=counter.until(now)))
 
     def _forget(self, pair: str, attempts: int) -> None:
         """A success clears the pair's attempts (its own included) and, if it took one, its delay slot."""

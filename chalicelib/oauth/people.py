@@ -21,8 +21,10 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.oauth.access_tokens import AccessTokens
+from chalicelib.oauth.models.access_token import AccessTokenClaims
+from chalicelib.oauth.models.refresh_token import RefreshToken
 from chalicelib.oauth.models.remembered_consent import RememberedConsent
-from chalicelib.oauth.models.serial import from_plain
+from chalicelib.oauth.models.stored import read
 from chalicelib.oauth.ports import StateItem, StateStore
 from chalicelib.oauth.sessions import CONSENT_KIND, SESSION_KIND
 
@@ -66,13 +68,17 @@ class People:
         return len(grant_ids)
 
 
+# What a person's grant leaves in the state table that names its client: what to forget with that client.
+_ISSUED_TO = {model.KIND: model for model in (RememberedConsent, RefreshToken, AccessTokenClaims)}
+
+
 def _of_client(item: StateItem, client_id: str | None) -> bool:
-    # Refresh tokens (the grant), opaque access tokens (the claims) and consents all say `client_id`.
-    return client_id is None or item.payload.get("client_id") == client_id
+    model = _ISSUED_TO.get(item.kind)
+    return client_id is None or (model is not None and read(model, item).client_id == client_id)
 
 
 def _shown(subject: str, item: StateItem) -> dict[str, Any]:
-    granted = from_plain(RememberedConsent, item.payload)
+    granted = read(RememberedConsent, item)
     return {
         "user_id": subject,
         "client_id": granted.client_id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, overload
+from typing import Any, NamedTuple, Protocol
 
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.users import User
@@ -57,7 +57,7 @@ class StateItem:
     first_counted_at: int | None = None  # the time of the first ``increment`` (a device code's first poll)
     subject: str | None = None  # the person it belongs to (sessions, consents, grant records): indexed
     # Grant records: ``consume`` refuses the item before this time (``TooEarly``).  Sign-out
-    # markers: what the person did up to this second is void (``insert_all(unless_since=...)``).
+    # markers: what the person did up to this second is void (``insert_all``'s ``Unless``).
     not_before: int | None = None
 
     def usable(self, now: float) -> bool:
@@ -81,8 +81,27 @@ class TooEarly(Exception):
         self.item = item
 
 
+class Unless(NamedTuple):
+    """A key that refuses ``insert_all`` while it is live, unless its ``not_before`` is earlier than ``since``.
+
+    With ``since`` 0 any live item refuses (a revoked-grant marker); with a
+    time, only one dated at or after it, or undated (a sign-out since a sign-in).
+    """
+
+    kind: str
+    id: str
+    since: int = 0
+
+
 class StateStore(Protocol):
-    """node-oidc-provider's adapter interface, on one table with TTL."""
+    """node-oidc-provider's adapter interface, on one table with TTL.
+
+    Nine methods: the adapter's ``upsert``, ``find`` (``find_many`` for one
+    round trip), ``find_by_user_code``, ``find_by_subject`` (the grant-holder
+    index), ``consume``, ``destroy``, ``revoke_by_grant``; one atomic
+    ``increment``; one compare-and-swap ``swap``; and ``insert_all``, the one
+    transaction.  What each artefact means by them is its model's.
+    """
 
     def upsert(self, item: StateItem) -> None: ...
 
@@ -92,66 +111,22 @@ class StateStore(Protocol):
     def find_many(self, keys: list[tuple[str, str]]) -> list[StateItem]:
         """The live items among ``(kind, id)`` keys, in one round trip."""
 
+    def find_by_user_code(self, user_code: str) -> StateItem | None: ...
+
+    def find_by_subject(self, subject: str) -> list[StateItem]:
+        """Every live, unconsumed item stored with this ``subject`` (index read: may lag a moment)."""
+
     def consume(self, kind: str, id: str) -> StateItem:
         """Mark consumed in one conditional write; raise ``AlreadyConsumed``, ``TooEarly`` or ``KeyError``.
 
         One call whatever the outcome: a refused write says why by itself.
         """
 
-    def release(self, kind: str, id: str, consumed_at: int) -> bool:
-        """Undo the ``consume`` that stamped ``consumed_at``, in one conditional write; False if it cannot."""
-
     def destroy(self, kind: str, id: str) -> None: ...
-
-    def set_expiry(self, kind: str, id: str, expires_at: int) -> bool:
-        """Move a live, unconsumed item's expiry to ``expires_at`` in one conditional write.
-
-        False if the item is absent, expired or consumed: nothing is written, so
-        a destroyed item is never brought back.
-        """
 
     def revoke_by_grant(self, grant_id: str) -> int:
         """Delete every item issued under ``grant_id``; how many went."""
 
-    def find_by_user_code(self, user_code: str) -> StateItem | None: ...
-
-    def insert_all(
-        self,
-        items: list[StateItem],
-        *,
-        unless: Sequence[tuple[str, str]] = (),
-        unless_since: Sequence[tuple[str, str, int]] = (),
-        closing: Sequence[tuple[str, str, int]] = (),
-    ) -> bool:
-        """Store all of ``items`` in one transaction, only if none of them, nor any ``unless`` key, is live,
-        and no ``unless_since`` ``(kind, id, time)`` key is live with a ``not_before`` at or after ``time``.
-        Each ``closing`` ``(kind, id, expires_at)`` key is marked consumed, to live until ``expires_at``,
-        in the same transaction, only if it is not consumed yet (an absent or expired one is created so).
-
-        False if one was: nothing is then stored.
-        """
-
-    def find_by_subject(self, subject: str) -> list[StateItem]:
-        """Every live, unconsumed item stored with this ``subject`` (index read: may lag a moment)."""
-
-    def tally(self, kind: str, id: str, *, create_until: int | None = None) -> StateItem | None:
-        """``increment(kind, id, create_until=...)`` answering None when it counted nothing (refused).
-
-        The form the interaction flows still use; it goes when they call ``increment``.
-        """
-
-    def swap(self, item: StateItem, payload: dict[str, Any]) -> bool:
-        """Replace the payload of ``item`` in one conditional write, if the stored item is still live,
-        unconsumed and holds exactly the payload ``item`` was read with (compare-and-swap).
-
-        False otherwise, nothing written: of racing callers that read the same item, one wins.
-        """
-
-    @overload
-    def increment(self, kind: str, id: str, expires_at: int) -> int: ...
-
-    # Overloads only: a protocol's method needs no body, and each adapter implements both forms in one.
-    @overload
     def increment(
         self, kind: str, id: str, *, at: int | None = None, create_until: int | None = None
     ) -> StateItem | None:
@@ -164,10 +139,35 @@ class StateStore(Protocol):
         absent.  With ``create_until``, an absent or expired item is no refusal
         but created afresh (empty payload, that expiry, counting 1) and returned
         as it was: fresh (counter 0); a live one keeps its expiry, so a window is
-        fixed from its first count.  Racing callers each see another count.
+        fixed from its first count (``models.counter``).  Racing callers each see another count.
+        """
 
-        The positional ``expires_at`` form (the attempt counters not yet moved)
-        is ``create_until=expires_at`` answering the new count.
+    def swap(self, before: StateItem, after: StateItem) -> bool:
+        """Replace ``before`` by ``after`` (same kind and id) in one conditional write, if the stored item is
+        still live and holds the payload and ``consumed_at`` that ``before`` was read with (compare-and-swap).
+
+        Only what differs is written, among payload, expiry and ``consumed_at``
+        (None removes it: a consume undone); counts stay.  False otherwise,
+        nothing written: of racing callers that read the same item one wins, and
+        an item destroyed, expired or consumed meanwhile is never brought back.
+        """
+
+    def insert_all(
+        self, items: list[StateItem], *, unless: Sequence[Unless] = (), closing: Sequence[tuple[str, str, int]] = ()
+    ) -> bool:
+        """Store all of ``items`` in one transaction, only if none of them is live and no ``unless`` key refuses.
+
+        The one multi-item write, kept because issuing needs it: a grant's new
+        tokens (code or refresh token and opaque access token records) are
+        stored together or not at all, checked against the grant's revocation
+        and the person's sign-out markers in the same call (one
+        TransactWriteItems, the issuing floor), and a device code with its
+        user-code guard.  Each ``closing`` ``(kind, id, expires_at)`` key is
+        consumed in the same transaction, to live until ``expires_at``, only if
+        it is not consumed yet (an absent or expired one is created consumed):
+        a sealed challenge's state, closed by its one answer.
+
+        False if one was: nothing is then stored.
         """
 
 

@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import replace
 
 from chalicelib.oauth.access_tokens import SIGNED_OUT_KIND, signed_out_since
 from chalicelib.oauth.models.interaction import Authentication, Consent
 from chalicelib.oauth.models.remembered_consent import RememberedConsent
-from chalicelib.oauth.models.serial import from_plain, to_plain
 from chalicelib.oauth.models.session import Session
+from chalicelib.oauth.models.stored import read, stored
 from chalicelib.oauth.ports import StateItem, StateStore
 from chalicelib.tokens.hashing import digest
 
 SESSION_KIND = Session.KIND
 CONSENT_KIND = RememberedConsent.KIND
 SESSION_COOKIE = "tollgate_session"
-BrowserSession = Session  # the name importers knew it by
 
 
 class Sessions:
@@ -50,14 +50,9 @@ class Sessions:
         now = int(time.time())
         lifetime = self.lifetime(authentication)
         session = Session.start(authentication, sid=secrets.token_urlsafe(16), lifetime=lifetime, now=now)
-        item = StateItem(
-            SESSION_KIND,
-            digest(value),
-            to_plain(session),
-            session.idle_end(now, self._idle_ttl),
-            subject=session.subject,
+        self._store.upsert(
+            stored(session, digest(value), session.idle_end(now, self._idle_ttl), subject=session.subject)
         )
-        self._store.upsert(item)
         return value, session
 
     def find(self, cookie_value: str | None) -> Session | None:
@@ -65,7 +60,7 @@ class Sessions:
         item = self._store.find(SESSION_KIND, digest(cookie_value)) if cookie_value else None
         if item is None:
             return None
-        session = from_plain(Session, item.payload)
+        session = read(Session, item)
         if signed_out_since(self._store.find(SIGNED_OUT_KIND, session.subject), session.auth_time):
             return None
         return session if self._used(item, session) else None
@@ -74,7 +69,7 @@ class Sessions:
         """Stamp this use, if the model says it is worth a write; a conditional write, so a session
         ended meanwhile stays ended (False)."""
         idle_end = session.used(item.expires_at, int(time.time()), self._idle_ttl)
-        return idle_end is None or self._store.set_expiry(SESSION_KIND, item.id, idle_end)
+        return idle_end is None or self._store.swap(item, replace(item, expires_at=idle_end))
 
     def end(self, cookie_value: str | None) -> None:
         if cookie_value:
@@ -83,15 +78,13 @@ class Sessions:
     def remember_consent(self, subject: str, client_id: str, consent: Consent) -> None:
         remembered = RememberedConsent.of(client_id, consent)
         expires_at = int(time.time()) + (consent.remember_for or self._consent_ttl)
-        self._store.upsert(
-            StateItem(CONSENT_KIND, _consent_id(subject, client_id), to_plain(remembered), expires_at, subject=subject)
-        )
+        self._store.upsert(stored(remembered, _consent_id(subject, client_id), expires_at, subject=subject))
 
     def remembered_consent(
         self, subject: str, client_id: str, scope: tuple[str, ...], audience: tuple[str, ...]
     ) -> Consent | None:
         item = self._store.find(CONSENT_KIND, _consent_id(subject, client_id))
-        return from_plain(RememberedConsent, item.payload).covering(scope, audience) if item else None
+        return read(RememberedConsent, item).covering(scope, audience) if item else None
 
 
 def _consent_id(subject: str, client_id: str) -> str:

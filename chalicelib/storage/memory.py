@@ -30,8 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly
-from chalicelib.storage.counting import CountingForms
+from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly, Unless
 
 _Result = TypeVar("_Result")
 MAX_KEY_BYTES = 2048  # DynamoDB's limit on a partition key
@@ -53,8 +52,7 @@ def _check_size(kind: str, id: str) -> None:
         raise KeyTooLarge(key)
 
 
-_Keys = Sequence[tuple[str, str]]  # (kind, id)
-_DatedKeys = Sequence[tuple[str, str, int]]  # (kind, id, time)
+_DatedKeys = Sequence[tuple[str, str, int]]  # (kind, id, expires_at)
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,7 @@ def _handed_out(item: StateItem) -> StateItem:
     return replace(item, payload=_copy(item.payload))
 
 
-class MemoryStateStore(CountingForms):
+class MemoryStateStore:
     """The ``StateStore`` port on a dict behind one lock."""
 
     def __init__(self) -> None:
@@ -149,29 +147,8 @@ class MemoryStateStore(CountingForms):
         self._items[(kind, id)] = consumed
         return _handed_out(consumed.item)
 
-    def release(self, kind: str, id: str, consumed_at: int) -> bool:
-        # Only our own consume, and no expiry condition: exactly the DynamoDB adapter's condition.
-        def step() -> bool:
-            record = self._items.get((kind, id))
-            if record is None or record.item.consumed_at != consumed_at:
-                return False
-            self._items[(kind, id)] = replace(record, item=replace(record.item, consumed_at=None))
-            return True
-
-        return self._atomic(step)
-
     def destroy(self, kind: str, id: str) -> None:
         self._atomic(lambda: self._items.pop((kind, id), None))
-
-    def set_expiry(self, kind: str, id: str, expires_at: int) -> bool:
-        def step() -> bool:
-            record = self._items.get((kind, id))
-            if record is None or not record.usable(int(time.time())):
-                return False
-            self._items[(kind, id)] = replace(record, item=replace(record.item, expires_at=expires_at))
-            return True
-
-        return self._atomic(step)
 
     def revoke_by_grant(self, grant_id: str) -> int:
         """Every item of the grant goes, expired and consumed ones too (the index holds them all)."""
@@ -184,18 +161,16 @@ class MemoryStateStore(CountingForms):
 
         return self._atomic(step)
 
-    def insert_all(
-        self, items: list[StateItem], *, unless: _Keys = (), unless_since: _DatedKeys = (), closing: _DatedKeys = ()
-    ) -> bool:
-        keys = [(item.kind, item.id) for item in items] + list(unless)
-        keys += [(k, i) for k, i, _ in unless_since] + [(k, i) for k, i, _ in closing]
+    def insert_all(self, items: list[StateItem], *, unless: Sequence[Unless] = (), closing: _DatedKeys = ()) -> bool:
+        keys = [(item.kind, item.id) for item in items] + [(k, i) for k, i, _ in unless]
+        keys += [(k, i) for k, i, _ in closing]
         if len(set(keys)) != len(keys):
             raise ValueError("insert_all: the same key twice (DynamoDB refuses two operations on one item)")
         for kind, id in keys:
             _check_size(kind, id)
-        return self._atomic(lambda: self._insert_all(items, unless, unless_since, closing))
+        return self._atomic(lambda: self._insert_all(items, unless, closing))
 
-    def _insert_all(self, items: list[StateItem], unless: _Keys, unless_since: _DatedKeys, closing: _DatedKeys) -> bool:
+    def _insert_all(self, items: list[StateItem], unless: Sequence[Unless], closing: _DatedKeys) -> bool:
         now = int(time.time())
 
         def absent(kind: str, id: str) -> bool:
@@ -203,13 +178,13 @@ class MemoryStateStore(CountingForms):
             return record is None or not record.live(now)
 
         def dated_before(kind: str, id: str, since: int) -> bool:
-            # DynamoDB: a comparison with a missing attribute is false, so a live item without one blocks.
+            # DynamoDB: a comparison with a missing attribute is false, so a live item without one refuses.
             not_before = self._items[(kind, id)].item.not_before
             return not_before is not None and not_before < since
 
-        if not all(absent(item.kind, item.id) for item in items) or not all(absent(k, i) for k, i in unless):
+        if not all(absent(item.kind, item.id) for item in items):
             return False
-        if not all(absent(k, i) or dated_before(k, i, since) for k, i, since in unless_since):
+        if not all(absent(k, i) or dated_before(k, i, since) for k, i, since in unless):
             return False
         if any(not absent(k, i) and self._items[(k, i)].item.consumed_at is not None for k, i, _ in closing):
             return False
@@ -232,6 +207,11 @@ class MemoryStateStore(CountingForms):
 
         return self._atomic(step)
 
+    def increment(
+        self, kind: str, id: str, *, at: int | None = None, create_until: int | None = None
+    ) -> StateItem | None:
+        return self._count(kind, id, int(time.time()) if at is None else at, create_until)
+
     def _count(self, kind: str, id: str, at: int, create_until: int | None) -> StateItem | None:
         if create_until is not None:
             _check_size(kind, id)
@@ -253,12 +233,20 @@ class MemoryStateStore(CountingForms):
 
         return self._atomic(step)
 
-    def swap(self, item: StateItem, payload: dict[str, Any]) -> bool:
+    def swap(self, before: StateItem, after: StateItem) -> bool:
+        if (after.kind, after.id) != (before.kind, before.id):
+            raise ValueError("swap replaces an item by itself, changed")
+
         def step() -> bool:
-            record = self._items.get((item.kind, item.id))
-            if record is None or not record.usable(time.time()) or record.item.payload != item.payload:
+            record = self._items.get((before.kind, before.id))
+            if record is None or not record.live(time.time()):
                 return False
-            self._items[(item.kind, item.id)] = _Record(replace(record.item, payload=_copy(payload)))
+            if (record.item.payload, record.item.consumed_at) != (before.payload, before.consumed_at):
+                return False
+            changed = replace(
+                record.item, payload=_copy(after.payload), expires_at=after.expires_at, consumed_at=after.consumed_at
+            )
+            self._items[(before.kind, before.id)] = _Record(changed)
             return True
 
         return self._atomic(step)

@@ -21,10 +21,9 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyPr
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly
+from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly, Unless
 from chalicelib.storage import connection
 from chalicelib.storage import region as aws_region
-from chalicelib.storage.counting import CountingForms
 
 GRANT_INDEX = "grant_id-index"
 USER_CODE_INDEX = "user_code-index-v2"
@@ -76,7 +75,7 @@ def state_model(table_name: str) -> type[Model]:
         # Only on items `increment` counted; stored under the names device polls first gave them.
         counted_at = NumberAttribute(null=True, attr_name="polled_at")
         first_counted_at = NumberAttribute(null=True, attr_name="first_polled_at")
-        # Grant records: `consume` waits for it; sign-out markers: `insert_all` conditions on it.
+        # Grant records: `consume` waits for it; sign-out markers: `insert_all`'s `Unless` compares it.
         not_before = NumberAttribute(null=True)
         subject = UnicodeAttribute(null=True)  # a person's sessions, consents and grant records
         by_grant = GrantIndex()
@@ -120,7 +119,7 @@ def _live(record: Any, now: float) -> bool:
     return record.expires_at > now
 
 
-class DynamoStateStore(CountingForms):
+class DynamoStateStore:
     def __init__(self, table_name: str) -> None:
         self._model = state_model(table_name)
 
@@ -189,21 +188,9 @@ class DynamoStateStore(CountingForms):
         attributes = answer.get("Attributes")
         return True, self._model.from_raw_data(attributes) if attributes else None
 
-    def release(self, kind: str, id: str, consumed_at: int) -> bool:
-        model = self._model
-        condition = model.consumed_at == consumed_at  # only our own consume: absent or revoked stays so
-        updated, _ = self._update(_key(kind, id), [model.consumed_at.remove()], condition, "NONE")
-        return updated
-
     def destroy(self, kind: str, id: str) -> None:
         # An unconditional delete of a missing item succeeds: destroy is idempotent.
         self._model(_key(kind, id)).delete()
-
-    def set_expiry(self, kind: str, id: str, expires_at: int) -> bool:
-        model = self._model
-        condition = model.pk.exists() & (model.expires_at > int(time.time())) & model.consumed_at.does_not_exist()
-        updated, _ = self._update(_key(kind, id), [model.expires_at.set(expires_at)], condition, "NONE")
-        return updated
 
     def revoke_by_grant(self, grant_id: str) -> int:
         keys = [record.pk for record in self._model.by_grant.query(grant_id)]
@@ -225,18 +212,12 @@ class DynamoStateStore(CountingForms):
         )
 
     def insert_all(
-        self,
-        items: list[StateItem],
-        *,
-        unless: Sequence[tuple[str, str]] = (),
-        unless_since: Sequence[tuple[str, str, int]] = (),
-        closing: Sequence[tuple[str, str, int]] = (),
+        self, items: list[StateItem], *, unless: Sequence[Unless] = (), closing: Sequence[tuple[str, str, int]] = ()
     ) -> bool:
         """One TransactWriteItems: each put conditioned on its key being absent or expired.
 
-        Each ``unless`` key adds a ConditionCheck that it is absent or expired too;
-        each ``unless_since`` ``(kind, id, time)`` one that it is absent, expired,
-        or has a ``not_before`` earlier than ``time``; each ``closing`` key an
+        Each ``unless`` key adds a ConditionCheck that it is absent, expired, or
+        has a ``not_before`` earlier than its ``since``; each ``closing`` key an
         Update that stamps ``consumed_at`` and the expiry on the condition that
         it is not consumed or is expired (absent: it creates the item).
         """
@@ -246,9 +227,8 @@ class DynamoStateStore(CountingForms):
             with TransactWrite(connection=model._get_connection().connection) as transaction:
                 for item in items:
                     transaction.save(self._record(item), condition=absent)
-                for kind, id in unless:
-                    transaction.condition_check(model, _key(kind, id), condition=absent)
-                for kind, id, since in unless_since:
+                for kind, id, since in unless:
+                    # A comparison with a missing not_before is false: a live item without one refuses.
                     transaction.condition_check(model, _key(kind, id), condition=absent | (model.not_before < since))
                 for kind, id, expires_at in closing:
                     actions = [model.consumed_at.set(now), model.expires_at.set(expires_at), *_created(model, kind)]
@@ -259,6 +239,11 @@ class DynamoStateStore(CountingForms):
                 return False
             raise
         return True
+
+    def increment(
+        self, kind: str, id: str, *, at: int | None = None, create_until: int | None = None
+    ) -> StateItem | None:
+        return self._count(kind, id, int(time.time()) if at is None else at, create_until)
 
     def _count(self, kind: str, id: str, at: int, create_until: int | None) -> StateItem | None:
         """One UpdateItem whatever the outcome: ``ADD counter 1`` and the count's times, on the condition
@@ -290,16 +275,19 @@ class DynamoStateStore(CountingForms):
                 return StateItem(kind, id, {}, create_until)
         raise RuntimeError(f"{kind} count stayed contended for {_INCREMENT_ATTEMPTS} attempts")
 
-    def swap(self, item: StateItem, payload: dict[str, Any]) -> bool:
-        """One conditional UpdateItem; the condition compares the stored JSON with ``item``'s, as written."""
+    def swap(self, before: StateItem, after: StateItem) -> bool:
+        """One conditional UpdateItem of what differs; the condition compares the stored JSON with ``before``'s,
+        as written, and its ``consumed_at``."""
         model = self._model
-        condition = (
-            model.pk.exists()
-            & (model.expires_at > int(time.time()))
-            & model.consumed_at.does_not_exist()
-            & (model.payload == item.payload)
+        consumed = (
+            model.consumed_at.does_not_exist()
+            if before.consumed_at is None
+            else model.consumed_at == before.consumed_at
         )
-        updated, _ = self._update(_key(item.kind, item.id), [model.payload.set(payload)], condition, "NONE")
+        condition = (
+            model.pk.exists() & (model.expires_at > int(time.time())) & consumed & (model.payload == before.payload)
+        )
+        updated, _ = self._update(_key(before.kind, before.id), _changes(model, before, after), condition, "NONE")
         return updated
 
     def _start_again(self, kind: str, id: str, expires_at: int, now: int) -> bool:
@@ -340,6 +328,21 @@ class DynamoStateStore(CountingForms):
 def _created(model: Any, kind: str) -> list[Any]:
     """What an UpdateItem sets so that an item it creates is well formed (and on an existing item changes nothing)."""
     return [model.kind.set(model.kind | kind), model.payload.set(model.payload | {})]
+
+
+def _changes(model: Any, before: StateItem, after: StateItem) -> list[Any]:
+    """The update actions that turn ``before`` into ``after``: only what differs is written."""
+    if (after.kind, after.id) != (before.kind, before.id):
+        raise ValueError("swap replaces an item by itself, changed")
+    actions: list[Any] = []
+    if after.payload != before.payload:
+        actions.append(model.payload.set(after.payload))
+    if after.expires_at != before.expires_at:
+        actions.append(model.expires_at.set(after.expires_at))
+    if after.consumed_at != before.consumed_at:
+        consumed = after.consumed_at
+        actions.append(model.consumed_at.remove() if consumed is None else model.consumed_at.set(consumed))
+    return actions
 
 
 def _conditional_failure(exc: Exception) -> bool:

@@ -14,11 +14,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from chalicelib.oauth.ports import AlreadyConsumed, StateItem, StateStore, TooEarly
+from chalicelib.oauth.ports import AlreadyConsumed, StateItem, StateStore, TooEarly, Unless
 from chalicelib.storage.memory import MemoryStateStore
 
 
@@ -107,10 +108,10 @@ def test_expired_items_are_absent_to_every_read_and_every_conditional_write(stor
     assert store.find_by_subject("ada") == []
     with pytest.raises(KeyError):
         store.consume("code", "h1")
-    assert store.set_expiry("code", "h1", int(time.time()) + 600) is False
-    assert store.tally("code", "h1") is None
     assert not store.increment("code", "h1").usable(time.time())
-    assert store.swap(item(), {"status": "approved"}) is False
+    assert (
+        store.swap(item(), replace(item(), payload={"status": "approved"}, expires_at=item().expires_at + 600)) is False
+    )
     assert store.find("code", "h1") is None  # nothing above brought it back
     assert store.find("code", "h1", even_consumed=True) is None
 
@@ -153,7 +154,7 @@ def test_a_key_over_dynamodbs_2048_bytes_is_refused_as_invalid_request_and_nothi
     writes = (
         lambda: store.upsert(item(too_long)),
         lambda: store.insert_all([item("small"), item(too_long)]),
-        lambda: store.increment("code", too_long, int(time.time()) + 60),
+        lambda: store.increment("code", too_long, create_until=int(time.time()) + 60),
     )
     for write in writes:
         with pytest.raises(Exception) as refused:  # what matters is how the web layer reads it
@@ -198,27 +199,38 @@ def test_consume_wins_exactly_once_among_ten_racing_threads(store):
         assert sorted(outcomes, key=str) == [AlreadyConsumed] * 9 + [key]
 
 
-def test_release_undoes_only_the_consume_that_stamped_it(store):
+def test_swap_undoes_only_the_consume_it_read(store):
     store.upsert(item())
-    consumed_at = store.consume("code", "h1").consumed_at
-    assert store.release("code", "h1", consumed_at + 1) is False
-    assert store.release("code", "h1", consumed_at) is True
-    assert store.find("code", "h1") is not None
-    assert store.release("code", "h1", consumed_at) is False  # nothing to undo any more
-    assert store.release("code", "never", consumed_at) is False
+    store.increment("code", "h1")  # an attempt counted on it before the take
+    consumed = store.consume("code", "h1")
+    reopened = replace(consumed, consumed_at=None)
+    assert store.swap(replace(consumed, consumed_at=consumed.consumed_at + 1), reopened) is False
+    assert store.swap(consumed, reopened) is True
+    assert store.find("code", "h1").counter == 1  # reopened in place: the attempt stays counted
+    assert store.swap(consumed, reopened) is False  # nothing to undo any more
+    assert store.swap(replace(consumed, id="never"), replace(reopened, id="never")) is False
+    assert store.find("code", "never", even_consumed=True) is None
     store.consume("code", "h1")
 
 
-def test_set_expiry_moves_a_live_item_and_never_revives_one(store):
+def test_swap_moves_a_live_items_expiry_and_never_revives_one(store):
     later = int(time.time()) + 600
     store.upsert(item("live"))
-    assert store.set_expiry("code", "live", later) is True
+    live = store.find("code", "live")
+    assert store.swap(live, replace(live, expires_at=later)) is True
     assert store.find("code", "live").expires_at == later
     store.upsert(item("used"))
+    used = store.find("code", "used")
     store.consume("code", "used")
-    assert store.set_expiry("code", "used", later) is False
-    assert store.set_expiry("code", "never", later) is False
+    assert store.swap(used, replace(used, expires_at=later)) is False
+    assert store.swap(item("never"), item("never", ttl=600)) is False
     assert store.find("code", "never") is None
+
+
+def test_swap_of_another_key_is_refused(store):
+    store.upsert(item("a"))
+    with pytest.raises(ValueError):
+        store.swap(store.find("code", "a"), item("b"))
 
 
 # --------------------------------------------------------------------------- grants, user codes, subjects
@@ -239,7 +251,7 @@ def test_revoke_by_grant_removes_everything_of_that_grant_only(store):
 
 def test_find_by_user_code_finds_a_live_unconsumed_item_with_what_its_index_projects(store):
     store.upsert(item("d1", kind="device_code", user_code="BCDFGHJK", grant_id="g", subject="ada"))
-    store.tally("device_code", "d1")
+    store.increment("device_code", "d1")
     found = store.find_by_user_code("BCDFGHJK")
     assert (found.kind, found.id, found.payload, found.user_code) == ("device_code", "d1", {"x": 1}, "BCDFGHJK")
     # Only kind, payload and expiry are projected into the index: nothing else may be relied on.
@@ -278,33 +290,34 @@ def test_insert_all_is_all_or_nothing_and_refuses_live_keys(store):
 
 def test_insert_all_unless_stores_nothing_while_the_named_item_is_live(store):
     store.upsert(item("marker", kind="revoked_grant"))
-    assert not store.insert_all([item("t1"), item("t2")], unless=[("revoked_grant", "marker")])
+    assert not store.insert_all([item("t1"), item("t2")], unless=[Unless("revoked_grant", "marker")])
     assert store.find("code", "t1") is None and store.find("code", "t2") is None
     store.upsert(item("gone", kind="revoked_grant", ttl=-1))  # expired: counts as absent
-    assert store.insert_all([item("t1")], unless=[("revoked_grant", "gone"), ("revoked_grant", "never")])
+    assert store.insert_all([item("t1")], unless=[Unless("revoked_grant", "gone"), Unless("revoked_grant", "never")])
     assert store.find("code", "t1") is not None
 
 
-def test_insert_all_unless_since_refuses_only_what_a_live_marker_dates_before_it(store):
+def test_insert_all_unless_with_since_refuses_only_what_a_live_marker_dates_before_it(store):
     now = int(time.time())
     store.upsert(StateItem("signed_out", "ada", {}, now + 60, not_before=now - 10))
-    assert not store.insert_all([item("before")], unless_since=[("signed_out", "ada", now - 10)])
+    assert not store.insert_all([item("before")], unless=[Unless("signed_out", "ada", now - 10)])
     assert store.find("code", "before") is None
-    assert store.insert_all([item("after")], unless_since=[("signed_out", "ada", now - 9), ("signed_out", "bob", 0)])
+    assert store.insert_all([item("after")], unless=[Unless("signed_out", "ada", now - 9), Unless("signed_out", "bob")])
+    assert not store.insert_all([item("zero")], unless=[Unless("signed_out", "ada")])  # since 0: any live one
     store.upsert(StateItem("signed_out", "ada", {}, now - 1, not_before=now))  # expired: counts as absent
-    assert store.insert_all([item("late")], unless_since=[("signed_out", "ada", 0)])
+    assert store.insert_all([item("late")], unless=[Unless("signed_out", "ada")])
 
 
-def test_insert_all_unless_since_is_refused_by_a_live_item_without_not_before(store):
+def test_insert_all_unless_with_since_is_refused_by_a_live_item_without_not_before(store):
     store.upsert(StateItem("signed_out", "ada", {}, int(time.time()) + 60))
-    assert not store.insert_all([item("t")], unless_since=[("signed_out", "ada", int(time.time()))])
+    assert not store.insert_all([item("t")], unless=[Unless("signed_out", "ada", int(time.time()))])
 
 
 def test_insert_all_naming_one_key_twice_fails_and_stores_nothing(store):
     with pytest.raises(Exception):  # noqa: B017 - DynamoDB's ValidationException, the memory adapter's ValueError
         store.insert_all([item("a"), item("b"), item("a")])
     with pytest.raises(Exception):  # noqa: B017
-        store.insert_all([item("c")], unless=[("code", "c")])
+        store.insert_all([item("c")], unless=[Unless("code", "c")])
     assert store.find_many([("code", "a"), ("code", "b"), ("code", "c")]) == []
 
 
@@ -316,7 +329,7 @@ def test_insert_all_of_one_key_wins_exactly_once_among_ten_racing_threads(store)
 
 def test_insert_all_closing_marks_a_key_consumed_once_creating_it_if_absent(store):
     until = int(time.time()) + 60
-    assert store.tally("sealed", "s1", create_until=until) is not None  # a count on it stays
+    assert store.increment("sealed", "s1", create_until=until).counter == 0  # a count on it stays
     assert store.insert_all([item("v1")], closing=[("sealed", "s1", until), ("sealed", "s2", until)])
     closed = store.find("sealed", "s1", even_consumed=True)
     assert closed.consumed_at is not None and closed.counter == 1 and closed.expires_at == until
@@ -387,53 +400,36 @@ def test_racing_increments_with_create_until_each_see_another_count(store):
         assert store.find("sealed", key).first_counted_at is not None
 
 
-def test_tally_counts_a_live_item_and_racing_callers_each_see_another_count(store):
-    for key in rounds(store):
-        store.upsert(item(key))
-        assert sorted(race(10, lambda: store.tally("code", key).counter)) == list(range(10))  # noqa: B023
-        assert store.find("code", key).counter == 10
-    store.upsert(item())
-    assert store.tally("code", "never") is None
-    store.consume("code", "h1")
-    assert store.tally("code", "h1") is None
-
-
-def test_tally_with_create_until_counts_on_an_absent_or_expired_item_but_never_a_consumed_one(store):
+def test_increment_with_create_until_counts_on_an_absent_or_expired_item_but_never_a_consumed_one(store):
     until = int(time.time()) + 60
-    fresh = store.tally("sealed", "s", create_until=until)
+    fresh = store.increment("sealed", "s", create_until=until)
     assert (fresh.counter, fresh.payload, fresh.expires_at) == (0, {}, until)
-    assert store.tally("sealed", "s", create_until=until).counter == 1
+    assert store.increment("sealed", "s", create_until=until).counter == 1
     assert store.find("sealed", "s").counter == 2
     store.upsert(StateItem("sealed", "old", {"x": 1}, until - 120))  # expired, not yet deleted: absent
-    assert store.tally("sealed", "old", create_until=until).counter == 0
+    assert store.increment("sealed", "old", create_until=until).counter == 0
     assert (store.find("sealed", "old").counter, store.find("sealed", "old").expires_at) == (1, until)
     store.insert_all([], closing=[("sealed", "s", until)])
-    assert store.tally("sealed", "s", create_until=until) is None
+    refused = store.increment("sealed", "s", create_until=until)
+    assert refused.consumed_at is not None and refused.counter == 2
     assert store.find("sealed", "s", even_consumed=True).counter == 2  # a refused count changes nothing
-
-
-def test_racing_tallies_with_create_until_each_see_another_count(store):
-    until = int(time.time()) + 60
-    for key in rounds(store):
-        counts = race(10, lambda: store.tally("sealed", key, create_until=until).counter)  # noqa: B023
-        assert sorted(counts) == list(range(10))
 
 
 def test_swap_replaces_the_payload_only_while_it_is_what_was_read(store):
     store.upsert(item("s", payload={"status": "pending"}))
     read = store.find("code", "s")
     store.increment("code", "s")  # a count does not change what was read
-    assert store.swap(read, {"status": "approved"})
-    assert not store.swap(read, {"status": "denied"})  # what was read is gone
+    assert store.swap(read, replace(read, payload={"status": "approved"}))
+    assert not store.swap(read, replace(read, payload={"status": "denied"}))  # what was read is gone
     assert store.find("code", "s").payload == {"status": "approved"}
     assert store.find("code", "s").counter == 1  # the rest of the item stays
     store.upsert(item("used"))
     used = store.find("code", "used")
     store.consume("code", "used")
-    assert not store.swap(used, {"status": "approved"})
-    assert not store.swap(item("never"), {"status": "approved"})
+    assert not store.swap(used, replace(used, payload={"status": "approved"}))
+    assert not store.swap(item("never"), item("never", payload={"status": "approved"}))
     store.upsert(item("old", ttl=-1))
-    assert not store.swap(item("old", ttl=-1), {"status": "approved"})
+    assert not store.swap(item("old", ttl=-1), item("old", payload={"status": "approved"}))
     assert store.find("code", "old") is None
 
 
@@ -441,13 +437,13 @@ def test_swap_wins_exactly_once_among_ten_racing_threads_that_read_the_same_item
     for key in rounds(store):
         store.upsert(item(key, payload={"status": "pending"}))
         read = store.find("code", key)
-        outcomes = race(10, lambda: store.swap(read, {"by": threading.get_ident()}))  # noqa: B023
+        outcomes = race(10, lambda: store.swap(read, replace(read, payload={"by": threading.get_ident()})))  # noqa: B023
         assert sorted(outcomes) == [False] * 9 + [True]
 
 
 def test_increment_counts_and_keeps_the_first_expiry(store):
     now = int(time.time())
-    assert [store.increment("login_failures", "k", now + 60 + n) for n in range(3)] == [1, 2, 3]
+    assert [store.increment("login_failures", "k", create_until=now + 60 + n).counter for n in range(3)] == [0, 1, 2]
     counted = store.find("login_failures", "k")
     assert counted.counter == 3 and counted.expires_at == now + 60 and counted.payload == {}
 
@@ -455,7 +451,7 @@ def test_increment_counts_and_keeps_the_first_expiry(store):
 def test_an_expired_counter_starts_again(store):
     now = int(time.time())
     store.upsert(StateItem("login_failures", "k", {"old": 1}, now - 1, grant_id="g"))
-    assert store.increment("login_failures", "k", now + 60) == 1
+    assert store.increment("login_failures", "k", create_until=now + 60).counter == 0
     counted = store.find("login_failures", "k")
     assert (counted.expires_at, counted.payload, counted.grant_id) == (now + 60, {}, None)
 
@@ -463,8 +459,8 @@ def test_an_expired_counter_starts_again(store):
 def test_ten_racing_increments_are_all_counted(store):
     expires_at = int(time.time()) + 60
     for key in rounds(store):
-        counts = race(10, lambda: store.increment("login_failures", key, expires_at))  # noqa: B023
-        assert sorted(counts) == list(range(1, 11))
+        befores = race(10, lambda: store.increment("login_failures", key, create_until=expires_at))  # noqa: B023
+        assert sorted(before.counter for before in befores) == list(range(10))
 
 
 # --------------------------------------------------------------------------- wiring
@@ -472,7 +468,7 @@ def test_ten_racing_increments_are_all_counted(store):
 
 def test_use_state_store_builds_every_service_on_it_until_switched_back(memory_state, aws):
     from chalicelib import services
-    from chalicelib.oauth.flows import Authentication
+    from chalicelib.oauth.models.interaction import Authentication
 
     services.reset()  # what a test's own fixtures do: the choice survives it
     assert services.state_store() is memory_state

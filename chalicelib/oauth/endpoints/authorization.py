@@ -37,16 +37,18 @@ from chalicelib.oauth.errors import (
     with_query,
 )
 from chalicelib.oauth.flow_cookies import FlowBinding, FlowCookies
-from chalicelib.oauth.flows import Authentication, AuthorizationRequest, Consent, Flow, Flows, Rejection
+from chalicelib.oauth.flows import Flows
 from chalicelib.oauth.grants import device_code
 from chalicelib.oauth.grants.authorization_code import store_code, user_grant
 from chalicelib.oauth.grants.base import GrantDependencies
 from chalicelib.oauth.grants.issuance import new_grant_id
 from chalicelib.oauth.http import CookiePolicy, Page, Response, redirect
+from chalicelib.oauth.models.interaction import Authentication, AuthorizationRequest, Consent, Interaction, Rejection
+from chalicelib.oauth.models.session import Session
 from chalicelib.oauth.ports import ClientLookup
 from chalicelib.oauth.request import Params, Request, check_text
 from chalicelib.oauth.scopes import resolve_audience, resolve_scope
-from chalicelib.oauth.sessions import SESSION_COOKIE, BrowserSession, Sessions
+from chalicelib.oauth.sessions import SESSION_COOKIE, Sessions
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 
@@ -168,7 +170,7 @@ class AuthorizationEndpoint:
         flow = self._flows.new_flow(authorization, binding.secret)
         return self._proceed(request, client, flow, binding.cookies)
 
-    def _proceed(self, request: Request, client: Client, flow: Flow, cookies: tuple[str, ...]) -> Response:
+    def _proceed(self, request: Request, client: Client, flow: Interaction, cookies: tuple[str, ...]) -> Response:
         """Login (unless the browser's session will do), then consent (unless already given)."""
         authorization = flow.request
         session = self._usable_session(request, authorization)
@@ -196,7 +198,7 @@ class AuthorizationEndpoint:
         )
         return redirect(with_query(self._settings.login_url, {"login_challenge": challenge}), cookies=cookies)
 
-    def _usable_session(self, request: Request, authorization: AuthorizationRequest) -> BrowserSession | None:
+    def _usable_session(self, request: Request, authorization: AuthorizationRequest) -> Session | None:
         """The login session, unless the client asked for a fresh login (prompt=login, max_age) or a
         stronger one: a session whose ``acr`` is not among ``acr_values`` is not reused (OIDC Core
         §3.1.2.1, §5.5.1.1), so the person signs in again as asked (or prompt=none: login_required)."""
@@ -240,7 +242,7 @@ class AuthorizationEndpoint:
         except OAuthError as error:
             return self._error_redirect(authorization.redirect_uri, error, authorization.state)
 
-    def _consent_step(self, client: Client, flow: Flow, cookies: tuple[str, ...]) -> Response:
+    def _consent_step(self, client: Client, flow: Interaction, cookies: tuple[str, ...]) -> Response:
         authorization, authentication = flow.request, flow.authentication
         assert authentication is not None
         consent = None
@@ -293,7 +295,7 @@ class AuthorizationEndpoint:
         except OAuthError as error:
             return self._error_redirect(flow.request.redirect_uri, error, None)
 
-    def _settle_device(self, flow: Flow, cookies: tuple[str, ...]) -> Response:
+    def _settle_device(self, flow: Interaction, cookies: tuple[str, ...]) -> Response:
         assert flow.request.device_code_id is not None
         grant = user_grant(flow, new_grant_id(), self._grants.grant_ttl)
         if not device_code.answer(self._grants.store, flow.request.device_code_id, grant):
@@ -303,7 +305,7 @@ class AuthorizationEndpoint:
 
     # -- answers ---------------------------------------------------------------------
 
-    def _issue_code(self, flow: Flow, cookies: tuple[str, ...]) -> Response:
+    def _issue_code(self, flow: Interaction, cookies: tuple[str, ...]) -> Response:
         if flow.request.device_code_id is not None:
             return self._settle_device(flow, cookies)
         code = store_code(self._grants, flow, new_grant_id(), self._settings.code_ttl)
@@ -312,7 +314,7 @@ class AuthorizationEndpoint:
             params["state"] = flow.request.state
         return redirect(with_query(flow.request.redirect_uri, params), cookies=cookies)
 
-    def _rejected(self, flow: Flow) -> Response:
+    def _rejected(self, flow: Interaction) -> Response:
         rejection = flow.rejection or Rejection()
         if flow.request.device_code_id is not None:
             device_code.answer(self._grants.store, flow.request.device_code_id, None)
@@ -324,7 +326,7 @@ class AuthorizationEndpoint:
     def _error_redirect(self, redirect_uri: str, error: OAuthError, state: str | None) -> Response:
         return error.to_redirect(redirect_uri, issuer=self._settings.issuer, state=state)
 
-    def _returning(self, request: Request, flow: Flow) -> Client | Page:
+    def _returning(self, request: Request, flow: Interaction) -> Client | Page:
         """The flow's client, if the verifier came back to the browser that started the flow."""
         if not self._flow_cookies.matches(request, flow.csrf_hash):
             return InvalidRequest("This sign-in was started in another browser.").to_page(status=403)

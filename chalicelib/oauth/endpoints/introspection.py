@@ -21,7 +21,9 @@ from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidClient, OAuthError
 from chalicelib.oauth.grants.issuance import live_refresh_token
 from chalicelib.oauth.http import Response, json_response, no_store
+from chalicelib.oauth.models.access_token import AccessTokenClaims
 from chalicelib.oauth.models.refresh_token import RefreshToken
+from chalicelib.oauth.models.serial import to_plain
 from chalicelib.oauth.models.stored import read
 from chalicelib.oauth.request import Request
 
@@ -63,12 +65,11 @@ class IntrospectionEndpoint:
         claims = self._access_tokens.active_claims(token)
         if claims is None or not _entitled(caller, claims):
             return INACTIVE
-        answer = {name: claims[name] for name in INTROSPECTION_CLAIMS if name in claims}
+        plain = to_plain(claims)
+        answer = {name: plain[name] for name in INTROSPECTION_CLAIMS if plain.get(name) is not None}
         return {"active": True, **answer, "token_type": "Bearer"}
 
 
-def _entitled(caller: Client, claims: dict[str, Any]) -> bool:
+def _entitled(caller: Client, claims: AccessTokenClaims) -> bool:
     """The access token's client, or one of its audiences (RFC 7662 §4: the resource server it is meant for)."""
-    audience = claims.get("aud")
-    audiences = audience if isinstance(audience, list) else [audience]
-    return caller.client_id == claims.get("client_id") or caller.client_id in audiences
+    return caller.client_id == claims.client_id or caller.client_id in claims.audiences

@@ -50,10 +50,10 @@ class RevocationEndpoint:
         claims = self._access_tokens.revocable_claims(token)
         if claims is None:
             return
-        if claims.get("client_id") != client.client_id:
+        if claims.client_id != client.client_id:
             # Refuse only while the token is live; a dead one answers 200 whoever asks (§2.2).
             if self._access_tokens.active_claims(token) is not None:
-                _check_owner(client, claims.get("client_id"))
+                _check_owner(client, claims.client_id)
             return
         self._access_tokens.revoke(token, claims)
 

@@ -17,6 +17,7 @@ from chalicelib.oauth.access_tokens import AccessTokens
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InsufficientScope, InvalidRequest, InvalidToken, MissingToken, OAuthError
 from chalicelib.oauth.http import FORM_CONTENT_TYPE, Response, json_response, no_store
+from chalicelib.oauth.models.access_token import AccessTokenClaims
 from chalicelib.oauth.oidc.claims import SCOPE_CLAIMS
 from chalicelib.oauth.ports import ClientLookup, UserRepository
 from chalicelib.oauth.request import Request
@@ -40,42 +41,42 @@ class UserInfoEndpoint:
             response = error.to_response({"WWW-Authenticate": error.bearer_challenge(REALM)})
         return cors.for_client(request, response, self._browser_client(request, claims))
 
-    def _token_claims(self, token: str) -> dict[str, Any]:
+    def _token_claims(self, token: str) -> AccessTokenClaims:
         claims = self._access_tokens.active_claims(token)
         if claims is None:
             raise InvalidToken("the access token is invalid, expired or revoked")
         return claims
 
-    def _check_meant_for_userinfo(self, claims: dict[str, Any]) -> None:
+    def _check_meant_for_userinfo(self, claims: AccessTokenClaims) -> None:
         """Checked once the token is known to be live, so a browser app may read why it was refused."""
-        if "openid" not in str(claims.get("scope", "")).split():
+        if "openid" not in claims.scopes:
             raise InsufficientScope("the access token was not granted the openid scope")
         if not self._access_tokens.is_for_userinfo(claims):
             # RFC 6750 §3.1: a token meant for another resource (an API) is not valid here.
             raise InvalidToken("the access token is not meant for this server")
 
-    def _browser_client(self, request: Request, claims: dict[str, Any] | None) -> Client | None:
+    def _browser_client(self, request: Request, claims: AccessTokenClaims | None) -> Client | None:
         """The token's client, whose origins may read the answer; read only for a browser's request.
 
         A server's call carries no Origin and costs nothing more; a browser's
         usually finds the client in the container's cache.
         """
-        client_id = claims.get("client_id") if claims else None
-        if not isinstance(client_id, str) or not client_id or cors.request_origin(request) is None:
+        client_id = claims.client_id if claims else None
+        if not client_id or cors.request_origin(request) is None:
             return None
         return self._clients.find(client_id)
 
-    def _userinfo(self, claims: dict[str, Any]) -> dict[str, Any]:
-        scopes = set(str(claims["scope"]).split())
+    def _userinfo(self, claims: AccessTokenClaims) -> dict[str, Any]:
+        scopes = set(claims.scopes)
         answer: dict[str, Any] = {}
-        user = self._users.get(str(claims["sub"]))
+        user = self._users.get(claims.sub)
         if user is not None and user.disabled:
             # The read happens anyway: a disabled person's live tokens (even opaque ones) stop here too.
             raise InvalidToken("the access token is invalid, expired or revoked")
         if user is not None:
             released = {name for scope in scopes for name in SCOPE_CLAIMS.get(scope, ())}
             answer.update({k: v for k, v in user.claims(scopes).items() if k in released})
-        answer["sub"] = claims["sub"]
+        answer["sub"] = claims.sub
         return answer
 
 

@@ -13,6 +13,7 @@ compare-and-swap, so a device is approved or denied exactly once.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.oauth import device
@@ -69,4 +70,4 @@ def answer(store: StateStore, device_code_id: str, grant: UserGrant | None) -> b
         answered = code.approve(grant) if grant is not None else code.deny()
     except ExpiredToken:
         return False
-    return store.swap(item, to_plain(answered))
+    return store.swap(item, replace(item, payload=to_plain(answered)))

@@ -8,6 +8,7 @@ grant issues through :func:`respond_for` too.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.oauth.clients import Client
@@ -65,5 +66,5 @@ def respond_for(
         return deps.issuer.respond(client, grant, scope=scope, nonce=nonce)
     except TemporarilyUnavailable:
         if redeemed.consumed_at is not None:
-            deps.store.release(redeemed.kind, redeemed.id, redeemed.consumed_at)
+            deps.store.swap(redeemed, replace(redeemed, consumed_at=None))  # only our own consume is undone
         raise

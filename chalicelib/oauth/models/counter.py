@@ -26,9 +26,13 @@ class Counter:
         """The expiry a first attempt at ``now`` gives the count (a later one keeps it)."""
         return now + self.window
 
+    def attempt(self, before: StateItem | None) -> int:
+        """The number of the attempt ``increment`` just counted (``before``: the count as it was), from 1."""
+        return (before.counter if before is not None else 0) + 1
+
     def allows(self, before: StateItem | None) -> bool:
         """Whether the attempt ``increment`` just counted (``before``: the count as it was) is within the limit."""
-        return (before.counter if before is not None else 0) < self.limit
+        return self.attempt(before) <= self.limit
 
 
 class DeviceAttempts(Counter):

@@ -67,6 +67,11 @@ class DeviceCode:
         if now < allowed_at:
             raise SlowDown(f"polled too fast: poll again in {allowed_at - now} s, then every {interval} s at most")
 
+    @property
+    def pending(self) -> bool:
+        """Not answered yet: a person may still bind it to their browser (§3.3)."""
+        return self.status == PENDING
+
     def approve(self, grant: UserGrant) -> DeviceCode:
         """The person allowed the device (§3.3): answered once, with the grant its tokens carry."""
         return replace(self._pending(), status=APPROVED, grant=grant)
@@ -75,6 +80,6 @@ class DeviceCode:
         return replace(self._pending(), status=DENIED, grant=None)
 
     def _pending(self) -> DeviceCode:
-        if self.status != PENDING:
+        if not self.pending:
             raise ExpiredToken("the device code was already answered")
         return self
