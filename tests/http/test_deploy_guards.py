@@ -17,8 +17,8 @@ import pytest
 from infra.deploy import Tools, deploy
 from infra.guards import BUDGET_TEMPLATE_PATH, WAF_TEMPLATE_PATH
 from infra.stages import StageError
-from tests.test_deploy import fake_tools
-from tests.test_deploy import project as project  # the fixture: a copy of .chalice/config.json
+from tests.http.test_deploy import fake_tools
+from tests.http.test_deploy import project as project  # the fixture: a copy of .chalice/config.json
 
 WAF_STACK = "tollgate-dev-waf"
 

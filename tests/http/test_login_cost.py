@@ -21,7 +21,7 @@ import pytest
 from chalicelib import admin, services
 from chalicelib.oauth import users
 from chalicelib.oauth.password_login import LockedOut, PasswordLogin, WrongCredentials
-from tests.test_ui_pages import PASSWORD, REDIRECT_URI, Page, new_flow, sign_in
+from tests.http.test_ui_pages import PASSWORD, REDIRECT_URI, Page, new_flow, sign_in
 
 VOID = "Too many failed attempts. Start signing in again from the application."
 LOCKED = "Too many failed sign-ins. Try again in"

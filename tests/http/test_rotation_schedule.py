@@ -18,7 +18,7 @@ from chalicelib import services
 from chalicelib.config import settings
 from chalicelib.keys import rotation
 from chalicelib.keys.schedule import shortest_interval, slack
-from tests.test_key_rotation import lambdas  # noqa: F401  (a fixture: the app's Lambda functions)
+from tests.http.test_key_rotation import lambdas  # noqa: F401  (a fixture: the app's Lambda functions)
 
 DAY = 86400
 SCHEDULED_EVENT = {

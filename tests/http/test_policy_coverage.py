@@ -229,8 +229,8 @@ def _token_flows(http, client: dict[str, Any]) -> None:
 
 def _device_flow(http, tv: dict[str, Any]) -> None:
     """Device authorization, a pending poll, the verification page, login, consent, the issuing poll."""
+    from tests.http.test_device_flow import approve, device_auth, poll
     from tests.oauth_flow import Browser
-    from tests.test_device_flow import approve, device_auth, poll
 
     started = json.loads(device_auth(http, tv).body)
     poll(http, tv, started["device_code"])
@@ -260,7 +260,7 @@ def _login_and_consent_through_own_app(call_log: CallLog, browser: Browser, redi
 def _headless_flows(call_log: CallLog, http, client: dict[str, Any], tv: dict[str, Any], monkeypatch) -> None:
     """Code flow, a rejected login and the device flow, every challenge answered by the interactions function."""
     from chalicelib import services
-    from tests.test_device_flow import device_auth, poll
+    from tests.http.test_device_flow import device_auth, poll
 
     browser = Browser(http)
     verifier, challenge = pkce_pair()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CHALICE = Path(sys.executable).with_name("chalice")
 OFFLINE = {
     "AWS_DEFAULT_REGION": "eu-west-1",

@@ -19,7 +19,7 @@ import pytest
 from bench.compare import figures
 from bench.compare.figures import Comparison, Row, Side
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 AUDIENCE, SCOPE = "https://api.example.com", "invoices:read"
 
 

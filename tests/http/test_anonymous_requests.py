@@ -360,7 +360,7 @@ def test_a_tampered_expired_or_foreign_sealed_challenge_gets_the_unknown_challen
     from chalicelib import services
     from chalicelib.oauth.errors import NotFound
     from chalicelib.oauth.flows import Flows
-    from tests.test_ui_pages import new_flow
+    from tests.http.test_ui_pages import new_flow
 
     expected = unknown_challenge_page(http)
     browser = Browser(http)
@@ -410,7 +410,7 @@ def test_a_flow_too_large_for_a_url_is_stored_instead_and_still_signs_in(http, r
 def test_a_visit_to_the_device_page_writes_nothing_until_a_code_is_accepted(http, register, aws):
     import json
 
-    from tests.test_device_flow import GRANT, device_auth, form_fields, post_form
+    from tests.http.test_device_flow import GRANT, device_auth, form_fields, post_form
 
     tv = register(grant_types=[GRANT], scope="openid offline_access", token_endpoint_auth_method="none")
     user_code = json.loads(device_auth(http, tv).body)["user_code"]

@@ -20,8 +20,8 @@ import pytest
 from chalicelib import services
 from chalicelib.oauth import users
 from tests.conftest import FORM, basic
+from tests.http.test_ui_pages import hidden
 from tests.oauth_flow import REDIRECT_URI, Browser, authorize_url, pkce_pair
-from tests.test_ui_pages import hidden
 
 HUGE_ID = "c" * 2100  # over DynamoDB's 2048-byte partition key
 

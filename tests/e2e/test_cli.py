@@ -19,7 +19,7 @@ import pytest
 from chalicelib import admin, cli
 from infra.local import apply_template
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WEB = {"client_name": "Web app", "redirect_uris": ["https://app.example.com/cb"]}
 
 
@@ -182,7 +182,7 @@ def test_users_create_reads_the_password_from_stdin_and_that_password_signs_in(l
 
     from app import app
     from chalicelib import services
-    from tests.test_ui_pages import login_page, sign_in
+    from tests.http.test_ui_pages import login_page, sign_in
 
     password = "  spaces and \\ kept: only the line end goes  "
     command = ("users", "create", "--username", "stdin-user", "--password-stdin")

@@ -18,9 +18,9 @@ import pytest
 from chalicelib.config import settings
 from chalicelib.oauth import device
 from chalicelib.oauth.password_login import LOGIN_ATTEMPTS, LOGIN_DELAY
+from tests.http.test_device_flow import open_form, post_form
+from tests.http.test_ui_pages import login_page, sign_in
 from tests.oauth_flow import Browser
-from tests.test_device_flow import open_form, post_form
-from tests.test_ui_pages import login_page, sign_in
 
 SOURCE = "203.0.113.77"
 USERNAME = "Ca\u0301rol.Hygiene@example.com"  # an email as username, not NFC: "á" as a + combining accent

@@ -183,7 +183,7 @@ def test_the_cost_model_prices_the_architecture_the_package_is_built_for(prod: P
             if line.startswith("Tag: ")
         ]
     assert tags and all(tag == "any" or tag.endswith(f"_{machine}") for tag in tags), tags
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert f"1,024 MB {LAMBDA_ARCHITECTURE} Lambda" in readme
 
 

@@ -192,7 +192,7 @@ def login_form(http, web_app, monkeypatch):
     """A login page for a fresh challenge of ``web_app``, and a user to sign in (cheap scrypt)."""
     from chalicelib import admin, services
     from chalicelib.oauth import users
-    from tests.test_ui_pages import Page, new_flow
+    from tests.http.test_ui_pages import Page, new_flow
 
     monkeypatch.setattr(users, "COST", users.ScryptCost(log2_n=10, r=8, p=1))
     admin.handle({"operation": "users.create", "params": {"username": "carol", "password": "carol's password"}})
@@ -221,8 +221,8 @@ def test_a_failed_login_costs_five_calls_and_a_successful_one_eight(http, login_
 
 
 def test_entering_a_device_code_costs_three_calls_when_wrong_and_four_when_right(http, register, aws):
+    from tests.http.test_device_flow import GRANT, device_auth, open_form, post_form
     from tests.oauth_flow import Browser
-    from tests.test_device_flow import GRANT, device_auth, open_form, post_form
 
     tv = register(grant_types=[GRANT], scope="openid offline_access", token_endpoint_auth_method="none")
     user_code = json.loads(device_auth(http, tv).body)["user_code"]
@@ -284,8 +284,8 @@ def test_a_sign_in_through_the_default_pages_writes_nothing_until_the_password_i
 ):
     """Issue 10 item 1: the login challenge is the flow, sealed.  Was 1 PutItem (authorize), 1 GetItem (page),
     then 8 calls (submit); now nothing, 1 GetItem, then 7."""
+    from tests.http.test_ui_pages import Page
     from tests.oauth_flow import Browser, authorize_url, login_challenge, pkce_pair
-    from tests.test_ui_pages import Page
 
     login_form()  # warm: the client, the pepper
     browser = Browser(http)

@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from tests import e2e_http
-from tests.test_browser_login import APP, PASSWORD, REDIRECT_URI, sign_in, start_at_the_client
+from tests.e2e.test_browser_login import APP, PASSWORD, REDIRECT_URI, sign_in, start_at_the_client
 
 pytestmark = pytest.mark.e2e
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"

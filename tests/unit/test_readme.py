@@ -6,7 +6,7 @@ from pathlib import Path
 
 from chalicelib.config import ENVIRONMENT
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
+README = (Path(__file__).parents[2] / "README.md").read_text()
 
 
 def test_every_environment_variable_is_in_the_configuration_table():

@@ -16,7 +16,7 @@ import pytest
 
 from bench.scenarios import SCENARIOS
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CODE = [path for folder in ("chalicelib", "infra") for path in (REPO / folder).rglob("*.py")] + [REPO / "app.py"]
 
 
