@@ -6,9 +6,11 @@ import base64
 import collections
 import functools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import botocore.loaders
 import botocore.session
 import pytest
 
@@ -16,6 +18,38 @@ import pytest
 from tests.browser import browser_stack, chromium, page  # noqa: F401
 
 ISSUER = "http://127.0.0.1:8000"
+_STARTED = pytest.StashKey[float]()
+
+# botocore reads its JSON models and endpoint rules again for every new session, and each test's embedded
+# AWS makes several (boto3 clients, PynamoDB): half of the ``aws`` fixture's time.  They never change during
+# a run, so every session shares one loader.
+botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
+
+LAYERS = ("unit", "contract", "http", "e2e")
+"""tests/ mirrors the code: unit (memory adapter, no moto, no Chalice), contract (both adapters),
+http (the Chalice test client and admin code on moto), e2e (real processes: local stack, Chromium, CLIs)."""
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STARTED] = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Each layer's time: the sum of its tests' setup, call and teardown (over every xdist worker)."""
+    seconds: collections.Counter[str] = collections.Counter()
+    tests: collections.Counter[str] = collections.Counter()
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            parts = getattr(report, "nodeid", "").split("/")
+            if getattr(report, "when", None) is None or len(parts) < 3 or parts[0] != "tests":
+                continue
+            seconds[parts[1]] += report.duration
+            tests[parts[1]] += report.when == "call"
+    if not tests:
+        return
+    wall = time.monotonic() - config.stash.get(_STARTED, time.monotonic())
+    rows = [f"{layer} {seconds[layer]:.1f} s ({tests[layer]} tests)" for layer in LAYERS if tests[layer]]
+    terminalreporter.write_sep("-", f"layers: {', '.join(rows)}; wall {wall:.1f} s")
 
 
 @pytest.fixture(autouse=True)
