@@ -85,12 +85,13 @@ class AwsCalls:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The wall clock (``time.time``) moved by hand: ``clock[0] += 10`` is ten seconds later, everywhere."""
-    import time
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Tollgate's clock (``chalicelib.clock``) stopped, and moved by hand: ``frozen_clock[0] += 10`` is ten
+    seconds later for every expiry, lockout and ``iat`` Tollgate computes; moto, botocore and PyJWT keep real time."""
+    from chalicelib import clock
 
-    now = [time.time()]
-    monkeypatch.setattr(time, "time", lambda: now[0])
+    now = [clock.now()]
+    monkeypatch.setattr(clock, "now", lambda: now[0])
     return now
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.utils import from_base64url_uint
 
+from chalicelib import clock
 from chalicelib.tokens.jws import SIGNING_ALGORITHMS
 
 ALGORITHMS = SIGNING_ALGORITHMS
@@ -52,7 +52,7 @@ def new_private_jwk(alg: str, status: str, now: int | None = None) -> dict[str, 
         "alg": alg,
         "use": "sig",
         "status": status,
-        "created_at": int(time.time()) if now is None else now,
+        "created_at": int(clock.now()) if now is None else now,
     }
 
 

@@ -27,12 +27,12 @@ verifier cannot be replayed in another browser.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from chalicelib import clock
 from chalicelib.oauth import device, paths
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound, TooManyAttempts
@@ -340,7 +340,7 @@ class Flows:
 
     def _put(self, kind: str, flow: Flow) -> str:
         value = new_challenge()
-        expires_at = int(time.time()) + self._ttl
+        expires_at = int(clock.now()) + self._ttl
         self._store.upsert(StateItem(kind, digest(value), flow.to_payload(), expires_at))
         return value
 
@@ -386,7 +386,7 @@ class Flows:
         if sealed is None:
             return self._put(kind, flow)
         verifier = self._sealed.verifier(kind, sealed.id)
-        item = StateItem(kind, digest(verifier), flow.to_payload(), int(time.time()) + self._ttl)
+        item = StateItem(kind, digest(verifier), flow.to_payload(), int(clock.now()) + self._ttl)
         closing = (STATE_KIND, sealed.state_id(taken.kind), sealed.expires_at)
         if not self._store.insert_all([item], closing=[closing]):
             raise NotFound(f"this sealed challenge was already answered ({kind} exists)")
@@ -419,7 +419,7 @@ class Flows:
     # -- called by the authorization endpoint --------------------------------------
 
     def new_flow(self, request: AuthorizationRequest, csrf_cookie: str) -> Flow:
-        return Flow(request=request, csrf_hash=digest(csrf_cookie), requested_at=int(time.time()))
+        return Flow(request=request, csrf_hash=digest(csrf_cookie), requested_at=int(clock.now()))
 
     def request_login(self, flow: Flow, *, sealed: bool = False) -> str:
         """Login requested: the ``login_challenge`` for the login app.
@@ -528,7 +528,7 @@ class Flows:
         try:
             if session is not None and subject != session.subject:
                 raise InvalidRequest("skip is true: subject must be the subject of the login request")
-            signed_in_at = _authentication_time(flow, auth_time, int(time.time()))
+            signed_in_at = _authentication_time(flow, auth_time, int(clock.now()))
         except InvalidRequest:
             self._put_back(taken)
             raise
@@ -627,7 +627,7 @@ class Flows:
         value = self._sealed.seal(DEVICE_CHALLENGE, payload) if sealed else None
         if value is None:
             value = new_challenge()
-            self._store.upsert(StateItem(DEVICE_CHALLENGE, digest(value), payload, int(time.time()) + self._ttl))
+            self._store.upsert(StateItem(DEVICE_CHALLENGE, digest(value), payload, int(clock.now()) + self._ttl))
         return value
 
     def device_request(self, challenge: str) -> dict[str, Any]:
@@ -650,7 +650,7 @@ class Flows:
         After a wrong code the challenge stays usable for another try.
         """
         key = digest(f"challenge:{challenge}")  # never the page's per-address key, whatever is sent
-        if self._store.increment(device.ATTEMPTS_KIND, key, int(time.time()) + device.WINDOW) > device.CHALLENGE_LIMIT:
+        if self._store.increment(device.ATTEMPTS_KIND, key, int(clock.now()) + device.WINDOW) > device.CHALLENGE_LIMIT:
             raise TooManyAttempts("too many wrong codes for this device_challenge; start again")
         code = device.normalize(user_code)
         record = self._store.find_by_user_code(code) if code else None
@@ -675,7 +675,7 @@ class Flows:
             max_age=None,
             device_code_id=record.id,
         )
-        flow = Flow(request=authorization, csrf_hash=started.payload["csrf_hash"], requested_at=int(time.time()))
+        flow = Flow(request=authorization, csrf_hash=started.payload["csrf_hash"], requested_at=int(clock.now()))
         try:
             verifier = self._answer(started, DEVICE_VERIFIER, flow)
         except NotFound:  # a sealed challenge answered before: like a used one

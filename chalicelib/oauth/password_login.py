@@ -37,8 +37,8 @@ Counters live ``WINDOW`` seconds from their first count.
 from __future__ import annotations
 
 import ipaddress
-import time
 
+from chalicelib import clock
 from chalicelib.oauth.person_keys import LOGIN_PAIR, LOGIN_SOURCE, LOGIN_USERNAME, PersonKeys
 from chalicelib.oauth.ports import Pepper, StateStore, UserRepository
 from chalicelib.oauth.users import (
@@ -110,7 +110,7 @@ class PasswordLogin:
 
         The source first: past its ceiling nothing else is written.  The pair's count, this attempt included.
         """
-        now = int(time.time())
+        now = int(clock.now())
         if self._store.increment(LOGIN_ATTEMPTS, source, now + WINDOW) > self._source_ceiling:
             raise LockedOut(WINDOW)
         attempts = self._store.increment(LOGIN_ATTEMPTS, pair, now + WINDOW)

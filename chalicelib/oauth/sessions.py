@@ -23,10 +23,10 @@ that gains at least a tenth of the idle time: a busy session writes once per
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.oauth.access_tokens import SIGNED_OUT_KIND, signed_out_since
 from chalicelib.oauth.flows import Authentication, Consent
 from chalicelib.oauth.ports import StateItem, StateStore
@@ -61,7 +61,7 @@ class Sessions:
     def start(self, authentication: Authentication) -> tuple[str, BrowserSession]:
         """A new session: the cookie value (shown once) and what it stands for."""
         value = secrets.token_urlsafe(32)
-        now = int(time.time())
+        now = int(clock.now())
         session = BrowserSession(
             subject=authentication.subject,
             auth_time=authentication.auth_time,
@@ -92,7 +92,7 @@ class Sessions:
         backwards, for a session stored before a shorter idle time); a
         conditional write, so a session ended meanwhile stays ended (False).
         """
-        idle_end = min(session.expires_at, int(time.time()) + self._idle_ttl)
+        idle_end = min(session.expires_at, int(clock.now()) + self._idle_ttl)
         if abs(idle_end - item.expires_at) < max(1, self._idle_ttl // 10):
             return True
         return self._store.set_expiry(SESSION_KIND, item.id, idle_end)
@@ -109,7 +109,7 @@ class Sessions:
             "access_token_claims": dict(consent.access_token_claims),
             "id_token_claims": dict(consent.id_token_claims),
         }
-        expires_at = int(time.time()) + (consent.remember_for or self._consent_ttl)
+        expires_at = int(clock.now()) + (consent.remember_for or self._consent_ttl)
         self._store.upsert(
             StateItem(CONSENT_KIND, _consent_id(subject, client_id), payload, expires_at, subject=subject)
         )

@@ -17,19 +17,19 @@ tests/contract/ runs one suite against both to keep it so:
   never shares (or mutates) what is stored.
 
 Nothing here imports an AWS SDK (an import-linter contract checks it); the
-clock is ``time.time`` like the DynamoDB adapter's, so the tests' ``clock``
-fixture moves both.
+clock is ``chalicelib.clock`` like the DynamoDB adapter's, so the tests'
+``frozen_clock`` fixture moves both.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+from chalicelib import clock
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly
 
 _Result = TypeVar("_Result")
@@ -116,7 +116,7 @@ class MemoryStateStore:
 
     def _usable(self, kind: str, id: str) -> StateItem | None:
         record = self._items.get((kind, id))
-        return _handed_out(record.item) if record and record.usable(time.time()) else None
+        return _handed_out(record.item) if record and record.usable(clock.now()) else None
 
     def find(self, kind: str, id: str, *, even_consumed: bool = False) -> StateItem | None:
         if not even_consumed:
@@ -124,7 +124,7 @@ class MemoryStateStore:
 
         def step() -> StateItem | None:
             record = self._items.get((kind, id))
-            return _handed_out(record.item) if record and record.live(time.time()) else None
+            return _handed_out(record.item) if record and record.live(clock.now()) else None
 
         return self._atomic(step)
 
@@ -137,7 +137,7 @@ class MemoryStateStore:
         return self._atomic(lambda: self._consume(kind, id))
 
     def _consume(self, kind: str, id: str) -> StateItem:
-        now = int(time.time())
+        now = int(clock.now())
         record = self._items.get((kind, id))
         if record is None or not record.live(now):
             raise KeyError(id)
@@ -166,7 +166,7 @@ class MemoryStateStore:
     def set_expiry(self, kind: str, id: str, expires_at: int) -> bool:
         def step() -> bool:
             record = self._items.get((kind, id))
-            if record is None or not record.usable(int(time.time())):
+            if record is None or not record.usable(int(clock.now())):
                 return False
             self._items[(kind, id)] = replace(record, item=replace(record.item, expires_at=expires_at))
             return True
@@ -196,7 +196,7 @@ class MemoryStateStore:
         return self._atomic(lambda: self._insert_all(items, unless, unless_since, closing))
 
     def _insert_all(self, items: list[StateItem], unless: _Keys, unless_since: _DatedKeys, closing: _DatedKeys) -> bool:
-        now = int(time.time())
+        now = int(clock.now())
 
         def absent(kind: str, id: str) -> bool:
             record = self._items.get((kind, id))
@@ -226,7 +226,7 @@ class MemoryStateStore:
 
     def find_by_subject(self, subject: str) -> list[StateItem]:
         def step() -> list[StateItem]:
-            now = time.time()
+            now = clock.now()
             mine = [r.item for r in self._items.values() if r.item.subject == subject and r.usable(now)]
             return [_handed_out(item) for item in mine]
 
@@ -255,7 +255,7 @@ class MemoryStateStore:
         _check_size(kind, id)
 
         def step() -> StateItem | None:
-            now = int(time.time())
+            now = int(clock.now())
             record = self._items.get((kind, id))
             if create_until is not None and (record is None or not record.live(now)):
                 self._items[(kind, id)] = _Record(StateItem(kind, id, {}, create_until, counter=1))
@@ -269,7 +269,7 @@ class MemoryStateStore:
 
     def settle(self, kind: str, id: str, payload: dict[str, Any]) -> bool:
         def step() -> bool:
-            now = int(time.time())
+            now = int(clock.now())
             record = self._items.get((kind, id))
             if record is None or not record.usable(now) or record.settled_at is not None:
                 return False
@@ -284,7 +284,7 @@ class MemoryStateStore:
 
         def step() -> int:
             record = self._items.get((kind, id))
-            if record is None or not record.live(int(time.time())):
+            if record is None or not record.live(int(clock.now())):
                 self._items[(kind, id)] = _Record(StateItem(kind, id, {}, expires_at, counter=1))
                 return 1
             counted = replace(record.item, counter=record.item.counter + 1)
@@ -297,7 +297,7 @@ class MemoryStateStore:
         """What the user-code index projects: kind, payload, expiry and the keys; nothing a poll or grant wrote."""
 
         def step() -> StateItem | None:
-            now = time.time()
+            now = clock.now()
             for record in self._items.values():
                 item = record.item
                 if item.user_code == user_code and record.usable(now):

@@ -295,11 +295,11 @@ def test_prompt_none_answers_login_required_then_consent_required(browser, web_a
     assert answer["error"] == "consent_required"
 
 
-def test_prompt_login_and_exceeded_max_age_force_a_new_login(browser, web_app):
+def test_prompt_login_and_exceeded_max_age_force_a_new_login(browser, web_app, frozen_clock):
     _, challenge = pkce_pair()
     sign_in(browser, start(web_app, challenge))
     assert "login_challenge=" in browser.get(start(web_app, challenge, prompt="login")).headers["Location"]
-    time.sleep(1.1)
+    frozen_clock[0] += 1
     assert "login_challenge=" in browser.get(start(web_app, challenge, max_age="0")).headers["Location"]
 
 

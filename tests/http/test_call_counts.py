@@ -104,11 +104,11 @@ def test_code_exchange_costs_at_most_two_calls(http, web_app, aws):
     assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.TransactWriteItems": 1}
 
 
-def test_refresh_costs_at_most_two_calls(http, web_app, aws, clock):
+def test_refresh_costs_at_most_two_calls(http, web_app, aws, frozen_clock):
     from tests.oauth_flow import token_call
 
     body = _signed_in_tokens(http, web_app, aws)
-    clock[0] += 10  # REFRESH_MIN_INTERVAL
+    frozen_clock[0] += 10  # REFRESH_MIN_INTERVAL
     aws.reset()
     response = token_call(http, web_app, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
     assert response.status_code == 200
@@ -134,14 +134,14 @@ def opaque_web_app(register):
     )
 
 
-def test_opaque_code_exchange_and_refresh_cost_two_calls_each(http, opaque_web_app, aws, clock):
+def test_opaque_code_exchange_and_refresh_cost_two_calls_each(http, opaque_web_app, aws, frozen_clock):
     from tests.oauth_flow import token_call
 
     _signed_in_tokens(http, opaque_web_app, aws)  # warms client, pepper and keys
     body = _signed_in_tokens(http, opaque_web_app, aws)
     # Consume the code + store both tokens in one transaction that checks the grant is not revoked.
     assert aws.by_operation() == {"dynamodb.UpdateItem": 1, "dynamodb.TransactWriteItems": 1}, aws.calls
-    clock[0] += 10  # REFRESH_MIN_INTERVAL
+    frozen_clock[0] += 10  # REFRESH_MIN_INTERVAL
     aws.reset()
     response = token_call(http, opaque_web_app, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
     assert response.status_code == 200

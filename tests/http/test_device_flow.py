@@ -96,51 +96,49 @@ def test_device_scope_is_validated(http, tv):
     assert error_of(device_auth(http, tv, scope="openid admin")) == "invalid_scope"
 
 
-def test_full_device_flow_issues_tokens_exactly_once(http, tv, clock):
+def test_full_device_flow_issues_tokens_exactly_once(http, tv, frozen_clock):
     body = json.loads(device_auth(http, tv).body)
     assert error_of(poll(http, tv, body["device_code"])) == "authorization_pending"
     page = approve(Browser(http), body["user_code"])
     assert "Your device is connected" in page.body.decode()
-    clock[0] += 5
+    frozen_clock[0] += 5
     tokens = poll(http, tv, body["device_code"])
     assert tokens.status_code == 200, tokens.body
     issued = json.loads(tokens.body)
     assert {"access_token", "refresh_token", "id_token"} <= set(issued)
-    clock[0] += 5
+    frozen_clock[0] += 5
     assert error_of(poll(http, tv, body["device_code"])) == "invalid_grant"
 
 
-def test_polling_too_fast_is_slow_down_until_the_device_has_waited_out_every_poll(http, tv, clock):
+def test_polling_too_fast_is_slow_down_until_the_device_has_waited_out_every_poll(http, tv, frozen_clock):
     device_code = json.loads(device_auth(http, tv).body)["device_code"]
     assert error_of(poll(http, tv, device_code)) == "authorization_pending"  # t=0: each poll spends 5 s
-    clock[0] += 1
+    frozen_clock[0] += 1
     assert error_of(poll(http, tv, device_code)) == "slow_down"  # t=1: needed 5 s since the last poll
-    clock[0] += 6
+    frozen_clock[0] += 6
     assert error_of(poll(http, tv, device_code)) == "slow_down"  # t=7: 2 polls made, budget reaches t=10
-    clock[0] += 7
+    frozen_clock[0] += 7
     assert error_of(poll(http, tv, device_code)) == "slow_down"  # t=14: 3 polls made, budget reaches t=15
-    clock[0] += 6
+    frozen_clock[0] += 6
     assert error_of(poll(http, tv, device_code)) == "authorization_pending"  # t=20: 4 polls, 20 s: in time
-    clock[0] += 5
+    frozen_clock[0] += 5
     assert error_of(poll(http, tv, device_code)) == "authorization_pending"  # back at the interval
 
 
-def test_deny_answers_access_denied(http, tv, clock):
+def test_deny_answers_access_denied(http, tv, frozen_clock):
     body = json.loads(device_auth(http, tv).body)
     page = approve(Browser(http), body["user_code"], allow=False)
     assert "Access was denied" in page.body.decode()
     assert error_of(poll(http, tv, body["device_code"])) == "access_denied"
 
 
-def test_expired_device_code_answers_expired_token(http, tv, monkeypatch):
-    import time
-
+def test_expired_device_code_answers_expired_token(http, tv, monkeypatch, frozen_clock):
     from chalicelib import services
 
     monkeypatch.setenv("DEVICE_CODE_TTL", "1")
     services.reset()
     body = json.loads(device_auth(http, tv).body)
-    time.sleep(2.1)
+    frozen_clock[0] += 2
     assert error_of(poll(http, tv, body["device_code"])) == "expired_token"
     assert enter_code(Browser(http), body["user_code"]).status_code == 400
 
@@ -250,7 +248,7 @@ def test_a_device_code_is_bound_to_the_client_that_asked(http, tv, register):
     assert error_of(poll(http, other, body["device_code"])) == "invalid_grant"
 
 
-def test_concurrent_polls_after_approval_yield_exactly_one_token_response(http, tv, clock):
+def test_concurrent_polls_after_approval_yield_exactly_one_token_response(http, tv, frozen_clock):
     body = json.loads(device_auth(http, tv).body)
     approve(Browser(http), body["user_code"])
     results: list[int] = []
@@ -268,16 +266,16 @@ def test_concurrent_polls_after_approval_yield_exactly_one_token_response(http, 
     assert sorted(results) == [200, 400, 400, 400, 400]
 
 
-def test_pending_poll_costs_one_call_and_issuing_poll_at_most_three(http, tv, clock, aws):
+def test_pending_poll_costs_one_call_and_issuing_poll_at_most_three(http, tv, frozen_clock, aws):
     body = json.loads(device_auth(http, tv).body)
     poll(http, tv, body["device_code"])  # warm the client cache
-    clock[0] += 5
+    frozen_clock[0] += 5
     aws.reset()
     assert error_of(poll(http, tv, body["device_code"])) == "authorization_pending"
     assert aws.count == 1, aws.calls
     approve(Browser(http), body["user_code"])
     http.get("/.well-known/jwks.json")  # a warm container holds the key set
-    clock[0] += 5
+    frozen_clock[0] += 5
     aws.reset()
     assert poll(http, tv, body["device_code"]).status_code == 200
     assert aws.count <= 3, aws.calls
@@ -297,7 +295,7 @@ def test_the_user_code_guard_item_holds_nothing_but_its_key_kind_and_expiry(http
     assert set(guard) == {"pk", "kind", "payload", "expires_at"} and guard["payload"] == {"S": "{}"}
 
 
-def test_every_poll_costs_one_write_whatever_the_answer(http, tv, clock, aws):
+def test_every_poll_costs_one_write_whatever_the_answer(http, tv, frozen_clock, aws):
     body = json.loads(device_auth(http, tv).body)
     assert error_of(poll(http, tv, body["device_code"])) == "authorization_pending"  # warms the client cache
     denied = json.loads(device_auth(http, tv).body)
@@ -310,7 +308,7 @@ def test_every_poll_costs_one_write_whatever_the_answer(http, tv, clock, aws):
         (0, "tg_dc_never-issued", "invalid_grant"),
         (600, expiring, "expired_token"),
     ):
-        clock[0] += move
+        frozen_clock[0] += move
         aws.reset()
         assert (error_of(poll(http, tv, device_code)), aws.by_operation()) == (expected, ONE_WRITE), aws.calls
     aws.reset()
@@ -318,11 +316,11 @@ def test_every_poll_costs_one_write_whatever_the_answer(http, tv, clock, aws):
     assert aws.count == 0, aws.calls
 
 
-def test_a_used_device_code_costs_one_write(http, tv, clock, aws):
+def test_a_used_device_code_costs_one_write(http, tv, frozen_clock, aws):
     body = json.loads(device_auth(http, tv).body)
     approve(Browser(http), body["user_code"])
     assert poll(http, tv, body["device_code"]).status_code == 200
-    clock[0] += 5
+    frozen_clock[0] += 5
     aws.reset()
     assert error_of(poll(http, tv, body["device_code"])) == "invalid_grant"
     assert aws.by_operation() == ONE_WRITE, aws.calls

@@ -100,13 +100,14 @@ def test_values_naming_a_grant_oddly_are_inactive_never_a_server_error(http, cal
         assert revoke(http, caller, token).status_code == 200, token
 
 
-def test_expired_token_is_inactive(http, caller, monkeypatch):
+def test_expired_token_is_inactive(http, caller, monkeypatch, frozen_clock):
     from chalicelib import services
 
     monkeypatch.setenv("ACCESS_TOKEN_TTL", "1")
     services.reset()
+    frozen_clock[0] -= 2  # issued two seconds ago (PyJWT checks exp on the real clock)
     token = issue(http, caller)
-    time.sleep(2.1)
+    frozen_clock[0] += 2
     assert introspect(http, caller, token) == {"active": False}
 
 

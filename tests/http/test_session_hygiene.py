@@ -94,41 +94,43 @@ def idle_600(monkeypatch):
     settings_env(monkeypatch, SESSION_IDLE_TTL="600")
 
 
-def test_a_session_unused_for_the_idle_timeout_signs_nobody_in(http, client, idle_600, clock):
+def test_a_session_unused_for_the_idle_timeout_signs_nobody_in(http, client, idle_600, frozen_clock):
     browser = Browser(http)
     log_in(browser, client, remember=True)
     assert signed_in(browser, client)
-    clock[0] += 601
+    frozen_clock[0] += 601
     assert not signed_in(browser, client)
     assert query_of(browser.get(start(client, prompt="none")).headers["Location"])["error"] == "login_required"
 
 
-def test_a_session_in_use_outlives_the_idle_timeout_but_not_the_absolute_one(http, client, monkeypatch, clock):
+def test_a_session_in_use_outlives_the_idle_timeout_but_not_the_absolute_one(http, client, monkeypatch, frozen_clock):
     settings_env(monkeypatch, SESSION_IDLE_TTL="600", SESSION_TTL="1500")
     browser = Browser(http)
     log_in(browser, client, remember=True)
     for _ in range(3):  # used every 400 s: 1200 s in all, twice the idle timeout
-        clock[0] += 400
+        frozen_clock[0] += 400
         assert signed_in(browser, client)
-    clock[0] += 301  # 1501 s after the sign-in: past SESSION_TTL however busy
+    frozen_clock[0] += 301  # 1501 s after the sign-in: past SESSION_TTL however busy
     assert not signed_in(browser, client)
 
 
-def test_a_busy_session_stamps_its_use_at_most_once_per_tenth_of_the_idle_timeout(http, client, idle_600, aws, clock):
+def test_a_busy_session_stamps_its_use_at_most_once_per_tenth_of_the_idle_timeout(
+    http, client, idle_600, aws, frozen_clock
+):
     browser = Browser(http)
     log_in(browser, client, remember=True)
     signed_in(browser, client)  # warm the client cache
     # Read the session + the person's sign-out marker, store the code; the stamp only every 60 s.
     answered_from_the_session = {"dynamodb.GetItem": 2, "dynamodb.PutItem": 1}
     for later, stamps in ((0, 0), (61, 1), (0, 0), (59, 0), (2, 1)):
-        clock[0] += later
+        frozen_clock[0] += later
         aws.reset()
         assert signed_in(browser, client)
         expected = {**answered_from_the_session, "dynamodb.UpdateItem": stamps}
         assert aws.by_operation() == {operation: n for operation, n in expected.items() if n}, aws.calls
 
 
-def test_stamping_a_session_never_brings_back_one_that_logout_ended(http, client, idle_600, clock):
+def test_stamping_a_session_never_brings_back_one_that_logout_ended(http, client, idle_600, frozen_clock):
     """The stamp is a conditional write: a request that read the session just before a logout cannot revive it."""
     from chalicelib import services
     from chalicelib.oauth.sessions import SESSION_KIND
@@ -138,7 +140,7 @@ def test_stamping_a_session_never_brings_back_one_that_logout_ended(http, client
     log_in(browser, client, remember=True)
     store, key = services.state_store(), digest(browser.cookies[SESSION])
     store.destroy(SESSION_KIND, key)
-    assert store.set_expiry(SESSION_KIND, key, int(clock[0]) + 600) is False
+    assert store.set_expiry(SESSION_KIND, key, int(frozen_clock[0]) + 600) is False
     assert store.find(SESSION_KIND, key) is None
     assert not signed_in(browser, client)
 

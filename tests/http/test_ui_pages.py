@@ -237,18 +237,6 @@ def source(monkeypatch):
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """Move the clock of the lockout and of the state store's expiry checks by hand."""
-    import chalicelib.oauth.password_login as password_login
-    import chalicelib.storage.state as state
-
-    now = [state.time.time()]
-    monkeypatch.setattr(state.time, "time", lambda: now[0])
-    monkeypatch.setattr(password_login.time, "time", lambda: now[0])
-    return now
-
-
-@pytest.fixture
 def password_checks(monkeypatch):
     """How many scrypt verifications ran (observing ``verify_password``, not replacing it)."""
     import chalicelib.oauth.password_login as password_login
@@ -270,7 +258,7 @@ LOCKED = "Too many failed sign-ins. Try again in"
 
 @pytest.mark.parametrize("username", ["alice", "nobody"])
 def test_five_failures_from_one_address_delay_the_next_attempt_whether_or_not_the_username_exists(
-    http, client, alice, username, clock
+    http, client, alice, username, frozen_clock
 ):
     page, challenge = login_page(http, client)
     for _ in range(5):
@@ -284,7 +272,7 @@ def test_five_failures_from_one_address_delay_the_next_attempt_whether_or_not_th
 
 
 def test_twenty_parallel_wrong_passwords_reach_the_password_check_at_most_five_times(
-    http, client, alice, password_checks, clock
+    http, client, alice, password_checks, frozen_clock
 ):
     page, challenge = login_page(http, client)
     barrier = threading.Barrier(20)
@@ -303,7 +291,7 @@ def test_twenty_parallel_wrong_passwords_reach_the_password_check_at_most_five_t
     assert statuses.count(429) >= 15
 
 
-def test_failures_from_one_address_do_not_lock_the_username_for_another(http, client, alice, source, clock):
+def test_failures_from_one_address_do_not_lock_the_username_for_another(http, client, alice, source, frozen_clock):
     source("203.0.113.66")
     page, challenge = login_page(http, client)
     for _ in range(10):
@@ -314,7 +302,7 @@ def test_failures_from_one_address_do_not_lock_the_username_for_another(http, cl
     assert sign_in(page, challenge, "alice", PASSWORD).status_code == 303
 
 
-def test_after_the_limit_the_delay_doubles_with_each_attempt(http, client, alice, clock):
+def test_after_the_limit_the_delay_doubles_with_each_attempt(http, client, alice, frozen_clock):
     page, challenge = login_page(http, client)
     for _ in range(5):
         sign_in(page, challenge, "alice", "wrong password")
@@ -324,10 +312,10 @@ def test_after_the_limit_the_delay_doubles_with_each_attempt(http, client, alice
         refused = sign_in(page, challenge, "alice", "wrong password")
         assert refused.status_code == 429
         waits.append(int(refused.headers["Retry-After"]))
-        clock[0] += waits[-1]
+        frozen_clock[0] += waits[-1]
         assert sign_in(page, challenge, "alice", "wrong password").status_code == 200  # one more try, then wait
     assert waits == sorted(waits) and waits[-1] >= 4 * waits[0], waits
-    clock[0] += 901
+    frozen_clock[0] += 901
     page, challenge = login_page(http, client)
     assert sign_in(page, challenge, "alice", PASSWORD).status_code == 303
 

@@ -248,7 +248,7 @@ def test_guesses_spread_over_many_addresses_hit_the_per_username_ceiling(store, 
         login.authenticate("bob", "wrong password", "203.0.113.0")
 
 
-def test_a_refused_attempt_does_not_count_against_the_per_username_ceiling(store, repository, cheap, clock):
+def test_a_refused_attempt_does_not_count_against_the_per_username_ceiling(store, repository, cheap, frozen_clock):
     repository.create(new_user("alice", "right password"))
     login = PasswordLogin(repository, store, services.pepper(), max_failures=2, max_delay=900, username_ceiling=4)
     for _ in range(2):

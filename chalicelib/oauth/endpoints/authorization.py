@@ -17,10 +17,10 @@ as a page and never redirected (§4.1.2.1, RFC 9700 §4.1).
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.oauth import device, paths, pkce, redirect_uris
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import (
@@ -205,7 +205,7 @@ class AuthorizationEndpoint:
         if session is None:
             return None
         max_age = authorization.max_age
-        if max_age is not None and time.time() - session.auth_time > max_age:
+        if max_age is not None and clock.now() - session.auth_time > max_age:
             return None
         if authorization.acr_values and session.acr not in authorization.acr_values:
             return None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from chalicelib import clock
 from chalicelib.oauth import cors, device, paths
 from chalicelib.oauth.client_auth import ClientAuthenticator
 from chalicelib.oauth.clients import Client
@@ -68,7 +68,7 @@ class DeviceAuthorizationEndpoint:
         return json_response(body, headers=no_store())
 
     def _store_codes(self, device_request: device.DeviceRequest) -> tuple[str, str]:
-        expires_at = int(time.time()) + self._settings.ttl
+        expires_at = int(clock.now()) + self._settings.ttl
         device_code = opaque.new(opaque.DEVICE_CODE)
         device_id = digest(device_code)
         for _ in range(_USER_CODE_ATTEMPTS):

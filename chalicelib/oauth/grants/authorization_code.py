@@ -6,9 +6,9 @@ revokes everything the first use issued (RFC 6749 §4.1.2, RFC 9700 §4.5).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.oauth import pkce
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant, InvalidRequest
@@ -26,7 +26,7 @@ CODE_KIND = "authorization_code"
 def store_code(deps: GrantDependencies, flow: Flow, grant_id: str, ttl: int) -> str:
     """Called by the authorization endpoint once consent is given: the code for the redirect."""
     value = opaque.new(opaque.AUTHORIZATION_CODE)
-    expires_at = int(time.time()) + ttl
+    expires_at = int(clock.now()) + ttl
     deps.store.upsert(StateItem(CODE_KIND, digest(value), flow.to_payload(), expires_at, grant_id=grant_id))
     return value
 
@@ -42,7 +42,7 @@ def user_grant(flow: Flow, grant_id: str, grant_ttl: int) -> UserGrant:
         audience=consent.grant_access_token_audience,
         auth_time=authentication.auth_time,
         sid=authentication.sid,
-        grant_expires_at=int(time.time()) + grant_ttl,
+        grant_expires_at=int(clock.now()) + grant_ttl,
         acr=authentication.acr,
         amr=authentication.amr,
         access_token_claims=consent.access_token_claims,

@@ -15,9 +15,9 @@ bound to the client that asked.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.oauth import device
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import AuthorizationPending, DeviceAccessDenied, ExpiredToken, InvalidGrant, SlowDown
@@ -41,7 +41,7 @@ class DeviceCodeGrant:
         if not value.startswith(opaque.DEVICE_CODE):
             raise InvalidGrant("the device code is unknown or was already used")  # not ours: no call at all
         device_id = digest(value)
-        now = int(time.time())
+        now = int(clock.now())
         before = self._deps.store.record_poll(device.DEVICE_CODE_KIND, device_id, now)
         if before is None or before.consumed_at is not None:
             raise InvalidGrant("the device code is unknown or was already used")

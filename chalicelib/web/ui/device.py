@@ -18,10 +18,9 @@ the same 400 page.  The limits and the entropy behind them are in
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlencode
 
-from chalicelib import services
+from chalicelib import clock, services
 from chalicelib.config import settings
 from chalicelib.oauth import device, paths
 from chalicelib.oauth.errors import InvalidRequest, TooManyAttempts
@@ -87,7 +86,7 @@ def _count_source(request: Request) -> None:
     The counter's key is an HMAC of the address under the pepper: the table never shows whence people came.
     """
     key = person_key(services.pepper().pepper(), DEVICE_SOURCE, request.source_ip)
-    expires_at = int(time.time()) + device.WINDOW
+    expires_at = int(clock.now()) + device.WINDOW
     if services.state_store().increment(device.ATTEMPTS_KIND, key, expires_at) > device.SOURCE_LIMIT:
         raise TooManyAttempts("too many codes entered from this address")
 
