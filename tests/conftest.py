@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import copy
 import functools
 import threading
 import time
@@ -24,6 +25,20 @@ _STARTED = pytest.StashKey[float]()
 # AWS makes several (boto3 clients, PynamoDB): half of the ``aws`` fixture's time.  They never change during
 # a run, so every session shares one loader.
 botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
+
+
+def _symmetric_keys_share_their_unused_rsa_key() -> None:
+    """moto gives every KMS key an RSA-2048 private key, even a symmetric one that never signs (KMS refuses
+    ``Sign`` on it): generating it was 0.1 s of each test's setup (resources.yaml's key).  Asymmetric keys,
+    which KMS mode signs with, still get their own."""
+    from moto.kms import models
+
+    generate = models.generate_private_key
+    shared = functools.lru_cache(maxsize=1)(lambda: generate("SYMMETRIC_DEFAULT"))
+    models.generate_private_key = lambda key_spec: shared() if key_spec == "SYMMETRIC_DEFAULT" else generate(key_spec)
+
+
+_symmetric_keys_share_their_unused_rsa_key()
 
 LAYERS = ("unit", "contract", "http", "e2e")
 """tests/ mirrors the code: unit (memory adapter, no moto, no Chalice), contract (both adapters),
@@ -96,6 +111,15 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 @pytest.fixture
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New password hashes at scrypt N=2**10, not 2**15 (0.5 s each): the cost travels in the hash, so
+    sign-ins verify at it.  tests/http/test_users.py checks the real cost."""
+    from chalicelib.oauth import users
+
+    monkeypatch.setattr(users, "COST", users.ScryptCost(log2_n=10, r=8, p=1))
+
+
+@pytest.fixture
 def refresh_anytime(monkeypatch: pytest.MonkeyPatch) -> None:
     """``REFRESH_MIN_INTERVAL=0``: for tests of what a refresh issues, not how often (test_refresh_pace.py)."""
     from chalicelib import services
@@ -147,8 +171,27 @@ def _linearizable_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(BotocoreStubber, "process_request", serialised)
 
 
+@functools.lru_cache(maxsize=1)
+def _parsed_resources_yaml() -> dict[str, Any]:
+    from infra import template
+
+    return template.parse_template(template.TEMPLATE_PATH.read_text(encoding="utf-8"))
+
+
+def _load_template_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """resources.yaml parsed once per run, not once per test; each test still applies its own copy."""
+    from infra import template
+
+    load = template.load_template
+
+    def cached(path: Any = template.TEMPLATE_PATH) -> dict[str, Any]:
+        return copy.deepcopy(_parsed_resources_yaml()) if path == template.TEMPLATE_PATH else load(path)
+
+    monkeypatch.setattr(template, "load_template", cached)
+
+
 @pytest.fixture
-def aws(aws_calls: AwsCalls, _linearizable_moto: None) -> Iterator[AwsCalls]:
+def aws(aws_calls: AwsCalls, _linearizable_moto: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsCalls]:
     """The embedded AWS in-process (moto), with every resource of infra/resources.yaml and a key set."""
     from moto import mock_aws
 
@@ -157,6 +200,7 @@ def aws(aws_calls: AwsCalls, _linearizable_moto: None) -> Iterator[AwsCalls]:
     from chalicelib.keys.secrets_mode import write_keyset
     from infra.local import apply_template
 
+    _load_template_parsed_once(monkeypatch)
     with mock_aws():
         services.reset()
         apply_template()

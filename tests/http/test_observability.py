@@ -105,7 +105,7 @@ def run_every_machine_flow(app_client) -> list[str]:
     return issued
 
 
-def test_flows_never_log_a_token_secret_password_or_private_key(app_client, captured, monkeypatch):
+def test_flows_never_log_a_token_secret_password_or_private_key(app_client, captured, monkeypatch, cheap_passwords):
     from chalicelib.keys import rotation
     from chalicelib.keys.schedule import shortest_interval
 
@@ -248,7 +248,7 @@ def _pepper() -> str:
 
 
 @pytest.mark.usefixtures("refresh_anytime")  # refreshes right after the exchange
-def test_browser_sign_in_and_code_flow_never_log_a_password_code_cookie_or_token(app_client, captured):
+def test_browser_sign_in_and_code_flow_never_log_a_password_code_cookie_or_token(app_client, captured, cheap_passwords):
     password = "correct horse battery staple 42"
     admin(app_client, "users.create", username="ada", password=password)
     client = admin(

@@ -283,7 +283,7 @@ def _headless_flows(call_log: CallLog, http, client: dict[str, Any], tv: dict[st
     assert poll(http, tv, started["device_code"]).status_code == 200
 
 
-@pytest.mark.usefixtures("refresh_anytime")  # refreshes right after the exchange
+@pytest.mark.usefixtures("refresh_anytime", "cheap_passwords")  # refreshes right after the exchange
 def test_every_call_of_every_function_is_allowed_by_its_policy(call_log, http, monkeypatch):
     with call_log.acting_as("admin"):
         created = [

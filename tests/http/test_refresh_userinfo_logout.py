@@ -31,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("refresh_anytime")
 
 
 @pytest.fixture
-def person(aws):
+def person(aws, cheap_passwords):
     from chalicelib.admin import handle
 
     answer = handle(
