@@ -5,7 +5,7 @@ anyone can send them by the million.  Junk (an unknown client, a bad
 redirect_uri, an overlong, repeated or control-character parameter, a
 device prefill that cannot be a user code) must cost no DynamoDB write;
 writes are counted through botocore's ``before-call`` hooks, as
-tests/test_call_counts.py counts calls.  A valid anonymous visit to
+tests/http/test_call_counts.py counts calls.  A valid anonymous visit to
 Tollgate's own login or device page writes nothing either (its challenge is
 sealed), no number of hops grows the Cookie header without bound, and a
 ``login_hint`` never reaches the state table in clear (issue 10 item 12).

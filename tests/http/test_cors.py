@@ -3,7 +3,7 @@
 Discovery and JWKS are public; the token, revocation, device authorization and
 userinfo endpoints answer only the origins of the client the request names;
 the authorization endpoint, introspection and the pages never answer CORS.
-Browsers enforce it (tests/test_browser_cors.py); here the headers themselves.
+Browsers enforce it (tests/e2e/test_browser_flows.py); here the headers themselves.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def test_authorization_endpoint_pages_and_introspection_never_answer_cors(http, 
         headers={**from_origin(SPA_ORIGIN), "Authorization": basic(machine["client_id"], machine["client_secret"])},
         body=urlencode({"token": "x"}),
     )
-    # No OPTIONS route either: API Gateway refuses their preflight (tests/test_packaging.py checks the template).
+    # No OPTIONS route either: API Gateway refuses their preflight (tests/e2e/test_packaging.py checks the template).
     for response in [login, login_page, introspection]:
         assert not [h for h in response.headers if h.lower().startswith("access-control-")], response.headers
 

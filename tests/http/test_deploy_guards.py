@@ -1,6 +1,6 @@
 """``make deploy`` bounds the bill by default: the WAF in front of the API unless the stage opts out.
 
-The same fakes as ``tests/test_deploy.py`` (CloudFormation keeps stacks by
+The same fakes as ``tests/http/test_deploy.py`` (CloudFormation keeps stacks by
 name): what is asserted is which stacks the deploy creates, updates or
 deletes, from which template, with which parameters.
 """
