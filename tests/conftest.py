@@ -15,9 +15,6 @@ import botocore.loaders
 import botocore.session
 import pytest
 
-# Browser tests: the local stack once per module and Debian's Chromium (see tests/browser.py).
-from tests.browser import browser_stack, chromium, page  # noqa: F401
-
 ISSUER = "http://127.0.0.1:8000"
 _STARTED = pytest.StashKey[float]()
 

@@ -356,7 +356,7 @@ class OtherPepper:
         return b"another deployment's pepper"
 
 
-def test_a_tampered_expired_or_foreign_sealed_challenge_gets_the_unknown_challenge_page(http, web_app, clock):
+def test_a_tampered_expired_or_foreign_sealed_challenge_gets_the_unknown_challenge_page(http, web_app, frozen_clock):
     from chalicelib import services
     from chalicelib.oauth.errors import NotFound
     from chalicelib.oauth.flows import Flows
@@ -385,7 +385,7 @@ def test_a_tampered_expired_or_foreign_sealed_challenge_gets_the_unknown_challen
     # Expired: CHALLENGE_TTL after the request (and not yet answered).
     fresh = login_challenge_of(browser.get(f"{ISSUER}/oauth2/auth?{urlencode(valid_query(web_app))}"))
     assert http.get(f"/ui/login?{urlencode({'login_challenge': fresh})}").status_code == 200
-    clock[0] += services.flows().challenge_ttl + 1
+    frozen_clock[0] += services.flows().challenge_ttl + 1
     response = http.get(f"/ui/login?{urlencode({'login_challenge': fresh})}")
     assert (response.status_code, response.body.decode()) == (404, expected)
 
