@@ -31,7 +31,7 @@ def recorder(aws):
 
 
 @pytest.fixture
-def world(recorder):
+def world(recorder, cheap_passwords):
     from app import app
     from bench.world import World
 

@@ -27,7 +27,8 @@ USERNAME = "Ca\u0301rol.Hygiene@example.com"  # an email as username, not NFC: "
 NFC_USERNAME = "C\u00e1rol.Hygiene@example.com"
 COUNTER_KINDS = (LOGIN_ATTEMPTS, LOGIN_DELAY, device.ATTEMPTS_KIND)
 # The sixth sign-in must land in the delay slot the fifth opened: on a busy machine real time could close it first.
-pytestmark = pytest.mark.usefixtures("frozen_clock")
+# What is counted matters here, not how long a password check takes.
+pytestmark = pytest.mark.usefixtures("frozen_clock", "cheap_passwords")
 
 
 @pytest.fixture
