@@ -1,4 +1,5 @@
-"""Shared fixtures: dummy AWS credentials, the embedded AWS in-process, an HTTP client, call counting."""
+"""Shared fixtures: dummy AWS credentials, the embedded AWS in-process, an HTTP client, call counting,
+Tollgate's clock frozen; and each layer's time at the end of a run."""
 
 from __future__ import annotations
 
@@ -25,23 +26,8 @@ _STARTED = pytest.StashKey[float]()
 botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
 
 
-def _symmetric_keys_share_their_unused_rsa_key() -> None:
-    """moto gives every KMS key an RSA-2048 private key, even a symmetric one that never signs (KMS refuses
-    ``Sign`` on it): generating it was 0.1 s of each test's setup (resources.yaml's key).  Asymmetric keys,
-    which KMS mode signs with, still get their own."""
-    from moto.kms import models
-
-    generate = models.generate_private_key
-    shared = generate("SYMMETRIC_DEFAULT")
-    models.generate_private_key = lambda key_spec: shared if key_spec == "SYMMETRIC_DEFAULT" else generate(key_spec)
-    _NOT_COPIED[id(shared)] = shared  # a key object cannot be deep-copied, and nothing ever uses this one
-
-
-_NOT_COPIED: dict[int, Any] = {}
-_symmetric_keys_share_their_unused_rsa_key()
-
 LAYERS = ("unit", "contract", "http", "e2e")
-"""tests/ mirrors the code: unit (memory adapter, no moto, no Chalice), contract (both adapters),
+"""tests/ mirrors the code: unit (the core alone: no moto, no Chalice), contract (both state stores),
 http (the Chalice test client and admin code on moto), e2e (real processes: local stack, Chromium, CLIs)."""
 
 
@@ -113,7 +99,7 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 @pytest.fixture
 def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     """New password hashes at scrypt N=2**10, not 2**15 (0.5 s each): the cost travels in the hash, so
-    sign-ins verify at it.  tests/http/test_users.py checks the real cost."""
+    sign-ins verify at it.  tests/unit/test_user_model.py checks the real cost."""
     from chalicelib.oauth import users
 
     monkeypatch.setattr(users, "COST", users.ScryptCost(log2_n=10, r=8, p=1))
@@ -171,6 +157,20 @@ def _linearizable_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(BotocoreStubber, "process_request", serialised)
 
 
+@functools.lru_cache(maxsize=1)
+def _not_copied() -> dict[int, Any]:
+    """moto gives every KMS key an RSA-2048 private key, even a symmetric one that never signs (KMS refuses
+    ``Sign`` on it): generating it was 0.1 s of each test's setup (resources.yaml's key).  Symmetric keys now
+    share one; asymmetric keys, which KMS mode signs with, still get their own.  A key object cannot be
+    deep-copied, so copies of moto's state keep this one (``copy.deepcopy``'s memo)."""
+    from moto.kms import models
+
+    generate = models.generate_private_key
+    shared = generate("SYMMETRIC_DEFAULT")
+    models.generate_private_key = lambda key_spec: shared if key_spec == "SYMMETRIC_DEFAULT" else generate(key_spec)
+    return {id(shared): shared}
+
+
 # Per region, account and key-set secret: moto's backends right after the template and the key set were applied.
 _APPLIED: dict[tuple[str | None, ...], list[tuple[Any, str, str, Any]]] = {}
 
@@ -192,13 +192,13 @@ def _resources_applied(apply: Callable[[], Any]) -> None:
     if saved is None:
         apply()
         _APPLIED[key] = [
-            (backends, account, region, copy.deepcopy(backend, dict(_NOT_COPIED)))
+            (backends, account, region, copy.deepcopy(backend, dict(_not_copied())))
             for backends in BackendDict._instances
             for account, region, backend in backends.iter_backends()
         ]
         return
     for backends, account, region, backend in saved:
-        dict.__setitem__(backends[account], region, copy.deepcopy(backend, dict(_NOT_COPIED)))
+        dict.__setitem__(backends[account], region, copy.deepcopy(backend, dict(_not_copied())))
 
 
 @functools.lru_cache(maxsize=1)
@@ -231,6 +231,7 @@ def aws(aws_calls: AwsCalls, _linearizable_moto: None, monkeypatch: pytest.Monke
     from infra.local import apply_template
 
     _load_template_parsed_once(monkeypatch)
+    _not_copied()  # symmetric KMS keys share one RSA key from now on
     with mock_aws():
         services.reset()
         _resources_applied(lambda: (apply_template(), write_keyset(settings().keys_secret_id, _session_keyset())))
