@@ -3,18 +3,16 @@
 A browser parses URLs by the WHATWG URL Standard (``\\`` ends an http host,
 ``user@`` is skipped), Python by RFC 3986.  Every variant below is one a
 browser could read differently from a registered URI, or simply is not the
-registered URI: none of them may ever be redirected to.
+registered URI: none of them may ever be redirected to (through the authorization
+endpoint as well: tests/http/test_redirect_uri_endpoint.py).
 """
 
 from __future__ import annotations
-
-from urllib.parse import quote
 
 import pytest
 
 from chalicelib.oauth import redirect_uris
 from chalicelib.oauth.errors import InvalidRequest
-from tests.oauth_flow import Browser, authorize_url, pkce_pair
 
 REGISTERED = ("http://127.0.0.1/callback", "http://[::1]/callback", "https://app.example.com/cb")
 
@@ -162,27 +160,3 @@ def test_a_loopback_redirect_is_built_from_the_registered_uri_with_only_the_port
     assert resolved == "http://127.0.0.1:51004/cb?app=notes"
     assert redirect_uris.resolve("http://127.0.0.1/cb?app=notes", registered) == "http://127.0.0.1/cb?app=notes"
     assert redirect_uris.resolve("http://127.0.0.1:51004/cb?app=other", registered) is None
-
-
-def test_no_variant_gets_a_redirect_from_the_authorization_endpoint(register, http):
-    client = register(
-        grant_types=["authorization_code"],
-        redirect_uris=list(REGISTERED),
-        token_endpoint_auth_method="none",
-        scope="openid",
-    )
-    browser = Browser(http)
-    _, challenge = pkce_pair()
-    redirected = []
-    for requested in NEVER_REDIRECTED:
-        url = authorize_url(client["client_id"], code_challenge=challenge, code_challenge_method="S256")
-        url = url.replace(quote("https://app.example.com/cb", safe=""), quote(requested, safe=""))
-        response = browser.get(url)
-        if response.status_code != 400 or "Location" in response.headers:
-            redirected.append((requested, response.status_code, response.headers.get("Location")))
-        assert response.headers["Content-Type"] == "text/html; charset=utf-8"
-    assert redirected == []
-    # The same request with a registered loopback URI on another port does go on (to the login app).
-    url = authorize_url(client["client_id"], code_challenge=challenge, code_challenge_method="S256")
-    url = url.replace(quote("https://app.example.com/cb", safe=""), quote("http://127.0.0.1:9999/callback", safe=""))
-    assert "login_challenge=" in browser.get(url).headers["Location"]
