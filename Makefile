@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 test: $(STAMP) $(VENDORED) lint chromium
-	$(VENV)/bin/pytest -n 2
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 # Browser tests drive Debian's Chromium through Playwright; Playwright's own browser download is never used.
 chromium:

@@ -8,7 +8,7 @@ counted.
 
 ``floor`` is the fewest AWS calls a warm container can spend on one such
 request without giving up a guarantee; the bench prints what it counts next
-to it, and ``tests/test_bench.py`` holds the two equal.
+to it, and ``tests/http/test_bench.py`` holds the two equal.
 
 Rows land with their endpoints: a scenario for an endpoint that does not
 exist yet is simply absent.  The eight requests of a sign-in through the

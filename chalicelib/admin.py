@@ -51,11 +51,10 @@ HMAC under the pepper and can never be read back.
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import replace
 from typing import Any
 
-from chalicelib import services
+from chalicelib import clock, services
 from chalicelib.oauth.client_metadata import new_client, replaced_client
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.credentials import hash_client_secret, new_client_secret
@@ -119,7 +118,7 @@ def _with_new_secret(client: Client, *, keep_old_for: int = 0) -> tuple[Client, 
     secret = new_client_secret()
     previous_hash, previous_expires_at = "", 0
     if keep_old_for and client.client_secret_hash:
-        previous_hash, previous_expires_at = client.client_secret_hash, int(time.time()) + keep_old_for
+        previous_hash, previous_expires_at = client.client_secret_hash, int(clock.now()) + keep_old_for
     rotated = replace(
         client,
         client_secret_hash=hash_client_secret(services.pepper().pepper(), secret),
@@ -148,7 +147,7 @@ def _registration(client: Client, secret: str | None = None) -> dict[str, Any]:
 
 def create_client(params: Params) -> dict[str, Any]:
     """RFC 7591 §3.1: ``params`` is the client metadata."""
-    client = new_client(params, client_id=_new_client_id(), issued_at=int(time.time()))
+    client = new_client(params, client_id=_new_client_id(), issued_at=int(clock.now()))
     secret = None
     if not client.is_public:
         client, secret = _with_new_secret(client)

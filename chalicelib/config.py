@@ -1,7 +1,7 @@
 """Settings, read once from environment variables.
 
 Every knob Tollgate has is listed here with its default; the README's
-configuration table is checked against the same names (tests/test_readme.py).
+configuration table is checked against the same names (tests/unit/test_readme.py).
 Nothing here touches the network: reading settings is safe at import time.
 """
 

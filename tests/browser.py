@@ -5,7 +5,7 @@ package with pip; Playwright's own browser download (``playwright install``)
 is never used, so the tests launch ``/usr/bin/chromium``.  Without it (or
 without Playwright) browser tests are skipped with the reason, never failed.
 
-Fixtures (imported into ``tests/conftest.py``):
+Fixtures (imported into ``tests/e2e/conftest.py``):
 
 - ``browser_stack`` (module): ``infra.local.local_stack`` on free ports with a
   fresh state directory, plus :class:`StackAdmin` to register clients and

@@ -1,21 +1,56 @@
-"""Shared fixtures: dummy AWS credentials, the embedded AWS in-process, an HTTP client, call counting."""
+"""Shared fixtures: dummy AWS credentials, the embedded AWS in-process, an HTTP client, call counting,
+Tollgate's clock frozen; and each layer's time at the end of a run."""
 
 from __future__ import annotations
 
 import base64
 import collections
+import copy
 import functools
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import botocore.loaders
 import botocore.session
 import pytest
 
-# Browser tests: the local stack once per module and Debian's Chromium (see tests/browser.py).
-from tests.browser import browser_stack, chromium, page  # noqa: F401
-
 ISSUER = "http://127.0.0.1:8000"
+_STARTED = pytest.StashKey[float]()
+
+# botocore reads its JSON models and endpoint rules again for every new session, and each test's embedded
+# AWS makes several (boto3 clients, PynamoDB): half of the ``aws`` fixture's time.  They never change during
+# a run, so every session shares one loader.
+botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
+
+
+LAYERS = ("unit", "contract", "http", "e2e")
+"""tests/ mirrors the code: unit (the core alone: no moto, no Chalice), contract (both state stores),
+http (the Chalice test client and admin code on moto), e2e (real processes: local stack, Chromium, CLIs)."""
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STARTED] = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Each layer's time: the sum of its tests' setup, call and teardown (over every xdist worker)."""
+    seconds: collections.Counter[str] = collections.Counter()
+    tests: collections.Counter[str] = collections.Counter()
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            parts = getattr(report, "nodeid", "").split("/")
+            if getattr(report, "when", None) is None or len(parts) < 3 or parts[0] != "tests":
+                continue
+            seconds[parts[1]] += report.duration
+            tests[parts[1]] += report.when == "call"
+    if not tests:
+        return
+    wall = time.monotonic() - config.stash.get(_STARTED, time.monotonic())
+    rows = [f"{layer} {seconds[layer]:.1f} s ({tests[layer]} tests)" for layer in LAYERS if tests[layer]]
+    terminalreporter.write_sep("-", f"layers: {', '.join(rows)}; wall {wall:.1f} s")
 
 
 @pytest.fixture(autouse=True)
@@ -51,13 +86,23 @@ class AwsCalls:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The wall clock (``time.time``) moved by hand: ``clock[0] += 10`` is ten seconds later, everywhere."""
-    import time
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Tollgate's clock (``chalicelib.clock``) stopped, and moved by hand: ``frozen_clock[0] += 10`` is ten
+    seconds later for every expiry, lockout and ``iat`` Tollgate computes; moto, botocore and PyJWT keep real time."""
+    from chalicelib import clock
 
-    now = [time.time()]
-    monkeypatch.setattr(time, "time", lambda: now[0])
+    now = [clock.now()]
+    monkeypatch.setattr(clock, "now", lambda: now[0])
     return now
+
+
+@pytest.fixture
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New password hashes at scrypt N=2**10, not 2**15 (0.5 s each): the cost travels in the hash, so
+    sign-ins verify at it.  tests/unit/test_user_model.py checks the real cost."""
+    from chalicelib.oauth import users
+
+    monkeypatch.setattr(users, "COST", users.ScryptCost(log2_n=10, r=8, p=1))
 
 
 @pytest.fixture
@@ -112,8 +157,71 @@ def _linearizable_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(BotocoreStubber, "process_request", serialised)
 
 
+@functools.lru_cache(maxsize=1)
+def _not_copied() -> dict[int, Any]:
+    """moto gives every KMS key an RSA-2048 private key, even a symmetric one that never signs (KMS refuses
+    ``Sign`` on it): generating it was 0.1 s of each test's setup (resources.yaml's key).  Symmetric keys now
+    share one; asymmetric keys, which KMS mode signs with, still get their own.  A key object cannot be
+    deep-copied, so copies of moto's state keep this one (``copy.deepcopy``'s memo)."""
+    from moto.kms import models
+
+    generate = models.generate_private_key
+    shared = generate("SYMMETRIC_DEFAULT")
+    models.generate_private_key = lambda key_spec: shared if key_spec == "SYMMETRIC_DEFAULT" else generate(key_spec)
+    return {id(shared): shared}
+
+
+# Per region, account and key-set secret: moto's backends right after the template and the key set were applied.
+_APPLIED: dict[tuple[str | None, ...], list[tuple[Any, str, str, Any]]] = {}
+
+
+def _resources_applied(apply: Callable[[], Any]) -> None:
+    """``apply`` (every resource of resources.yaml and the run's key set) in the ``mock_aws`` just started.
+
+    Applying is some 25 API calls through botocore and moto: the first test of
+    each worker does it and keeps a deep copy of moto's backends; the next ones
+    start from a copy of that copy, so each still gets state of its own, exactly
+    as applying would have left it (0.12 s -> 0.03 s).
+    """
+    from moto.core.base_backend import BackendDict
+
+    from chalicelib.config import settings
+
+    key = (os.environ.get("AWS_DEFAULT_REGION"), os.environ.get("MOTO_ACCOUNT_ID"), settings().keys_secret_id)
+    saved = _APPLIED.get(key)
+    if saved is None:
+        apply()
+        _APPLIED[key] = [
+            (backends, account, region, copy.deepcopy(backend, dict(_not_copied())))
+            for backends in BackendDict._instances
+            for account, region, backend in backends.iter_backends()
+        ]
+        return
+    for backends, account, region, backend in saved:
+        dict.__setitem__(backends[account], region, copy.deepcopy(backend, dict(_not_copied())))
+
+
+@functools.lru_cache(maxsize=1)
+def _parsed_resources_yaml() -> dict[str, Any]:
+    from infra import template
+
+    return template.parse_template(template.TEMPLATE_PATH.read_text(encoding="utf-8"))
+
+
+def _load_template_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """resources.yaml parsed once per run, not once per test; each test still applies its own copy."""
+    from infra import template
+
+    load = template.load_template
+
+    def cached(path: Any = template.TEMPLATE_PATH) -> dict[str, Any]:
+        return copy.deepcopy(_parsed_resources_yaml()) if path == template.TEMPLATE_PATH else load(path)
+
+    monkeypatch.setattr(template, "load_template", cached)
+
+
 @pytest.fixture
-def aws(aws_calls: AwsCalls, _linearizable_moto: None) -> Iterator[AwsCalls]:
+def aws(aws_calls: AwsCalls, _linearizable_moto: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsCalls]:
     """The embedded AWS in-process (moto), with every resource of infra/resources.yaml and a key set."""
     from moto import mock_aws
 
@@ -122,10 +230,11 @@ def aws(aws_calls: AwsCalls, _linearizable_moto: None) -> Iterator[AwsCalls]:
     from chalicelib.keys.secrets_mode import write_keyset
     from infra.local import apply_template
 
+    _load_template_parsed_once(monkeypatch)
+    _not_copied()  # symmetric KMS keys share one RSA key from now on
     with mock_aws():
         services.reset()
-        apply_template()
-        write_keyset(settings().keys_secret_id, _session_keyset())
+        _resources_applied(lambda: (apply_template(), write_keyset(settings().keys_secret_id, _session_keyset())))
         aws_calls.reset()
         yield aws_calls
         services.reset()

@@ -1,6 +1,6 @@
 """The side-by-side's pure parts: a process's CPU time from ``/proc``, medians and ratios, the table.
 
-No npm, no node, no AWS here, so ``tests/test_compare.py`` checks all of it on every ``make test``.
+No npm, no node, no AWS here, so ``tests/http/test_compare.py`` checks all of it on every ``make test``.
 """
 
 from __future__ import annotations

@@ -13,13 +13,13 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
+from chalicelib import clock
 from chalicelib.tokens.jws import SIGNING_ALGORITHMS
 
 ALGORITHMS = SIGNING_ALGORITHMS
@@ -53,7 +53,7 @@ def new_private_jwk(alg: str, status: str, now: int | None = None) -> dict[str, 
         "alg": alg,
         "use": "sig",
         "status": status,
-        "created_at": int(time.time()) if now is None else now,
+        "created_at": int(clock.now()) if now is None else now,
     }
 
 

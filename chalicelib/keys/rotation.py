@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chalicelib import aws
+from chalicelib import aws, clock
 from chalicelib.config import Settings, settings
 from chalicelib.functions import API_HANDLER, ROTATE_KEYS, deployed_name
 from chalicelib.keys import kms_mode, schedule, secrets_mode
@@ -59,7 +59,7 @@ class RotationFailed(Exception):
 
 def now() -> int:
     """The wall clock rotation reads (tests move it)."""
-    return int(time.time())
+    return int(clock.now())
 
 
 def pace(config: Settings) -> int:

@@ -26,10 +26,10 @@ A sign-in in the very second of the sign-out counts as before it.
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.models.access_token import AccessTokenClaims
 from chalicelib.oauth.models.revocation import RevokedGrant, RevokedToken, SignedOut, revocation_of
@@ -114,7 +114,7 @@ class AccessTokens:
 
     def mint(self, request: AccessTokenRequest) -> IssuedToken:
         """A new token in the client's format; an opaque one comes with the record the caller must store first."""
-        claims = self._claims(request, int(time.time()))
+        claims = self._claims(request, int(clock.now()))
         strategy = request.client.access_token_strategy
         # JWT is the default strategy (DESIGN §5), as it was for any value other than "opaque".
         token_format = next((each for each in self._formats if each.strategy == strategy), self._jwt)
@@ -203,7 +203,7 @@ class AccessTokens:
 
     def sign_out(self, subject: str) -> None:
         """Void everything of ``subject`` signed in or issued up to this second (the ``signed_out`` marker)."""
-        now = int(time.time())
+        now = int(clock.now())
         # Outlives every grant and token from before it; sessions are also deleted (see chalicelib.oauth.people).
         expires_at = now + self._grant_ttl + self._ttl
         self._store.upsert(SignedOut(subject, expires_at, since=now).stored())
@@ -211,7 +211,7 @@ class AccessTokens:
     def revoke_grant(self, grant_id: str) -> None:
         """Everything issued under ``grant_id`` stops working: the marker first, then what the index finds."""
         # Outlives every token the grant could have issued.
-        expires_at = int(time.time()) + self._grant_ttl + self._ttl
+        expires_at = int(clock.now()) + self._grant_ttl + self._ttl
         self._store.upsert(RevokedGrant(grant_id, expires_at).stored())
         # Best effort (the index lags): a missed token is refused by the marker until it expires.
         self._store.revoke_by_grant(grant_id)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import base64
 import threading
-import time
 from dataclasses import dataclass
 from time import monotonic
 from urllib.parse import unquote_plus
 
+from chalicelib import clock
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.credentials import NO_HASH, client_secret_matches_either
 from chalicelib.oauth.errors import InvalidClient, InvalidRequest
@@ -161,6 +161,6 @@ class ClientAuthenticator:
 
 def _previous_hash(client: Client) -> str:
     """The secret before the last rotation, while its grace period runs; checked on every use."""
-    if time.time() < client.previous_client_secret_expires_at:
+    if clock.now() < client.previous_client_secret_expires_at:
         return client.previous_client_secret_hash
     return ""

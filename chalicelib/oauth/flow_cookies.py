@@ -15,9 +15,9 @@ does not depend on the order a browser sends cookies in.
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 
+from chalicelib import clock
 from chalicelib.oauth.http import CookiePolicy, cookie_values
 from chalicelib.oauth.request import Request
 from chalicelib.tokens.hashing import digest
@@ -51,7 +51,7 @@ class FlowCookies:
 
     def start(self, request: Request) -> FlowBinding:
         """Bind a new flow to this browser, dropping its oldest flows beyond ``MAX_FLOWS``."""
-        value = f"{int(time.time())}.{secrets.token_urlsafe(24)}"
+        value = f"{int(clock.now())}.{secrets.token_urlsafe(24)}"
         new = self._policy.set(_name(digest(value)), value, max_age=self._max_age, under=FLOW_COOKIE_PATH)
         expired = [self._policy.set(name, "", max_age=0, under=FLOW_COOKIE_PATH) for name in self._oldest(request)]
         return FlowBinding(value, (new, *expired))

@@ -26,12 +26,12 @@ verifier cannot be replayed in another browser.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from chalicelib import clock
 from chalicelib.oauth import device, paths
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidRequest, NotFound, TooManyAttempts
@@ -125,7 +125,7 @@ class Flows:
 
     def _put(self, kind: str, model: Interaction | DeviceChallenge) -> str:
         value = new_challenge()
-        expires_at = int(time.time()) + self._ttl
+        expires_at = int(clock.now()) + self._ttl
         self._store.upsert(StateItem(kind, digest(value), to_plain(model), expires_at))
         return value
 
@@ -176,7 +176,7 @@ class Flows:
         if sealed is None:
             return self._put(kind, interaction)
         verifier = self._sealed.verifier(kind, sealed.id)
-        item = StateItem(kind, digest(verifier), to_plain(interaction), int(time.time()) + self._ttl)
+        item = StateItem(kind, digest(verifier), to_plain(interaction), int(clock.now()) + self._ttl)
         closing = (STATE_KIND, sealed.state_id(taken.kind), sealed.expires_at)
         if not self._store.insert_all([item], closing=[closing]):
             raise NotFound(f"this sealed challenge was already answered ({kind} exists)")
@@ -209,7 +209,7 @@ class Flows:
     # -- called by the authorization endpoint --------------------------------------
 
     def new_flow(self, request: AuthorizationRequest, csrf_cookie: str) -> Interaction:
-        return Interaction(request=request, csrf_hash=digest(csrf_cookie), requested_at=int(time.time()))
+        return Interaction(request=request, csrf_hash=digest(csrf_cookie), requested_at=int(clock.now()))
 
     def request_login(self, interaction: Interaction, *, sealed: bool = False) -> str:
         """Login requested: the ``login_challenge`` for the login app.
@@ -273,7 +273,7 @@ class Flows:
     def _count(self, kind: str, id: str, *, create_until: int | None = None) -> StateItem | None:
         """Count one attempt on the item (one atomic write): the item as it was, or None if nothing was counted
         (absent, expired or answered)."""
-        now = int(time.time())
+        now = int(clock.now())
         before = self._store.increment(kind, id, at=now, create_until=create_until)
         return before if before is not None and before.usable(now) else None
 
@@ -316,7 +316,7 @@ class Flows:
         try:
             accepted = taken.read(Interaction).accept_login(
                 subject=subject,
-                now=int(time.time()),
+                now=int(clock.now()),
                 auth_time=auth_time,
                 remember=remember,
                 remember_for=remember_for,
@@ -406,7 +406,7 @@ class Flows:
         After a wrong code the challenge stays usable for another try.
         """
         key = digest(f"challenge:{challenge}")  # never the page's per-address key, whatever is sent
-        now = int(time.time())
+        now = int(clock.now())
         counter = device.PER_CHALLENGE
         if not counter.allows(self._store.increment(counter.KIND, key, at=now, create_until=counter.until(now))):
             raise TooManyAttempts("too many wrong codes for this device_challenge; start again")
@@ -425,7 +425,7 @@ class Flows:
             scope=request.scope,
             audience=request.audience,
             redirect_uri=f"{self._issuer}{paths.DEVICE_VERIFICATION}",
-            now=int(time.time()),
+            now=int(clock.now()),
         )
         try:
             verifier = self._answer(started, DEVICE_VERIFIER, interaction)

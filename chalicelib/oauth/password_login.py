@@ -37,8 +37,8 @@ Counters live ``WINDOW`` seconds from their first count.
 from __future__ import annotations
 
 import ipaddress
-import time
 
+from chalicelib import clock
 from chalicelib.oauth.models.counter import Counter, LoginAttempts, LoginDelay
 from chalicelib.oauth.person_keys import LOGIN_PAIR, LOGIN_SOURCE, LOGIN_USERNAME, PersonKeys
 from chalicelib.oauth.ports import Pepper, StateStore, UserRepository
@@ -111,7 +111,7 @@ class PasswordLogin:
 
         The source first: past its ceiling nothing else is written.  The pair's count, this attempt included.
         """
-        now = int(time.time())
+        now = int(clock.now())
         if not self._count(LoginAttempts(self._source_ceiling, WINDOW), source, now):
             raise LockedOut(WINDOW)
         per_pair = LoginAttempts(self._max_failures, WINDOW)

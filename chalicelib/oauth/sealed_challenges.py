@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.oauth.ports import Pepper
 from chalicelib.oauth.sealing import Sealer
 from chalicelib.tokens.hashing import digest
@@ -67,7 +67,7 @@ class SealedChallenges:
 
     def seal(self, kind: str, payload: dict[str, Any]) -> str | None:
         """``payload`` as a ``kind`` challenge valid for the TTL; None if it would be longer than ``MAX_LENGTH``."""
-        body = {"payload": payload, "expires_at": int(time.time()) + self._ttl, "id": secrets.token_urlsafe(16)}
+        body = {"payload": payload, "expires_at": int(clock.now()) + self._ttl, "id": secrets.token_urlsafe(16)}
         data = json.dumps(body, separators=(",", ":")).encode()
         value = PREFIX + self._box.seal(data, context=kind.encode())
         return value if len(value) <= MAX_LENGTH else None
@@ -80,7 +80,7 @@ class SealedChallenges:
         if data is None:
             return None
         body = json.loads(data)
-        if body["expires_at"] <= time.time():
+        if body["expires_at"] <= clock.now():
             return None
         return Opened(body["id"], body["payload"], int(body["expires_at"]))
 

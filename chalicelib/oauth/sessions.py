@@ -17,9 +17,9 @@ it; a use moves it (one conditional write) only when the model says so.
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import replace
 
+from chalicelib import clock
 from chalicelib.oauth.access_tokens import SIGNED_OUT_KIND, signed_out_since
 from chalicelib.oauth.models.interaction import Authentication, Consent
 from chalicelib.oauth.models.remembered_consent import RememberedConsent
@@ -47,7 +47,7 @@ class Sessions:
     def start(self, authentication: Authentication) -> tuple[str, Session]:
         """A new session: the cookie value (shown once) and what it stands for."""
         value = secrets.token_urlsafe(32)
-        now = int(time.time())
+        now = int(clock.now())
         lifetime = self.lifetime(authentication)
         session = Session.start(authentication, sid=secrets.token_urlsafe(16), lifetime=lifetime, now=now)
         self._store.upsert(
@@ -68,7 +68,7 @@ class Sessions:
     def _used(self, item: StateItem, session: Session) -> bool:
         """Stamp this use, if the model says it is worth a write; a conditional write, so a session
         ended meanwhile stays ended (False)."""
-        idle_end = session.used(item.expires_at, int(time.time()), self._idle_ttl)
+        idle_end = session.used(item.expires_at, int(clock.now()), self._idle_ttl)
         return idle_end is None or self._store.swap(item, replace(item, expires_at=idle_end))
 
     def end(self, cookie_value: str | None) -> None:
@@ -77,7 +77,7 @@ class Sessions:
 
     def remember_consent(self, subject: str, client_id: str, consent: Consent) -> None:
         remembered = RememberedConsent.of(client_id, consent)
-        expires_at = int(time.time()) + (consent.remember_for or self._consent_ttl)
+        expires_at = int(clock.now()) + (consent.remember_for or self._consent_ttl)
         self._store.upsert(stored(remembered, _consent_id(subject, client_id), expires_at, subject=subject))
 
     def remembered_consent(

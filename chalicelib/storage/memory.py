@@ -17,19 +17,19 @@ tests/contract/ runs one suite against both to keep it so:
   never shares (or mutates) what is stored.
 
 Nothing here imports an AWS SDK (an import-linter contract checks it); the
-clock is ``time.time`` like the DynamoDB adapter's, so the tests' ``clock``
-fixture moves both.
+clock is ``chalicelib.clock`` like the DynamoDB adapter's, so the tests'
+``frozen_clock`` fixture moves both.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+from chalicelib import clock
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly, Unless
 
 _Result = TypeVar("_Result")
@@ -114,7 +114,7 @@ class MemoryStateStore:
 
     def _usable(self, kind: str, id: str) -> StateItem | None:
         record = self._items.get((kind, id))
-        return _handed_out(record.item) if record and record.usable(time.time()) else None
+        return _handed_out(record.item) if record and record.usable(clock.now()) else None
 
     def find(self, kind: str, id: str, *, even_consumed: bool = False) -> StateItem | None:
         if not even_consumed:
@@ -122,7 +122,7 @@ class MemoryStateStore:
 
         def step() -> StateItem | None:
             record = self._items.get((kind, id))
-            return _handed_out(record.item) if record and record.live(time.time()) else None
+            return _handed_out(record.item) if record and record.live(clock.now()) else None
 
         return self._atomic(step)
 
@@ -135,7 +135,7 @@ class MemoryStateStore:
         return self._atomic(lambda: self._consume(kind, id))
 
     def _consume(self, kind: str, id: str) -> StateItem:
-        now = int(time.time())
+        now = int(clock.now())
         record = self._items.get((kind, id))
         if record is None or not record.live(now):
             raise KeyError(id)
@@ -171,7 +171,7 @@ class MemoryStateStore:
         return self._atomic(lambda: self._insert_all(items, unless, closing))
 
     def _insert_all(self, items: list[StateItem], unless: Sequence[Unless], closing: _DatedKeys) -> bool:
-        now = int(time.time())
+        now = int(clock.now())
 
         def absent(kind: str, id: str) -> bool:
             record = self._items.get((kind, id))
@@ -201,7 +201,7 @@ class MemoryStateStore:
 
     def find_by_subject(self, subject: str) -> list[StateItem]:
         def step() -> list[StateItem]:
-            now = time.time()
+            now = clock.now()
             mine = [r.item for r in self._items.values() if r.item.subject == subject and r.usable(now)]
             return [_handed_out(item) for item in mine]
 
@@ -210,7 +210,7 @@ class MemoryStateStore:
     def increment(
         self, kind: str, id: str, *, at: int | None = None, create_until: int | None = None
     ) -> StateItem | None:
-        return self._count(kind, id, int(time.time()) if at is None else at, create_until)
+        return self._count(kind, id, int(clock.now()) if at is None else at, create_until)
 
     def _count(self, kind: str, id: str, at: int, create_until: int | None) -> StateItem | None:
         if create_until is not None:
@@ -239,7 +239,7 @@ class MemoryStateStore:
 
         def step() -> bool:
             record = self._items.get((before.kind, before.id))
-            if record is None or not record.live(time.time()):
+            if record is None or not record.live(clock.now()):
                 return False
             if (record.item.payload, record.item.consumed_at) != (before.payload, before.consumed_at):
                 return False
@@ -255,7 +255,7 @@ class MemoryStateStore:
         """What the user-code index projects: kind, payload, expiry and the keys; nothing a poll or grant wrote."""
 
         def step() -> StateItem | None:
-            now = time.time()
+            now = clock.now()
             for record in self._items.values():
                 item = record.item
                 if item.user_code == user_code and record.usable(now):

@@ -9,7 +9,6 @@ every read and every conditional write treats an expired item as absent.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -21,6 +20,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyPr
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from chalicelib import clock
 from chalicelib.oauth.ports import AlreadyConsumed, StateItem, TooEarly, Unless
 from chalicelib.storage import connection
 from chalicelib.storage import region as aws_region
@@ -131,7 +131,7 @@ class DynamoStateStore:
             record = self._model.get(_key(kind, id), consistent_read=True)
         except self._model.DoesNotExist:
             return None
-        return record if _live(record, time.time()) else None
+        return record if _live(record, clock.now()) else None
 
     def find(self, kind: str, id: str, *, even_consumed: bool = False) -> StateItem | None:
         record = self._get(kind, id)
@@ -140,7 +140,7 @@ class DynamoStateStore:
         return _to_item(record)
 
     def find_many(self, keys: list[tuple[str, str]]) -> list[StateItem]:
-        now = time.time()
+        now = clock.now()
         records = self._model.batch_get([_key(kind, id) for kind, id in keys], consistent_read=True)
         return [_to_item(r) for r in records if _live(r, now) and r.consumed_at is None]
 
@@ -150,7 +150,7 @@ class DynamoStateStore:
         A refused write returns the item as it was (ReturnValuesOnConditionCheckFailure),
         so telling absence, replay and "too early" apart costs no second read.
         """
-        now = int(time.time())
+        now = int(clock.now())
         model = self._model
         condition = (
             model.pk.exists()
@@ -221,7 +221,7 @@ class DynamoStateStore:
         Update that stamps ``consumed_at`` and the expiry on the condition that
         it is not consumed or is expired (absent: it creates the item).
         """
-        model, now = self._model, int(time.time())
+        model, now = self._model, int(clock.now())
         absent = model.pk.does_not_exist() | (model.expires_at <= now)
         try:
             with TransactWrite(connection=model._get_connection().connection) as transaction:
@@ -243,7 +243,7 @@ class DynamoStateStore:
     def increment(
         self, kind: str, id: str, *, at: int | None = None, create_until: int | None = None
     ) -> StateItem | None:
-        return self._count(kind, id, int(time.time()) if at is None else at, create_until)
+        return self._count(kind, id, int(clock.now()) if at is None else at, create_until)
 
     def _count(self, kind: str, id: str, at: int, create_until: int | None) -> StateItem | None:
         """One UpdateItem whatever the outcome: ``ADD counter 1`` and the count's times, on the condition
@@ -285,7 +285,7 @@ class DynamoStateStore:
             else model.consumed_at == before.consumed_at
         )
         condition = (
-            model.pk.exists() & (model.expires_at > int(time.time())) & consumed & (model.payload == before.payload)
+            model.pk.exists() & (model.expires_at > int(clock.now())) & consumed & (model.payload == before.payload)
         )
         updated, _ = self._update(_key(before.kind, before.id), _changes(model, before, after), condition, "NONE")
         return updated
@@ -313,12 +313,12 @@ class DynamoStateStore:
     def find_by_subject(self, subject: str) -> list[StateItem]:
         """Every live item of a person: a Query on the sparse subject index, then the items (consistent)."""
         keys = [record.pk for record in self._model.by_subject.query(subject)]
-        now = time.time()
+        now = clock.now()
         records = self._model.batch_get(keys, consistent_read=True) if keys else []
         return [_to_item(r) for r in records if _live(r, now) and r.consumed_at is None and r.subject == subject]
 
     def find_by_user_code(self, user_code: str) -> StateItem | None:
-        now = time.time()
+        now = clock.now()
         for record in self._model.by_user_code.query(user_code):
             if _live(record, now) and record.consumed_at is None:
                 return _to_item(record)

@@ -5,7 +5,7 @@ by every conditional write; single use by a conditional write (``consumed_at``
 must not exist); counters and transactions that racing requests cannot split.
 Each test runs once per adapter, so a protocol test that passes on the memory
 adapter passes on DynamoDB.  What only DynamoDB has (call counts, index
-projections written, item sizes) stays in tests/test_state_store.py.
+projections written, item sizes) stays in tests/http/test_state_store.py.
 """
 
 from __future__ import annotations

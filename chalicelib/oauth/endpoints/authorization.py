@@ -17,9 +17,9 @@ as a page and never redirected (§4.1.2.1, RFC 9700 §4.1).
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass, replace
 
+from chalicelib import clock
 from chalicelib.oauth import paths, pkce, redirect_uris
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import (
@@ -208,7 +208,7 @@ class AuthorizationEndpoint:
         if session is None:
             return None
         max_age = authorization.max_age
-        if max_age is not None and time.time() - session.auth_time > max_age:
+        if max_age is not None and clock.now() - session.auth_time > max_age:
             return None
         if authorization.acr_values and session.acr not in authorization.acr_values:
             return None

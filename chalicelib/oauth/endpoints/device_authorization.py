@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from chalicelib import clock
 from chalicelib.oauth import cors, device, paths
 from chalicelib.oauth.client_auth import ClientAuthenticator
 from chalicelib.oauth.clients import Client
@@ -71,7 +71,7 @@ class DeviceAuthorizationEndpoint:
 
     def _store_codes(self, device_code: DeviceCode) -> tuple[str, str]:
         """The device code's value and its user code, stored in one transaction with the user code's guard."""
-        expires_at = int(time.time()) + self._settings.ttl
+        expires_at = int(clock.now()) + self._settings.ttl
         value = opaque.new(opaque.DEVICE_CODE)
         device_id = digest(value)
         for _ in range(_USER_CODE_ATTEMPTS):

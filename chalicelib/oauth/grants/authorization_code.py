@@ -8,9 +8,9 @@ What a code stands for and the checks on redeeming it are its model's
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.events import USER_SUBJECT
 from chalicelib.oauth.grants.base import GrantDependencies
@@ -26,7 +26,7 @@ from chalicelib.tokens.hashing import digest
 def store_code(deps: GrantDependencies, flow: Interaction, grant_id: str, ttl: int) -> str:
     """Called by the authorization endpoint once consent is given: the code for the redirect."""
     value = opaque.new(opaque.AUTHORIZATION_CODE)
-    expires_at = int(time.time()) + ttl
+    expires_at = int(clock.now()) + ttl
     deps.store.upsert(stored(AuthorizationCode.of(flow), digest(value), expires_at, grant_id=grant_id))
     return value
 
@@ -34,7 +34,7 @@ def store_code(deps: GrantDependencies, flow: Interaction, grant_id: str, ttl: i
 def user_grant(flow: Interaction, grant_id: str, grant_ttl: int) -> UserGrant:
     """The grant a consented flow gives (a device's approval)."""
     assert flow.authentication is not None and flow.consent is not None
-    expires_at = int(time.time()) + grant_ttl
+    expires_at = int(clock.now()) + grant_ttl
     return person_grant(flow.request.client_id, flow.authentication, flow.consent, grant_id, expires_at)
 
 
@@ -52,5 +52,5 @@ class AuthorizationCodeGrant:
         code = read(AuthorizationCode, item)
         code.redeem(client.client_id, params.get("redirect_uri"), params.get("code_verifier"))
         assert item.grant_id is not None
-        grant = code.grant(item.grant_id, int(time.time()) + self._deps.grant_ttl)
+        grant = code.grant(item.grant_id, int(clock.now()) + self._deps.grant_ttl)
         return respond_for(self._deps, item, client, grant, scope=grant.scope, nonce=code.request.nonce)

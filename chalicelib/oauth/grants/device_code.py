@@ -12,10 +12,10 @@ compare-and-swap, so a device is approved or denied exactly once.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.oauth import device
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import ExpiredToken, InvalidGrant
@@ -46,7 +46,7 @@ class DeviceCodeGrant:
         if not value.startswith(opaque.DEVICE_CODE):
             raise InvalidGrant(_UNKNOWN)  # not ours: no call at all
         device_id = digest(value)
-        now = int(time.time())
+        now = int(clock.now())
         before = self._deps.store.increment(DeviceCode.KIND, device_id, at=now)
         if before is None or before.consumed_at is not None:
             raise InvalidGrant(_UNKNOWN)

@@ -11,9 +11,9 @@ the issuer, not the other way round.
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.oauth.access_tokens import AccessTokenRequest, AccessTokens, IssuedToken
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant
@@ -95,7 +95,7 @@ class GrantIssuer:
 
     def _refresh_token(self, grant: UserGrant) -> tuple[str, StateItem]:
         value = opaque.new(opaque.REFRESH_TOKEN, grant.grant_id)
-        now = int(time.time())
+        now = int(clock.now())
         expires_at = min(now + self._refresh_idle_ttl, grant.grant_expires_at)
         record = stored(
             RefreshToken.of(grant),

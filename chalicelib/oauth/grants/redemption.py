@@ -7,10 +7,10 @@ grant issues through :func:`respond_for` too.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.errors import InvalidGrant, TemporarilyUnavailable
 from chalicelib.oauth.grants.base import GrantDependencies
@@ -34,14 +34,14 @@ def redeem_once(deps: GrantDependencies, kind: str, value: str, what: str, *, pr
     except KeyError:
         raise InvalidGrant(f"the {what} is unknown, expired or revoked") from None
     except TooEarly as early:
-        wait = max(1, (early.item.not_before or 0) - int(time.time()))
+        wait = max(1, (early.item.not_before or 0) - int(clock.now()))
         raise InvalidGrant(
             f"the {what} is too recent: one use per {grace} s; it stays valid: use it again in {wait} s",
             retry_after=wait,
         ) from None
     except AlreadyConsumed as replay:
         consumed_at = replay.item.consumed_at or 0
-        if grace and consumed_at > time.time() - grace:
+        if grace and consumed_at > clock.now() - grace:
             raise InvalidGrant(f"the {what} was just used by another request; use the tokens it received") from None
         if replay.item.grant_id:
             deps.access_tokens.revoke_grant(replay.item.grant_id)

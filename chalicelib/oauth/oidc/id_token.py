@@ -13,11 +13,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.oidc.claims import public_claims
 from chalicelib.tokens import jws
@@ -50,7 +50,7 @@ class IdTokens:
         self._ttl = ttl
 
     def issue(self, request: IdTokenRequest) -> str:
-        now = int(time.time())
+        now = int(clock.now())
         claims: dict[str, Any] = public_claims(request.extra_claims)
         claims.update(
             iss=self._issuer,

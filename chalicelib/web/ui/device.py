@@ -18,10 +18,9 @@ the same 400 page.  The limits and the entropy behind them are in
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlencode
 
-from chalicelib import services
+from chalicelib import clock, services
 from chalicelib.config import settings
 from chalicelib.oauth import device, paths
 from chalicelib.oauth.errors import InvalidRequest, TooManyAttempts
@@ -96,7 +95,7 @@ def _count_source(request: Request) -> None:
     """
     key = person_key(services.pepper().pepper(), DEVICE_SOURCE, request.source_ip)
     counter = device.PER_SOURCE
-    before = services.state_store().increment(counter.KIND, key, create_until=counter.until(int(time.time())))
+    before = services.state_store().increment(counter.KIND, key, create_until=counter.until(int(clock.now())))
     if not counter.allows(before):
         raise TooManyAttempts("too many codes entered from this address")
 

@@ -1,0 +1,370 @@
+"""Refresh rotation (RFC 6749 §6, RFC 9700 §4.14), UserInfo (OIDC Core §5.3, RFC 6750), RP-initiated logout."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import secrets
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.conftest import FORM, ISSUER, basic
+from tests.oauth_flow import (
+    REDIRECT_URI,
+    Browser,
+    authorize_url,
+    exchange,
+    introspect,
+    pkce_pair,
+    query_of,
+    sign_in,
+    token_call,
+)
+
+SCOPE = "openid offline_access profile email"
+LOGOUT_URI = "https://app.example.com/bye"
+
+# These tests are about what a refresh issues and revokes; how often one may refresh: test_refresh_pace.py.
+pytestmark = pytest.mark.usefixtures("refresh_anytime")
+
+
+@pytest.fixture
+def person(aws, cheap_passwords):
+    from chalicelib.admin import handle
+
+    answer = handle(
+        {
+            "operation": "users.create",
+            "params": {
+                "username": "ada",
+                "password": "correct horse battery",
+                "email": "ada@example.com",
+                "name": "Ada",
+            },
+        }
+    )
+    return answer["result"]
+
+
+@pytest.fixture
+def web_app(register):
+    return register(
+        client_name="Web app",
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=[REDIRECT_URI],
+        post_logout_redirect_uris=[LOGOUT_URI],
+        scope=SCOPE,
+    )
+
+
+@pytest.fixture
+def browser(http):
+    return Browser(http)
+
+
+def tokens(http, browser, client, subject="user-1", scope=SCOPE):
+    verifier, challenge = pkce_pair()
+    url = authorize_url(client["client_id"], scope=scope, code_challenge=challenge, code_challenge_method="S256")
+    answer = sign_in(browser, url, subject)
+    response = exchange(http, client, answer["code"], verifier)
+    assert response.status_code == 200, response.body
+    return json.loads(response.body)
+
+
+def refresh(http, client, refresh_token, **extra):
+    return token_call(http, client, {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra})
+
+
+def error_of(response):
+    return json.loads(response.body)["error"]
+
+
+def test_refresh_rotates_the_refresh_token(http, browser, web_app):
+    first = tokens(http, browser, web_app)
+    response = refresh(http, web_app, first["refresh_token"])
+    assert response.status_code == 200
+    second = json.loads(response.body)
+    assert second["refresh_token"] != first["refresh_token"] and second["id_token"]
+    assert refresh(http, web_app, second["refresh_token"]).status_code == 200
+
+
+def test_reusing_a_rotated_refresh_token_revokes_the_whole_grant(http, browser, web_app):
+    first = tokens(http, browser, web_app)
+    second = json.loads(refresh(http, web_app, first["refresh_token"]).body)
+    reuse = refresh(http, web_app, first["refresh_token"])
+    assert reuse.status_code == 400 and error_of(reuse) == "invalid_grant"
+    assert error_of(refresh(http, web_app, second["refresh_token"])) == "invalid_grant"
+    assert introspect(http, web_app, second["access_token"]) == {"active": False}
+    assert introspect(http, web_app, first["access_token"]) == {"active": False}
+
+
+def test_refresh_scope_may_narrow_but_never_widen(http, browser, web_app):
+    first = tokens(http, browser, web_app, scope="openid offline_access profile")
+    widened = refresh(http, web_app, first["refresh_token"], scope="openid offline_access email")
+    assert error_of(widened) == "invalid_scope"
+    narrowed = tokens(http, Browser(http), web_app, scope="openid offline_access profile")
+    body = json.loads(refresh(http, web_app, narrowed["refresh_token"], scope="profile").body)
+    assert body["scope"] == "profile" and "id_token" not in body
+
+
+def test_refresh_token_is_bound_to_its_client(http, browser, web_app, register):
+    other = register(grant_types=["authorization_code", "refresh_token"], redirect_uris=[REDIRECT_URI], scope=SCOPE)
+    first = tokens(http, browser, web_app)
+    assert error_of(refresh(http, other, first["refresh_token"])) == "invalid_grant"
+
+
+def test_unknown_refresh_token_is_invalid_grant(http, web_app):
+    assert error_of(refresh(http, web_app, "tg_rt_nothing")) == "invalid_grant"
+
+
+def test_revoking_a_refresh_token_revokes_its_access_tokens(http, browser, web_app):
+    first = tokens(http, browser, web_app)
+    headers = {**FORM, "Authorization": basic(web_app["client_id"], web_app["client_secret"])}
+    body = urlencode({"token": first["refresh_token"], "token_type_hint": "refresh_token"})
+    assert http.post("/oauth2/revoke", headers=headers, body=body).status_code == 200
+    assert introspect(http, web_app, first["access_token"]) == {"active": False}
+    assert error_of(refresh(http, web_app, first["refresh_token"])) == "invalid_grant"
+
+
+def test_refresh_token_introspects_active_until_rotated(http, browser, web_app):
+    first = tokens(http, browser, web_app)
+    answer = introspect(http, web_app, first["refresh_token"])
+    assert answer["active"] is True and answer["client_id"] == web_app["client_id"] and answer["sub"] == "user-1"
+    refresh(http, web_app, first["refresh_token"])
+    assert introspect(http, web_app, first["refresh_token"]) == {"active": False}
+
+
+@pytest.fixture
+def lagging_grant_index(aws, monkeypatch):
+    """DynamoDB's grant_id index is eventually consistent: an item written a few hundred ms
+    before the query may be missing from it.  Here the index misses everything."""
+    from chalicelib.config import settings
+    from chalicelib.storage.state import state_model
+
+    index = state_model(settings().state_table).by_grant
+    monkeypatch.setattr(index, "query", lambda *args, **kwargs: iter(()))
+
+
+def opaque_app(register):
+    return register(
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=[REDIRECT_URI],
+        scope=SCOPE,
+        access_token_strategy="opaque",
+    )
+
+
+def code_for(browser, client, subject="user-1"):
+    verifier, challenge = pkce_pair()
+    url = authorize_url(client["client_id"], scope=SCOPE, code_challenge=challenge, code_challenge_method="S256")
+    return sign_in(browser, url, subject)["code"], verifier
+
+
+@pytest.mark.parametrize("strategy", ["jwt", "opaque"])
+def test_code_replay_revokes_the_tokens_the_grant_index_has_not_seen_yet(
+    http, browser, register, person, lagging_grant_index, strategy
+):
+    client = register(
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=[REDIRECT_URI],
+        scope=SCOPE,
+        access_token_strategy=strategy,
+    )
+    code, verifier = code_for(browser, client, person["user_id"])
+    first = json.loads(exchange(http, client, code, verifier).body)
+    assert userinfo(http, first["access_token"]).status_code == 200
+    assert error_of(exchange(http, client, code, verifier)) == "invalid_grant"  # the replay
+    assert introspect(http, client, first["access_token"]) == {"active": False}
+    assert introspect(http, client, first["refresh_token"]) == {"active": False}
+    assert userinfo(http, first["access_token"]).status_code == 401
+    assert error_of(refresh(http, client, first["refresh_token"])) == "invalid_grant"
+
+
+def test_refresh_token_reuse_revokes_the_new_tokens_the_grant_index_has_not_seen_yet(
+    http, browser, register, person, lagging_grant_index
+):
+    client = opaque_app(register)
+    code, verifier = code_for(browser, client, person["user_id"])
+    first = json.loads(exchange(http, client, code, verifier).body)
+    second = json.loads(refresh(http, client, first["refresh_token"]).body)
+    assert error_of(refresh(http, client, first["refresh_token"])) == "invalid_grant"  # reuse: theft
+    assert introspect(http, client, second["access_token"]) == {"active": False}
+    assert userinfo(http, second["access_token"]).status_code == 401
+    assert error_of(refresh(http, client, second["refresh_token"])) == "invalid_grant"
+
+
+def test_a_refresh_token_from_before_values_named_their_grant_works_until_its_grant_is_revoked(
+    http, browser, web_app, lagging_grant_index
+):
+    from chalicelib import services
+    from chalicelib.oauth.models.refresh_token import RefreshToken
+    from chalicelib.tokens.hashing import digest
+
+    store = services.state_store()
+    first = tokens(http, browser, web_app)
+    record = store.find(RefreshToken.KIND, digest(first["refresh_token"]))
+
+    def older_value():  # the same grant's record, under a value of the earlier form tg_rt_<random>
+        value = "tg_rt_" + secrets.token_urlsafe(32)
+        store.upsert(dataclasses.replace(record, id=digest(value)))
+        return value
+
+    assert introspect(http, web_app, older_value())["active"] is True
+    older = older_value()
+    assert refresh(http, web_app, older).status_code == 200
+    assert error_of(refresh(http, web_app, older)) == "invalid_grant"  # reuse: the grant is revoked
+    assert introspect(http, web_app, first["refresh_token"]) == {"active": False}
+    assert introspect(http, web_app, older_value()) == {"active": False}
+    assert error_of(refresh(http, web_app, older_value())) == "invalid_grant"
+
+
+def test_an_exchange_still_writing_when_its_code_is_replayed_hands_out_nothing(http, browser, register, monkeypatch):
+    """The first exchange consumed the code; before it stores its tokens, a replay revokes the grant."""
+    from chalicelib.tokens import jws
+
+    client = opaque_app(register)
+    code, verifier = code_for(browser, client)
+    sign, replays = jws.sign, []
+
+    def sign_then_replay(*args, **kwargs):
+        if not replays:  # the replay lands while the first exchange is between consume and store
+            replays.append(exchange(http, client, code, verifier))
+        return sign(*args, **kwargs)
+
+    monkeypatch.setattr(jws, "sign", sign_then_replay)
+    first = exchange(http, client, code, verifier)
+    assert error_of(replays[0]) == "invalid_grant"
+    assert first.status_code == 400 and error_of(first) == "invalid_grant"
+
+
+def test_a_refresh_token_introspects_only_to_its_own_client(http, browser, web_app, register):
+    """RFC 7662 §4: a refresh token is for its client alone, even an audience of its access tokens learns nothing."""
+    api = register(grant_types=["client_credentials"], scope="a")
+    first = tokens(http, browser, web_app)
+    assert introspect(http, api, first["refresh_token"]) == {"active": False}
+    assert introspect(http, web_app, first["refresh_token"])["active"] is True
+
+
+def userinfo(http, token, method="GET"):
+    if method == "GET":
+        return http.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
+    return http.post("/userinfo", headers=FORM, body=urlencode({"access_token": token}))
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_userinfo_returns_claims_by_granted_scope(http, browser, web_app, person, method):
+    body = tokens(http, browser, web_app, subject=person["user_id"], scope="openid email")
+    response = userinfo(http, body["access_token"], method)
+    assert response.status_code == 200
+    assert json.loads(response.body) == {"sub": person["user_id"], "email": "ada@example.com", "email_verified": False}
+
+
+def test_userinfo_profile_scope(http, browser, web_app, person):
+    body = tokens(http, browser, web_app, subject=person["user_id"], scope="openid profile")
+    claims = json.loads(userinfo(http, body["access_token"]).body)
+    assert claims == {"sub": person["user_id"], "preferred_username": "ada", "name": "Ada"}
+
+
+def test_userinfo_refuses_missing_invalid_revoked_and_openid_less_tokens(http, browser, web_app, person):
+    missing = http.get("/userinfo")
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"] == 'Bearer realm="tollgate"'
+    bad = userinfo(http, "not-a-token")
+    assert bad.status_code == 401 and 'error="invalid_token"' in bad.headers["WWW-Authenticate"]
+    no_openid = tokens(http, browser, web_app, subject=person["user_id"], scope="profile")
+    refused = userinfo(http, no_openid["access_token"])
+    assert refused.status_code == 403 and 'error="insufficient_scope"' in refused.headers["WWW-Authenticate"]
+    revoked = tokens(http, Browser(http), web_app, subject=person["user_id"], scope="openid")
+    headers = {**FORM, "Authorization": basic(web_app["client_id"], web_app["client_secret"])}
+    http.post("/oauth2/revoke", headers=headers, body=urlencode({"token": revoked["access_token"]}))
+    assert userinfo(http, revoked["access_token"]).status_code == 401
+
+
+def test_userinfo_token_in_header_and_body_is_invalid_request(http, browser, web_app, person):
+    body = tokens(http, browser, web_app, subject=person["user_id"], scope="openid")
+    headers = {**FORM, "Authorization": f"Bearer {body['access_token']}"}
+    response = http.post("/userinfo", headers=headers, body=urlencode({"access_token": body["access_token"]}))
+    assert response.status_code == 400
+
+
+def _logout_form(response):
+    html = response.body.decode()
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', html))
+    return fields
+
+
+def test_logout_asks_then_ends_the_session_and_redirects_with_state(http, browser, web_app):
+    body = tokens(http, browser, web_app)
+    query = urlencode({"id_token_hint": body["id_token"], "post_logout_redirect_uri": LOGOUT_URI, "state": "bye-1"})
+    page = browser.get(f"{ISSUER}/oauth2/sessions/logout?{query}")
+    assert page.status_code == 200 and "Sign out" in page.body.decode()
+    fields = _logout_form(page)
+    cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+    response = http.post("/oauth2/sessions/logout", headers={**FORM, "Cookie": cookie}, body=urlencode(fields))
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"{LOGOUT_URI}?state=bye-1"
+    browser._keep(response.headers.get("Set-Cookie"))
+    _, challenge = pkce_pair()
+    url = authorize_url(
+        web_app["client_id"],
+        scope="openid",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+        prompt="none",
+        state="s",
+    )
+    assert query_of(browser.get(url).headers["Location"])["error"] == "login_required"
+
+
+def test_logout_without_csrf_token_is_refused(http, browser, web_app):
+    tokens(http, browser, web_app)
+    cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+    response = http.post("/oauth2/sessions/logout", headers={**FORM, "Cookie": cookie}, body="")
+    # Without our token the POST is an RP asking to log out: it gets the confirmation page, nothing ends.
+    assert response.status_code == 200 and "Sign out" in response.body.decode()
+    forged = http.post("/oauth2/sessions/logout", headers={**FORM, "Cookie": cookie}, body="csrf_token=forged")
+    assert forged.status_code == 403
+
+
+def test_unregistered_post_logout_redirect_uri_is_never_used(http, browser, web_app):
+    body = tokens(http, browser, web_app)
+    query = urlencode({"id_token_hint": body["id_token"], "post_logout_redirect_uri": "https://evil.example.com/"})
+    response = browser.get(f"{ISSUER}/oauth2/sessions/logout?{query}")
+    assert response.status_code == 400 and "Location" not in response.headers
+
+
+def test_foreign_id_token_hint_is_refused(http, browser):
+    response = browser.get(f"{ISSUER}/oauth2/sessions/logout?id_token_hint=eyJhbGciOiJub25lIn0.e30.")
+    assert response.status_code == 400
+
+
+def test_userinfo_refuses_a_token_whose_audience_is_only_an_api(http, register):
+    """RFC 6750 §3.1: a client_credentials token for an API, even with scope openid, is not for /userinfo."""
+    machine = register(grant_types=["client_credentials"], scope="openid api", audience=["https://api.example.com"])
+    headers = {**FORM, "Authorization": basic(machine["client_id"], machine["client_secret"])}
+    body = urlencode({"grant_type": "client_credentials", "scope": "openid api"})
+    token = json.loads(http.post("/oauth2/token", headers=headers, body=body).body)["access_token"]
+    response = userinfo(http, token)
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert json.loads(response.body)["error"] == "invalid_token"
+
+
+@pytest.mark.parametrize("strategy", ["jwt", "opaque"])
+def test_sign_in_token_is_also_for_the_issuer_so_userinfo_accepts_it(http, register, person, strategy):
+    client = register(
+        grant_types=["authorization_code"],
+        redirect_uris=[REDIRECT_URI],
+        scope="openid email",
+        audience=["https://api.example.com"],
+        access_token_strategy=strategy,
+    )
+    body = tokens(http, Browser(http), client, subject=person["user_id"], scope="openid email")
+    assert introspect(http, client, body["access_token"])["aud"] == ["https://api.example.com", ISSUER]
+    assert userinfo(http, body["access_token"]).status_code == 200
+
+
+def test_a_token_without_openid_is_not_for_the_issuer(http, browser, web_app, person):
+    body = tokens(http, browser, web_app, subject=person["user_id"], scope="profile")
+    assert introspect(http, web_app, body["access_token"])["aud"] == web_app["client_id"]
