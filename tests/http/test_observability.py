@@ -479,7 +479,7 @@ def test_every_error_renderer_puts_its_code_on_the_answer():
 
 def test_a_first_token_and_an_admin_operation_import_no_powertools():
     """Powertools' import cost a cold start 20-40 ms for a logger: the logs are written with the standard library."""
-    from tests.test_cold_start import fresh_container
+    from tests.http.test_cold_start import fresh_container
 
     status, admin_error, _, modules = fresh_container()
     assert (status, admin_error) == (200, "not_found")
