@@ -12,10 +12,14 @@ modules implement them and the protocol core's ``KeyProvider`` extends them.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+from functools import lru_cache
 from typing import Any, Protocol
 
 import jwt
+
+from chalicelib.tokens import json_text
 
 # RFC 7518 §3.1: the JWS algorithms Tollgate signs with (keys, discovery and client metadata all read this).
 SIGNING_ALGORITHMS = ("RS256", "ES256")
@@ -39,17 +43,27 @@ class JwsKeys(VerificationKeys, Protocol):
         """The ``current`` key for ``alg``."""
 
 
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    """RFC 7515 §2 base64url without padding (what ``base64.urlsafe_b64encode`` gives, in one call)."""
+    return binascii.b2a_base64(data, newline=False).rstrip(b"=").translate(_URL_SAFE).decode("ascii")
 
 
-def _compact_json(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+@lru_cache(maxsize=64)
+def _header_segment(alg: str, kid: str, typ: str) -> str:
+    """A key's protected header for ``typ``: the same for every token it signs, so encoded once.
+
+    A handful of keys (``current``, then a rotation's successor) and two types
+    live at a time; the bound only keeps a long-lived container from collecting
+    retired ones forever.
+    """
+    return _b64url(json_text.compact({"alg": alg, "kid": kid, "typ": typ}).encode())
 
 
 def sign(key: SigningKey, claims: dict[str, Any], *, typ: str = "JWT") -> str:
-    header = {"alg": key.alg, "kid": key.kid, "typ": typ}
-    signing_input = f"{_b64url(_compact_json(header))}.{_b64url(_compact_json(claims))}"
+    signing_input = f"{_header_segment(key.alg, key.kid, typ)}.{_b64url(json_text.compact(claims).encode())}"
     return f"{signing_input}.{_b64url(key.sign(signing_input.encode()))}"
 
 
