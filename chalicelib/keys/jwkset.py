@@ -14,6 +14,7 @@ import base64
 import json
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -130,8 +131,10 @@ class LoadedKey:
     private_key: Any
     public_jwk: dict[str, Any]
 
-    @property
+    @cached_property
     def public_key(self) -> Any:
+        # One object per key: OpenSSL prepares its arithmetic (RSA's Montgomery form) on the first
+        # verification and keeps it with the object; a fresh public_key() would redo it per token.
         return self.private_key.public_key()
 
     def sign(self, signing_input: bytes) -> bytes:

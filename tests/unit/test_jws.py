@@ -98,3 +98,10 @@ def test_tokens_of_two_keys_and_two_types_each_name_their_own(any_key):
             token = jws.sign(key, {"iss": ISSUER}, typ=typ)
             assert jwt.get_unverified_header(token) == {"alg": key.alg, "kid": key.kid, "typ": typ}
             jwt.decode(token, key.public_key, algorithms=[key.alg], options={"verify_iss": False})
+
+
+def test_a_loaded_key_verifies_with_one_public_key_object(any_key):
+    """OpenSSL prepares a public key's arithmetic (RSA's Montgomery form) once per object: one object per key."""
+    assert any_key.public_key is any_key.public_key
+    token = jws.sign(any_key, {"iss": ISSUER, "exp": int(time.time()) + 60, "iat": 0, "jti": "j"}, typ="at+jwt")
+    assert jws.verify(_Keys(any_key), token, typ="at+jwt", issuer=ISSUER)["jti"] == "j"
