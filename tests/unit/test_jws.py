@@ -105,3 +105,64 @@ def test_a_loaded_key_verifies_with_one_public_key_object(any_key):
     assert any_key.public_key is any_key.public_key
     token = jws.sign(any_key, {"iss": ISSUER, "exp": int(time.time()) + 60, "iat": 0, "jti": "j"}, typ="at+jwt")
     assert jws.verify(_Keys(any_key), token, typ="at+jwt", issuer=ISSUER)["jti"] == "j"
+
+
+def _python_calls(action) -> int:
+    """How many Python-level calls (generator steps included) ``action`` makes: a cost that load cannot blur."""
+    import sys
+
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        action()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_verifying_a_token_costs_no_python_step_per_character(any_key):
+    """PyJWT 2.15 checks each base64url character in a Python generator: ~150 µs a token, most of a JWT's check."""
+    now = int(time.time())
+    short = jws.sign(any_key, {"iss": ISSUER, "exp": now + 60, "iat": now, "jti": "j"}, typ="at+jwt")
+    long = jws.sign(any_key, {"iss": ISSUER, "exp": now + 60, "iat": now, "jti": "j", "pad": "x" * 3000}, typ="at+jwt")
+    keys = _Keys(any_key)
+    costs = [_python_calls(lambda t=t: jws.verify(keys, t, typ="at+jwt", issuer=ISSUER)) for t in (short, long)]
+    assert costs[1] - costs[0] < 50, costs
+
+
+SEGMENTS = [
+    b"",
+    b"QQ",
+    b"QR",
+    b"QQ==",
+    b"QQ=",
+    b"QUI=",
+    b"QUJD",
+    b"QUJD===",
+    b"Q",
+    b"QQ!!",
+    b"Q+/A",
+    b"Q-_A",
+    b"====",
+    b"\xff\xfe",
+]
+
+
+@pytest.mark.parametrize("segment", SEGMENTS)
+def test_a_segment_decodes_or_fails_as_pyjwt_decodes_it(segment):
+    """Tollgate's C-speed segment check keeps PyJWT's rules (padding, alphabet, canonical encoding)."""
+    from jwt.api_jws import PyJWS
+    from jwt.exceptions import DecodeError
+
+    def outcome(decode):
+        try:
+            return decode(segment, "payload")
+        except DecodeError as error:
+            return str(error)
+
+    assert outcome(jws.decode_segment) == outcome(PyJWS._decode_base64url_segment)
