@@ -53,6 +53,7 @@ class CachedKeySet(Generic[Key]):
         self._lock = threading.Lock()
         self._loaded_at = float("-inf")
         self._by_kid: dict[str, Key] = {}
+        self._current: dict[str, Key] = {}  # alg -> its current key, found once per load (read per token)
         self._jwks: dict[str, Any] = {"keys": []}
 
     def fetch(self) -> list[Key]:
@@ -73,6 +74,11 @@ class CachedKeySet(Generic[Key]):
             return
         # A kid seen twice (a KMS alias mid-move) is published once.
         self._by_kid = {key.kid: key for key in keys}
+        current: dict[str, Key] = {}
+        for key in self._by_kid.values():
+            if key.status == "current":
+                current.setdefault(key.alg, key)
+        self._current = current
         self._jwks = {"keys": [key.public_jwk for key in self._by_kid.values()]}
         self._loaded_at = time.monotonic()
 
@@ -89,7 +95,8 @@ class CachedKeySet(Generic[Key]):
         self._loaded_at = float("-inf")
 
     def current(self, alg: str) -> Key | None:
-        return next((k for k in self._keys().values() if k.alg == alg and k.status == "current"), None)
+        self._keys()
+        return self._current.get(alg)
 
     def verification_key(self, kid: str) -> tuple[str, Any] | None:
         key = self._keys().get(kid)

@@ -14,6 +14,7 @@ import base64
 import json
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -27,6 +28,9 @@ STATUSES = ("next", "current", "previous")
 RSA_BITS = 2048
 _P256_COORDINATE_BYTES = 32
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
+# RFC 7518 §3.3 and §3.4: built once, not per signature (they are plain immutable descriptions).
+_RS256_PADDING, _SHA256 = padding.PKCS1v15(), hashes.SHA256()
+_ES256 = ec.ECDSA(_SHA256)
 
 
 class NotYet(Exception):
@@ -127,14 +131,16 @@ class LoadedKey:
     private_key: Any
     public_jwk: dict[str, Any]
 
-    @property
+    @cached_property
     def public_key(self) -> Any:
+        # One object per key: OpenSSL prepares its arithmetic (RSA's Montgomery form) on the first
+        # verification and keeps it with the object; a fresh public_key() would redo it per token.
         return self.private_key.public_key()
 
     def sign(self, signing_input: bytes) -> bytes:
         if self.alg == "RS256":
-            return self.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-        der = self.private_key.sign(signing_input, ec.ECDSA(hashes.SHA256()))
+            return self.private_key.sign(signing_input, _RS256_PADDING, _SHA256)
+        der = self.private_key.sign(signing_input, _ES256)
         r, s = utils.decode_dss_signature(der)
         return r.to_bytes(_P256_COORDINATE_BYTES, "big") + s.to_bytes(_P256_COORDINATE_BYTES, "big")
 

@@ -78,6 +78,7 @@ class AccessTokens:
     ) -> None:
         self._jwt = JwtAccessTokens(keys, issuer=issuer, alg=alg)
         self._formats: tuple[AccessTokenFormat, ...] = (OpaqueAccessTokens(), self._jwt)
+        self._by_strategy = {each.strategy: each for each in self._formats}
         self._store = store
         self._issuer = issuer
         self._ttl = ttl
@@ -117,7 +118,7 @@ class AccessTokens:
         claims = self._claims(request, int(clock.now()))
         strategy = request.client.access_token_strategy
         # JWT is the default strategy (DESIGN §5), as it was for any value other than "opaque".
-        token_format = next((each for each in self._formats if each.strategy == strategy), self._jwt)
+        token_format = self._by_strategy.get(strategy, self._jwt)
         minted = token_format.mint(claims, request.grant_id)
         if minted.record_id is None:
             return IssuedToken(minted.value, self._ttl, claims)

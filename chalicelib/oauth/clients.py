@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 # RFC 6749 §2.3.1 and RFC 7591 §2: how a client authenticates; discovery and registration both read these.
@@ -63,7 +64,7 @@ class Client:
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
 
-    @property
+    @cached_property  # read on every token request; a client is immutable (a change makes a new one)
     def scopes(self) -> frozenset[str]:
         return frozenset(self.scope.split())
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from urllib.parse import urlsplit
 
 from chalicelib.oauth.clients import Client
@@ -123,4 +122,7 @@ def preflight(methods: Iterable[str], *, any_origin: bool = False) -> Callable[[
 
 
 def _with_headers(response: Response, headers: dict[str, str]) -> Response:
-    return replace(response, headers={**response.headers, **headers})
+    # Not dataclasses.replace: it reads the field list on every call, and this runs on every answer.
+    return Response(
+        response.status, response.body, {**response.headers, **headers}, response.cookies, error=response.error
+    )

@@ -14,14 +14,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from functools import lru_cache
 
 
 def new_client_secret() -> str:
     return secrets.token_urlsafe(32)  # 256 bits
 
 
+@lru_cache(maxsize=4)
+def _keyed(pepper: bytes) -> hmac.HMAC:
+    """HMAC-SHA-256 keyed with ``pepper``, never updated: each hash copies it (one pepper per container)."""
+    return hmac.new(pepper, digestmod=hashlib.sha256)
+
+
 def hash_client_secret(pepper: bytes, client_secret: str) -> str:
-    return hmac.new(pepper, client_secret.encode(), hashlib.sha256).hexdigest()
+    # Copying a keyed HMAC skips OpenSSL's key schedule and digest look-up, half of a fresh hmac.new per request.
+    mac = _keyed(pepper).copy()
+    mac.update(client_secret.encode())
+    return mac.hexdigest()
 
 
 # Compared against in place of a hash that is absent (unknown client, no

@@ -9,13 +9,14 @@ from chalicelib.oauth.errors import InvalidScope, InvalidTarget
 
 # RFC 6749 §3.3: scope-token = 1*NQCHAR; NQCHAR = %x21 / %x23-5B / %x5D-7E (also checked at registration)
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+# scope = scope-token *( SP scope-token ): the whole value in one match, not one match per token.
+SCOPE = re.compile(rf"{SCOPE_TOKEN.pattern}(?: {SCOPE_TOKEN.pattern})*")
 
 
 def parse_scope(scope: str) -> tuple[str, ...]:
-    tokens = scope.split(" ")
-    if any(not SCOPE_TOKEN.fullmatch(token) for token in tokens):
+    if not SCOPE.fullmatch(scope):
         raise InvalidScope("scope must be scope-tokens separated by single spaces")
-    return tuple(dict.fromkeys(tokens))
+    return tuple(dict.fromkeys(scope.split(" ")))
 
 
 def resolve_scope(requested: str | None, allowed: frozenset[str], default: Iterable[str]) -> tuple[str, ...]:

@@ -73,8 +73,9 @@ class _Cache:
         self._lock = threading.Lock()
 
     def get(self, client_id: str) -> Client | None:
-        with self._lock:
-            entry = self._entries.get(client_id)
+        # One dict read is atomic (in free-threaded builds too): no lock on the path of every token request.
+        # Writers hold the lock so that an id is never in both maps.
+        entry = self._entries.get(client_id)
         if entry is None or entry[0] <= monotonic():
             return None
         return entry[1]

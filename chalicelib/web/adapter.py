@@ -37,14 +37,24 @@ SECURITY_HEADERS = {
 }
 
 
-def protocol_request(request: ChaliceRequest, recorder: Recorder) -> Request:
+def request_headers(request: ChaliceRequest) -> dict[str, str]:
+    """The request's headers, names lower-cased as Chalice's own mapping has them.
+
+    Read from the event Chalice was given: iterating Chalice's read-only
+    mapping costs a lower-casing lookup per header, on every request.
+    """
+    return {name.lower(): value for name, value in (request.to_original_event().get("headers") or {}).items()}
+
+
+def protocol_request(request: ChaliceRequest, recorder: Recorder, headers: dict[str, str] | None = None) -> Request:
+    """``headers``: :func:`request_headers` when the caller already has them."""
     query = request.query_params
     values = {name: query.getlist(name) for name in query} if query else {}
     raw = request.raw_body or b""
     return Request(
         method=request.method,
         path=request.context.get("resourcePath", ""),
-        headers={name.lower(): value for name, value in request.headers.items()},
+        headers=request_headers(request) if headers is None else headers,
         query=Params(values),
         body=raw.decode("utf-8", errors="replace"),
         source_ip=request.context.get("identity", {}).get("sourceIp", ""),
@@ -72,8 +82,9 @@ def respond(
     """
     recorder = Recorder()
     try:
-        _check_body_size(request)
-        result = handler(protocol_request(request, recorder))
+        headers = request_headers(request)
+        _check_body_size(request, headers)
+        result = handler(protocol_request(request, recorder, headers))
         response = _render(result) if isinstance(result, Page) else result
     except OAuthError as error:  # too large (413), or raised below the endpoint, e.g. keys that cannot be read (503)
         response = _render(error.to_page()) if page else error.to_response()
@@ -94,9 +105,9 @@ def _server_error(request: ChaliceRequest) -> OAuthError:
     return ServerError("The server could not complete the request. Try again later.")
 
 
-def _check_body_size(request: ChaliceRequest) -> None:
+def _check_body_size(request: ChaliceRequest, headers: dict[str, str]) -> None:
     """Refuse a body over ``MAX_BODY_BYTES``, by its declared length first, then by what arrived."""
-    declared = request.headers.get("content-length") or ""
+    declared = headers.get("content-length") or ""
     if _declares_more_than_allowed(declared) or len(request.raw_body or b"") > MAX_BODY_BYTES:
         raise RequestTooLarge(f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB")
 

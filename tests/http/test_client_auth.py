@@ -230,3 +230,17 @@ def test_matching_the_current_or_the_previous_secret_costs_the_same_comparisons(
     assert work[("c", "current")] == work[("c", "previous")] == [64, 64]
     assert work[("nobody", "x")] == [64, 64]
     assert work[("c", "wrong")][:2] == [64, 64]
+
+
+def test_a_secret_hash_is_hmac_sha256_under_the_pepper_whatever_was_hashed_before():
+    """Hashes stored before (HMAC-SHA-256 under the pepper) keep matching; one hash never leaks into the next."""
+    import hashlib
+    import hmac
+
+    from chalicelib.oauth.credentials import client_secret_matches, hash_client_secret
+
+    for pepper, secret in [(b"pepper-1", "s1"), (b"pepper-2", "s1"), (b"pepper-1", "s2"), (b"pepper-1", "s1")]:
+        expected = hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()
+        assert hash_client_secret(pepper, secret) == expected
+        assert client_secret_matches(pepper, secret, expected)
+        assert not client_secret_matches(pepper, secret + "x", expected)

@@ -263,3 +263,30 @@ def test_authorization_endpoint_pages_and_introspection_never_answer_cors(http, 
 )
 def test_origin_of_a_redirect_uri_is_what_a_browser_sends(uri, origin):
     assert origin_of(uri) == origin
+
+
+def test_adding_cors_headers_keeps_every_other_part_of_the_answer():
+    """Status, body, headers, cookies and error code (every field of the protocol response) survive the CORS step."""
+    from dataclasses import fields
+
+    from chalicelib.oauth.clients import Client
+    from chalicelib.oauth.cors import for_client
+    from chalicelib.oauth.http import Response
+    from chalicelib.oauth.request import Params, Request
+
+    answer = Response(
+        401, '{"error":"invalid_client"}', {"WWW-Authenticate": "Basic"}, ("a=1", "b=2"), "invalid_client"
+    )
+    fields_kept = {"status", "body", "headers", "cookies", "error"}
+    assert {f.name for f in fields(Response)} == fields_kept, "a new field: keep it in cors._with_headers too"
+    request = Request("POST", "/oauth2/token", {"origin": "https://app.example"}, Params({}))
+    client = Client(client_id="c", allowed_cors_origins=("https://app.example",))
+    readable = for_client(request, answer, client)
+    kept = (readable.status, readable.body, readable.cookies, readable.error)
+    assert kept == (answer.status, answer.body, answer.cookies, answer.error)
+    assert readable.headers == {
+        "WWW-Authenticate": "Basic",
+        "Vary": "Origin",
+        "Access-Control-Allow-Origin": "https://app.example",
+        "Access-Control-Expose-Headers": "WWW-Authenticate",
+    }
