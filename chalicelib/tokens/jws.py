@@ -14,13 +14,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, Protocol
-
-import jwt
-from jwt.api_jws import PyJWS
-from jwt.exceptions import DecodeError
-from jwt.utils import base64url_decode, base64url_encode
 
 from chalicelib.tokens import json_text
 
@@ -91,51 +86,6 @@ def _unverified_header(token: str) -> dict[str, Any]:
     return header
 
 
-_BASE64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-
-def decode_segment(segment: bytes, name: str) -> bytes:
-    """One JWS segment, decoded under PyJWT 2.15's rules: at most two ``=``, only base64url, canonical.
-
-    PyJWT's own ``PyJWS._decode_base64url_segment`` with its alphabet check
-    (GHSA-hxm8-2xgr-2p9m) done by ``bytes.translate`` in C: PyJWT tests each
-    character in a Python generator, about 150 µs for an access token, more
-    than the RSA verification itself.  tests/test_jws.py holds the two to the
-    same outcome on every kind of segment.
-    """
-    stripped = segment.rstrip(b"=")
-    padding = len(segment) - len(stripped)
-    if (
-        padding > 2
-        or (padding and len(segment) % 4)
-        or len(stripped) % 4 == 1
-        or stripped.translate(None, _BASE64URL_ALPHABET)  # what is left is not base64url
-    ):
-        raise DecodeError(f"Invalid {name} padding")
-    try:
-        decoded = base64url_decode(stripped)
-    except (TypeError, binascii.Error) as err:
-        raise DecodeError(f"Invalid {name} padding") from err
-    if base64url_encode(decoded) != stripped:
-        raise DecodeError(f"Invalid {name} padding")
-    return decoded
-
-
-class _PyJWS(PyJWS):
-    _decode_base64url_segment = staticmethod(decode_segment)
-
-
-class _PyJWT(jwt.PyJWT):
-    """PyJWT's decoder (every check of ``jwt.decode``) over the JWS decoder above."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._jws = _PyJWS(options=self._get_sig_options())
-
-
-_DECODER = _PyJWT()
-
-
 def verify(keys: VerificationKeys, token: str, *, typ: str, issuer: str, verify_exp: bool = True) -> dict[str, Any]:
     """The claims of a token we signed, or ``InvalidJws``."""
     header = _unverified_header(token)
@@ -144,8 +94,10 @@ def verify(keys: VerificationKeys, token: str, *, typ: str, issuer: str, verify_
     if found is None or not isinstance(token_typ, str) or token_typ.lower() != typ:
         raise InvalidJws("unknown kid or wrong typ")
     alg, public_key = found
+    import jwt
+
     try:
-        return _DECODER.decode(
+        return _decoder().decode(
             token,
             public_key,
             algorithms=[alg],
@@ -154,3 +106,12 @@ def verify(keys: VerificationKeys, token: str, *, typ: str, issuer: str, verify_
         )
     except jwt.PyJWTError as exc:
         raise InvalidJws(str(exc)) from exc
+
+
+@cache
+def _decoder() -> Any:
+    """PyJWT's decoder, imported on the first verification: a cold container's first token signs, never verifies,
+    and PyJWT's import is tens of milliseconds of a cold start."""
+    from chalicelib.tokens.pyjwt_decoder import decoder
+
+    return decoder()

@@ -215,7 +215,6 @@ def fresh_container() -> tuple[int, str | None, list[str], list[str]]:
     return status, admin_error, first_token, loaded
 
 
-@pytest.mark.xfail(strict=True, reason="tokens/jws.py still imports PyJWT at import; verification alone needs it")
 def test_a_first_token_imports_no_pyjwt():
     """PyJWT's import (25-75 ms; it loads cryptography.x509 and a JWKS client) is for verifying, not for signing."""
     status, _, first_token, _ = fresh_container()

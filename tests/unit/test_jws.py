@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from chalicelib.keys import jwkset
-from chalicelib.tokens import jws
+from chalicelib.tokens import jws, pyjwt_decoder
 
 ISSUER = "https://issuer.example"
 
@@ -165,4 +165,4 @@ def test_a_segment_decodes_or_fails_as_pyjwt_decodes_it(segment):
         except DecodeError as error:
             return str(error)
 
-    assert outcome(jws.decode_segment) == outcome(PyJWS._decode_base64url_segment)
+    assert outcome(pyjwt_decoder.decode_segment) == outcome(PyJWS._decode_base64url_segment)
