@@ -15,7 +15,6 @@ dimensions, unit ``Count``, values as a list.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -23,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
+
+from chalicelib.tokens import json_text
 
 NAMESPACE = "Tollgate"
 
@@ -54,7 +55,7 @@ def one_document() -> Iterator[None]:
 
 def _write(counts: list[Count]) -> None:
     for document in _documents(counts):
-        sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+        sys.stdout.write(json_text.compact(document) + "\n")
 
 
 def _documents(counts: list[Count]) -> list[dict[str, Any]]:

@@ -48,6 +48,7 @@ from typing import Any
 
 from chalicelib.metrics import emit_metric, one_document
 from chalicelib.oauth.events import Outcome
+from chalicelib.tokens import json_text
 from chalicelib.web.adapter import outcome_of
 
 SERVICE = "tollgate"
@@ -187,7 +188,7 @@ def json_line(fields: Mapping[str, Any]) -> str:
     trace = _trace_id()
     if trace:
         line["xray_trace_id"] = trace
-    return json.dumps(line, separators=(",", ":")) + "\n"
+    return json_text.compact(line) + "\n"
 
 
 def _trace_id() -> str | None:
@@ -196,10 +197,18 @@ def _trace_id() -> str | None:
     return trace.split(";")[0].replace("Root=", "") if trace else None
 
 
+# The last second formatted (second, date and time, offset): a busy container formats each second once.
+_last_second: tuple[int, str, str] = (-1, "", "")
+
+
 def _timestamp(now: float) -> str:
     """Powertools' default: ``2026-12-02 01:11:54,175+0000`` (local time, milliseconds, offset)."""
-    stamp = time.localtime(now)
-    return f"{time.strftime('%Y-%m-%d %H:%M:%S', stamp)},{int(now % 1 * 1000):03d}{time.strftime('%z', stamp)}"
+    global _last_second
+    second, last = int(now), _last_second
+    if last[0] != second:
+        stamp = time.localtime(second)
+        last = _last_second = (second, time.strftime("%Y-%m-%d %H:%M:%S", stamp), time.strftime("%z", stamp))
+    return f"{last[1]},{int(now % 1 * 1000):03d}{last[2]}"
 
 
 def _service() -> str:
