@@ -7,8 +7,9 @@ container, so importing the app touches no AWS service and loads no key.
 from __future__ import annotations
 
 import sys
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from functools import lru_cache, wraps
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.config import settings
 
@@ -35,7 +36,51 @@ if TYPE_CHECKING:
     from chalicelib.oauth.sessions import Sessions
 
 
+# Tests: adapters every service is built with instead of AWS's (``use_adapters``), by factory name.
+_chosen: dict[str, Any] = {}
+ADAPTERS: set[str] = set()  # the factories ``use_adapters`` may replace: each ``@_adapter``
+
+_Built = TypeVar("_Built")
+
+
+def _adapter(factory: Callable[[], _Built]) -> Callable[[], _Built]:
+    """A port's factory whose adapter a test may choose instead (``use_adapters``)."""
+    ADAPTERS.add(factory.__name__)
+
+    @wraps(factory)
+    def build() -> _Built:
+        chosen: _Built | None = _chosen.get(factory.__name__)
+        return chosen if chosen is not None else factory()
+
+    return build
+
+
+def use_adapters(**adapters: Any) -> None:
+    """Build every service from now on on these adapters (none: AWS's again); ``reset`` keeps the choice.
+
+    Names are this module's adapter factories: ``state_store``, ``client_repository``,
+    ``users``, ``key_provider``, ``pepper``.  For tests of protocol rules
+    (tests/unit/core.py): the core runs on in-memory ports, without moto.
+    """
+    unknown = set(adapters) - ADAPTERS
+    if unknown:
+        raise ValueError(f"no adapter factory named {sorted(unknown)}")
+    _chosen.clear()
+    _chosen.update(adapters)
+    reset()
+
+
+def use_state_store(store: StateStore | None) -> None:
+    """Build every service from now on on ``store`` (None: DynamoDB again); ``reset`` keeps the choice.
+
+    For tests of protocol rules: ``MemoryStateStore`` keeps the port's rules
+    (tests/contract/) without a DynamoDB round trip.
+    """
+    use_adapters(**({"state_store": store} if store is not None else {}))
+
+
 @lru_cache(maxsize=1)
+@_adapter
 def client_repository() -> ClientRepository:
     from chalicelib.storage.clients import DynamoClientRepository
 
@@ -43,6 +88,7 @@ def client_repository() -> ClientRepository:
 
 
 @lru_cache(maxsize=1)
+@_adapter
 def users() -> UserRepository:
     from chalicelib.storage.users import DynamoUserRepository
 
@@ -72,30 +118,16 @@ def csrf_guard() -> CsrfGuard:
     return CsrfGuard(secure=not settings().is_local)
 
 
-# Tests: the state store every service is built with instead of DynamoDB's (``use_state_store``).
-_chosen_state_store: list[StateStore] = []
-
-
 @lru_cache(maxsize=1)
+@_adapter
 def state_store() -> StateStore:
-    if _chosen_state_store:
-        return _chosen_state_store[0]
     from chalicelib.storage.state import DynamoStateStore
 
     return DynamoStateStore(settings().state_table)
 
 
-def use_state_store(store: StateStore | None) -> None:
-    """Build every service from now on on ``store`` (None: DynamoDB again); ``reset`` keeps the choice.
-
-    For tests of protocol rules: ``MemoryStateStore`` keeps the port's rules
-    (tests/contract/) without a DynamoDB round trip.
-    """
-    _chosen_state_store[:] = [store] if store is not None else []
-    reset()
-
-
 @lru_cache(maxsize=1)
+@_adapter
 def key_provider() -> KeyProvider:
     """``KEY_MODE``: ``secrets`` (JWK set in Secrets Manager) or ``kms`` (KMS keys sign)."""
     config = settings()
@@ -111,6 +143,7 @@ def key_provider() -> KeyProvider:
 
 
 @lru_cache(maxsize=1)
+@_adapter
 def pepper() -> Pepper:
     from chalicelib.keys.pepper import SecretsManagerPepper
 

@@ -21,11 +21,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import yaml
-from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:  # the SDK loads only to apply: reading the template (tests/unit/test_waf.py) needs none
+    import boto3
 
 log = logging.getLogger("tollgate.local")
 
@@ -257,6 +258,8 @@ def _ensure_point_in_time_recovery(dynamodb: Any, table: str, spec: dict[str, An
     """Best effort: nothing local depends on it, so an emulator without it only earns a warning."""
     if not spec or not spec.get("PointInTimeRecoveryEnabled"):
         return
+    from botocore.exceptions import ClientError
+
     try:
         dynamodb.update_continuous_backups(
             TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
@@ -389,6 +392,8 @@ def apply_template(
     the clients go wherever boto3 would, so only call it that way under a mock.
     ``parameters`` override the template's parameter defaults.
     """
+    import boto3
+
     clients = _Clients.create(session or boto3.session.Session(), endpoint_url)
     return _apply(load_template(template_path), clients, parameters or {})
 

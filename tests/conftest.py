@@ -13,17 +13,27 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import botocore.loaders
-import botocore.session
 import pytest
 
 ISSUER = "http://127.0.0.1:8000"
 _STARTED = pytest.StashKey[float]()
 
-# botocore reads its JSON models and endpoint rules again for every new session, and each test's embedded
-# AWS makes several (boto3 clients, PynamoDB): half of the ``aws`` fixture's time.  They never change during
-# a run, so every session shares one loader.
-botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
+
+def _share_botocore_loader() -> None:
+    """botocore reads its JSON models and endpoint rules again for every new session, and each test's embedded
+    AWS makes several (boto3 clients, PynamoDB): half of the ``aws`` fixture's time.  They never change during
+    a run, so every session shares one loader.  Not imported for a run of tests/unit alone: that layer never
+    loads an AWS SDK (tests/unit/conftest.py checks it)."""
+    import botocore.loaders
+    import botocore.session
+
+    if not hasattr(botocore.session.create_loader, "cache_info"):
+        botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if any(not item.nodeid.startswith("tests/unit/") for item in items):
+        _share_botocore_loader()
 
 
 LAYERS = ("unit", "contract", "http", "e2e")
@@ -116,6 +126,9 @@ def refresh_anytime(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
+    import botocore.session
+
+    _share_botocore_loader()
     counter = AwsCalls()
     create_client = botocore.session.Session.create_client
 
@@ -262,17 +275,18 @@ def http(aws: AwsCalls) -> Iterator[Any]:
         yield client.http
 
 
-@pytest.fixture
-def register(aws: AwsCalls) -> Callable[..., dict[str, Any]]:
-    """Register a client through the admin function, as an operator would."""
+def admin_register(**metadata: Any) -> dict[str, Any]:
+    """Register a client through the admin function, as an operator would; its registration (with the secret)."""
     from chalicelib.admin import handle
 
-    def _register(**metadata: Any) -> dict[str, Any]:
-        answer = handle({"operation": "clients.create", "params": metadata})
-        assert "result" in answer, answer
-        return answer["result"]
+    answer = handle({"operation": "clients.create", "params": metadata})
+    assert "result" in answer, answer
+    return answer["result"]
 
-    return _register
+
+@pytest.fixture
+def register(aws: AwsCalls) -> Callable[..., dict[str, Any]]:
+    return admin_register
 
 
 def basic(client_id: str, client_secret: str) -> str:

@@ -1,4 +1,6 @@
-"""RFC 8628 device authorization grant over Chalice's test client."""
+"""RFC 8628 device authorization grant over Chalice's test client: the device page, races, AWS calls.
+
+The grant's answers to a polling device alone: tests/unit/test_device_polling.py."""
 
 from __future__ import annotations
 
@@ -75,27 +77,6 @@ def approve(browser, user_code, *, allow=True):
     return browser.get(done.headers["Location"])
 
 
-def test_device_authorization_response(http, tv):
-    response = device_auth(http, tv)
-    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
-    body = json.loads(response.body)
-    assert body["device_code"].startswith("tg_dc_")
-    assert re.fullmatch(r"[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}", body["user_code"])
-    assert body["verification_uri"] == f"{ISSUER}/oauth2/device/verify"
-    assert body["verification_uri_complete"] == f"{ISSUER}/oauth2/device/verify?user_code={body['user_code']}"
-    assert body["expires_in"] == 600 and body["interval"] == 5
-
-
-def test_client_without_the_device_grant_is_unauthorized_client(http, register):
-    web = register(grant_types=["authorization_code"], redirect_uris=["https://a.example.com/cb"], scope="openid")
-    response = http.post("/oauth2/device/auth", headers=FORM, body=urlencode({"client_id": web["client_id"]}))
-    assert error_of(response) in {"unauthorized_client", "invalid_client"}
-
-
-def test_device_scope_is_validated(http, tv):
-    assert error_of(device_auth(http, tv, scope="openid admin")) == "invalid_scope"
-
-
 def test_full_device_flow_issues_tokens_exactly_once(http, tv, frozen_clock):
     body = json.loads(device_auth(http, tv).body)
     assert error_of(poll(http, tv, body["device_code"])) == "authorization_pending"
@@ -108,21 +89,6 @@ def test_full_device_flow_issues_tokens_exactly_once(http, tv, frozen_clock):
     assert {"access_token", "refresh_token", "id_token"} <= set(issued)
     frozen_clock[0] += 5
     assert error_of(poll(http, tv, body["device_code"])) == "invalid_grant"
-
-
-def test_polling_too_fast_is_slow_down_until_the_device_has_waited_out_every_poll(http, tv, frozen_clock):
-    device_code = json.loads(device_auth(http, tv).body)["device_code"]
-    assert error_of(poll(http, tv, device_code)) == "authorization_pending"  # t=0: each poll spends 5 s
-    frozen_clock[0] += 1
-    assert error_of(poll(http, tv, device_code)) == "slow_down"  # t=1: needed 5 s since the last poll
-    frozen_clock[0] += 6
-    assert error_of(poll(http, tv, device_code)) == "slow_down"  # t=7: 2 polls made, budget reaches t=10
-    frozen_clock[0] += 7
-    assert error_of(poll(http, tv, device_code)) == "slow_down"  # t=14: 3 polls made, budget reaches t=15
-    frozen_clock[0] += 6
-    assert error_of(poll(http, tv, device_code)) == "authorization_pending"  # t=20: 4 polls, 20 s: in time
-    frozen_clock[0] += 5
-    assert error_of(poll(http, tv, device_code)) == "authorization_pending"  # back at the interval
 
 
 def test_deny_answers_access_denied(http, tv, frozen_clock):
@@ -240,12 +206,6 @@ def test_headless_accept_is_limited_per_device_challenge(http, tv):
         assert answer["error"] == "invalid_request"
     answer = handle({"operation": "device.accept", "params": {"device_challenge": challenge, "user_code": user_code}})
     assert "redirect_to" not in answer and "too many" in answer["error_description"].lower(), answer
-
-
-def test_a_device_code_is_bound_to_the_client_that_asked(http, tv, register):
-    other = register(grant_types=[GRANT], scope="openid", token_endpoint_auth_method="none")
-    body = json.loads(device_auth(http, tv).body)
-    assert error_of(poll(http, other, body["device_code"])) == "invalid_grant"
 
 
 def test_concurrent_polls_after_approval_yield_exactly_one_token_response(http, tv, frozen_clock):

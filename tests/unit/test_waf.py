@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import pytest
 
 from infra.guards import WAF_TEMPLATE_PATH
-from infra.local import load_template
+from infra.template import load_template
 
 WAF = load_template(WAF_TEMPLATE_PATH)
 RULES = {rule["Name"]: rule for rule in WAF["Resources"]["WebAcl"]["Properties"]["Rules"]}

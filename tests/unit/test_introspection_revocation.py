@@ -1,4 +1,4 @@
-"""RFC 7662 introspection and RFC 7009 revocation of access tokens."""
+"""RFC 7662 introspection and RFC 7009 revocation of access tokens, on the core alone (tests/unit/core.py)."""
 
 from __future__ import annotations
 
