@@ -184,7 +184,9 @@ def json_line(fields: Mapping[str, Any]) -> str:
         "timestamp": _timestamp(time.time()),
         "service": _service(),
     }
-    line.update((name, value) for name, value in fields.items() if value is not None)
+    for name, value in fields.items():
+        if value is not None:
+            line[name] = value
     trace = _trace_id()
     if trace:
         line["xray_trace_id"] = trace
