@@ -29,6 +29,9 @@ preflight.check()
 
 # Logs are JSON lines (chalicelib/web/observability.py), not Chalice's plain-text handler.
 app = Chalice(app_name=APP_NAME, configure_logs=False)
+# Tollgate answers JSON, forms and HTML only: no binary media types, so API Gateway never base64-encodes a body
+# and Chalice does not match every request's and response's content type against sixteen of them (issue 13).
+app.api.binary_types = []
 # Security headers, one log line and the metrics of every request (one middleware: each costs CPU per request);
 # one log line and the metrics of every admin or login-app operation and key rotation; never a secret.
 app.register_middleware(middleware.http, "http")

@@ -525,3 +525,10 @@ def test_an_unhandled_error_is_one_json_line_with_the_exception_and_the_request_
     line = logged[0]
     assert (line["exception_name"], line["request_id"]) == ("RuntimeError", request["request_id"])
     assert "the table is on fire" in line["exception"] and line["message"] == "unhandled error in /oauth2/token"
+
+
+def test_the_api_declares_no_binary_media_types():
+    """Every answer is text (JSON, forms, HTML): API Gateway never base64-encodes one, and Chalice checks no list."""
+    import app
+
+    assert app.app.api.binary_types == []
