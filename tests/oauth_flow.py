@@ -122,10 +122,21 @@ def token_call(http: Any, client: dict, body: dict) -> Any:
     return http.post("/oauth2/token", headers=headers, body=urlencode(body))
 
 
-def signed_in_tokens(http: Any, client: dict, scope: str) -> dict:
+def signed_in_tokens(
+    http: Any, client: dict, scope: str, *, browser: Browser | None = None, subject: str = "user-1"
+) -> dict:
     """A person signs in (the admin function accepts login and consent) and the client redeems the code."""
     verifier, challenge = pkce_pair()
     url = authorize_url(client["client_id"], scope=scope, code_challenge=challenge, code_challenge_method="S256")
-    response = exchange(http, client, sign_in(Browser(http), url)["code"], verifier)
+    response = exchange(http, client, sign_in(browser or Browser(http), url, subject)["code"], verifier)
     assert response.status_code == 200, response.body
     return json.loads(response.body)
+
+
+def refresh(http: Any, client: dict, refresh_token: str, **extra: str) -> Any:
+    return token_call(http, client, {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra})
+
+
+def error_of(response: Any) -> str:
+    """The RFC 6749 §5.2 ``error`` code of a JSON error answer."""
+    return json.loads(response.body)["error"]

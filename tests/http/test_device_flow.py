@@ -12,7 +12,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from tests.conftest import FORM, ISSUER
-from tests.oauth_flow import Browser, query_of
+from tests.oauth_flow import Browser, error_of, query_of
 
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -35,10 +35,6 @@ def device_auth(http, client, **extra):
 def poll(http, client, device_code):
     body = urlencode({"grant_type": GRANT, "device_code": device_code, "client_id": client["client_id"]})
     return http.post("/oauth2/token", headers=FORM, body=body)
-
-
-def error_of(response):
-    return json.loads(response.body)["error"]
 
 
 def form_fields(page):

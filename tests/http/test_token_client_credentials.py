@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import FORM, basic
+from tests.oauth_flow import error_of
 
 API = "https://api.example.com"
 
@@ -30,10 +31,6 @@ def post_token(http, body, *, client=None, headers=None):
         merged["Authorization"] = basic(client["client_id"], client["client_secret"])
     payload = body if isinstance(body, str) else urlencode(body, doseq=True)
     return http.post("/oauth2/token", headers=merged, body=payload)
-
-
-def error_of(response):
-    return json.loads(response.body)["error"]
 
 
 def test_opaque_strategy_issues_a_prefixed_token_stored_only_as_a_hash(http, register, aws):

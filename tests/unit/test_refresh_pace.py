@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.oauth_flow import introspect, signed_in_tokens, token_call
+from tests.oauth_flow import introspect, refresh, signed_in_tokens
 
 SCOPE = "openid offline_access profile"
 
@@ -27,10 +27,6 @@ def web_app(register):
 
 def signed_in(http, client) -> dict:
     return signed_in_tokens(http, client, SCOPE)
-
-
-def refresh(http, client, refresh_token):
-    return token_call(http, client, {"grant_type": "refresh_token", "refresh_token": refresh_token})
 
 
 def test_a_refresh_within_the_interval_is_refused_and_the_token_stays_valid(http, web_app, frozen_clock):

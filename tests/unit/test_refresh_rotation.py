@@ -14,17 +14,23 @@ from tests.oauth_flow import (
     REDIRECT_URI,
     Browser,
     authorize_url,
+    error_of,
     exchange,
     introspect,
     pkce_pair,
+    refresh,
     sign_in,
-    token_call,
+    signed_in_tokens,
 )
 
 SCOPE = "openid offline_access profile email"
 
 # These tests are about what a refresh issues and revokes; how often one may refresh: test_refresh_pace.py.
 pytestmark = pytest.mark.usefixtures("refresh_anytime")
+
+
+def tokens(http, browser, client, subject="user-1", scope=SCOPE):
+    return signed_in_tokens(http, client, scope, browser=browser, subject=subject)
 
 
 @pytest.fixture
@@ -40,23 +46,6 @@ def web_app(register):
 @pytest.fixture
 def browser(http):
     return Browser(http)
-
-
-def tokens(http, browser, client, subject="user-1", scope=SCOPE):
-    verifier, challenge = pkce_pair()
-    url = authorize_url(client["client_id"], scope=scope, code_challenge=challenge, code_challenge_method="S256")
-    answer = sign_in(browser, url, subject)
-    response = exchange(http, client, answer["code"], verifier)
-    assert response.status_code == 200, response.body
-    return json.loads(response.body)
-
-
-def refresh(http, client, refresh_token, **extra):
-    return token_call(http, client, {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra})
-
-
-def error_of(response):
-    return json.loads(response.body)["error"]
 
 
 def test_refresh_rotates_the_refresh_token(http, browser, web_app):

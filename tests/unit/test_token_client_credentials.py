@@ -9,6 +9,7 @@ import jwt
 import pytest
 
 from tests.conftest import FORM, ISSUER, basic
+from tests.oauth_flow import error_of
 
 API = "https://api.example.com"
 
@@ -29,10 +30,6 @@ def post_token(http, body, *, client=None, headers=None):
         merged["Authorization"] = basic(client["client_id"], client["client_secret"])
     payload = body if isinstance(body, str) else urlencode(body, doseq=True)
     return http.post("/oauth2/token", headers=merged, body=payload)
-
-
-def error_of(response):
-    return json.loads(response.body)["error"]
 
 
 def verify(http, token):
