@@ -54,7 +54,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             parts = getattr(report, "nodeid", "").split("/")
             if getattr(report, "when", None) is None or len(parts) < 3 or parts[0] != "tests":
                 continue
-            seconds[parts[1]] += report.duration
+            seconds[parts[1]] += getattr(report, "duration", 0.0)
             tests[parts[1]] += report.when == "call"
     if not tests:
         return
@@ -294,3 +294,25 @@ def basic(client_id: str, client_secret: str) -> str:
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 §3.4
+API = "https://api.example.com"  # the resource the test clients are registered for
+
+
+@pytest.fixture
+def tv(register):
+    return register(
+        client_name="Living room TV",
+        grant_types=[DEVICE_GRANT, "refresh_token"],
+        scope="openid offline_access profile",
+        token_endpoint_auth_method="none",
+    )
+
+
+@pytest.fixture
+def machine(register):
+    return register(
+        client_name="billing",
+        grant_types=["client_credentials"],
+        scope="invoices:read invoices:write",
+        audience=[API, "https://other.example.com"],
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from tests.conftest import FORM, ISSUER, basic
+from tests.conftest import DEVICE_GRANT, FORM, ISSUER, basic
 
 REDIRECT_URI = "https://app.example.com/cb"
 
@@ -140,3 +140,21 @@ def refresh(http: Any, client: dict, refresh_token: str, **extra: str) -> Any:
 def error_of(response: Any) -> str:
     """The RFC 6749 §5.2 ``error`` code of a JSON error answer."""
     return json.loads(response.body)["error"]
+
+
+def device_auth(http, client, **extra):
+    body = urlencode({"client_id": client["client_id"], "scope": "openid offline_access", **extra})
+    return http.post("/oauth2/device/auth", headers=FORM, body=body)
+
+
+def poll(http, client, device_code):
+    body = urlencode({"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": client["client_id"]})
+    return http.post("/oauth2/token", headers=FORM, body=body)
+
+
+def post_token(http, body, *, client=None, headers=None):
+    merged = {**FORM, **(headers or {})}
+    if client is not None:
+        merged["Authorization"] = basic(client["client_id"], client["client_secret"])
+    payload = body if isinstance(body, str) else urlencode(body, doseq=True)
+    return http.post("/oauth2/token", headers=merged, body=payload)

@@ -410,7 +410,8 @@ def test_a_flow_too_large_for_a_url_is_stored_instead_and_still_signs_in(http, r
 def test_a_visit_to_the_device_page_writes_nothing_until_a_code_is_accepted(http, register, aws):
     import json
 
-    from tests.http.test_device_flow import GRANT, device_auth, form_fields, post_form
+    from tests.http.test_device_flow import device_auth, form_fields, post_form
+    from tests.oauth_flow import DEVICE_GRANT as GRANT
 
     tv = register(grant_types=[GRANT], scope="openid offline_access", token_endpoint_auth_method="none")
     user_code = json.loads(device_auth(http, tv).body)["user_code"]

@@ -221,7 +221,8 @@ def test_a_failed_login_costs_five_calls_and_a_successful_one_eight(http, login_
 
 
 def test_entering_a_device_code_costs_three_calls_when_wrong_and_four_when_right(http, register, aws):
-    from tests.http.test_device_flow import GRANT, device_auth, open_form, post_form
+    from tests.http.test_device_flow import device_auth, open_form, post_form
+    from tests.oauth_flow import DEVICE_GRANT as GRANT
     from tests.oauth_flow import Browser
 
     tv = register(grant_types=[GRANT], scope="openid offline_access", token_endpoint_auth_method="none")

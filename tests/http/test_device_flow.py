@@ -12,29 +12,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from tests.conftest import FORM, ISSUER
-from tests.oauth_flow import Browser, error_of, query_of
-
-GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-
-
-@pytest.fixture
-def tv(register):
-    return register(
-        client_name="Living room TV",
-        grant_types=[GRANT, "refresh_token"],
-        scope="openid offline_access profile",
-        token_endpoint_auth_method="none",
-    )
-
-
-def device_auth(http, client, **extra):
-    body = urlencode({"client_id": client["client_id"], "scope": "openid offline_access", **extra})
-    return http.post("/oauth2/device/auth", headers=FORM, body=body)
-
-
-def poll(http, client, device_code):
-    body = urlencode({"grant_type": GRANT, "device_code": device_code, "client_id": client["client_id"]})
-    return http.post("/oauth2/token", headers=FORM, body=body)
+from tests.oauth_flow import DEVICE_GRANT, Browser, device_auth, error_of, poll, query_of
 
 
 def form_fields(page):
@@ -295,7 +273,7 @@ def test_entering_a_user_code_looks_it_up_with_one_index_query(http, tv, aws):
 def test_discovery_lists_the_device_endpoint_and_grant(http):
     meta = json.loads(http.get("/.well-known/openid-configuration").body)
     assert meta["device_authorization_endpoint"] == f"{ISSUER}/oauth2/device/auth"
-    assert GRANT in meta["grant_types_supported"]
+    assert DEVICE_GRANT in meta["grant_types_supported"]
 
 
 def test_verification_page_sends_security_headers(http):
@@ -354,7 +332,7 @@ def test_remembered_consent_never_skips_the_device_confirmation(http, tv):
 def test_skip_consent_never_skips_the_device_confirmation(http, register):
     first_party = register(
         client_name="Lobby screen",
-        grant_types=[GRANT],
+        grant_types=[DEVICE_GRANT],
         scope="openid offline_access",
         token_endpoint_auth_method="none",
         skip_consent=True,
@@ -368,7 +346,7 @@ def test_device_consent_shows_the_registered_audience_when_none_was_requested(ht
     from chalicelib import services
 
     tv = register(
-        grant_types=[GRANT],
+        grant_types=[DEVICE_GRANT],
         scope="openid",
         audience=["https://media.example.com"],
         token_endpoint_auth_method="none",

@@ -5,32 +5,11 @@ The grant's rules (scopes, audiences, error codes): tests/unit/test_token_client
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import FORM, basic
-from tests.oauth_flow import error_of
-
-API = "https://api.example.com"
-
-
-@pytest.fixture
-def machine(register):
-    return register(
-        client_name="billing",
-        grant_types=["client_credentials"],
-        scope="invoices:read invoices:write",
-        audience=[API, "https://other.example.com"],
-    )
-
-
-def post_token(http, body, *, client=None, headers=None):
-    merged = {**FORM, **(headers or {})}
-    if client is not None:
-        merged["Authorization"] = basic(client["client_id"], client["client_secret"])
-    payload = body if isinstance(body, str) else urlencode(body, doseq=True)
-    return http.post("/oauth2/token", headers=merged, body=payload)
+from tests.conftest import basic
+from tests.oauth_flow import error_of, post_token
 
 
 def test_opaque_strategy_issues_a_prefixed_token_stored_only_as_a_hash(http, register, aws):

@@ -13,29 +13,16 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import FORM, ISSUER
-from tests.oauth_flow import Browser, consent_challenge, error_of, login_challenge, query_of
-
-GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-
-
-@pytest.fixture
-def tv(register):
-    return register(
-        client_name="Living room TV",
-        grant_types=[GRANT, "refresh_token"],
-        scope="openid offline_access profile",
-        token_endpoint_auth_method="none",
-    )
-
-
-def device_auth(http, client, **extra):
-    body = urlencode({"client_id": client["client_id"], "scope": "openid offline_access", **extra})
-    return http.post("/oauth2/device/auth", headers=FORM, body=body)
-
-
-def poll(http, client, device_code):
-    body = urlencode({"grant_type": GRANT, "device_code": device_code, "client_id": client["client_id"]})
-    return http.post("/oauth2/token", headers=FORM, body=body)
+from tests.oauth_flow import (
+    DEVICE_GRANT,
+    Browser,
+    consent_challenge,
+    device_auth,
+    error_of,
+    login_challenge,
+    poll,
+    query_of,
+)
 
 
 def answer_device(http, user_code, *, allow=True):
@@ -130,6 +117,6 @@ def test_polling_too_fast_is_slow_down_until_the_device_has_waited_out_every_pol
 
 
 def test_a_device_code_is_bound_to_the_client_that_asked(http, tv, register):
-    other = register(grant_types=[GRANT], scope="openid", token_endpoint_auth_method="none")
+    other = register(grant_types=[DEVICE_GRANT], scope="openid", token_endpoint_auth_method="none")
     body = json.loads(device_auth(http, tv).body)
     assert error_of(poll(http, other, body["device_code"])) == "invalid_grant"
