@@ -158,3 +158,20 @@ def post_token(http, body, *, client=None, headers=None):
         merged["Authorization"] = basic(client["client_id"], client["client_secret"])
     payload = body if isinstance(body, str) else urlencode(body, doseq=True)
     return http.post("/oauth2/token", headers=merged, body=payload)
+
+
+def opaque_app(register: Any, scope: str) -> dict:
+    """A code-flow client whose access tokens are opaque (looked up, not verified)."""
+    return register(
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=[REDIRECT_URI],
+        scope=scope,
+        access_token_strategy="opaque",
+    )
+
+
+def code_for(browser: Browser, client: dict, scope: str, subject: str = "user-1") -> tuple[str, str]:
+    """A signed-in person's authorization code and its PKCE verifier."""
+    verifier, challenge = pkce_pair()
+    url = authorize_url(client["client_id"], scope=scope, code_challenge=challenge, code_challenge_method="S256")
+    return sign_in(browser, url, subject)["code"], verifier

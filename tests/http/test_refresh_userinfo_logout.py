@@ -17,13 +17,14 @@ from tests.oauth_flow import (
     REDIRECT_URI,
     Browser,
     authorize_url,
+    code_for,
     error_of,
     exchange,
     introspect,
+    opaque_app,
     pkce_pair,
     query_of,
     refresh,
-    sign_in,
     signed_in_tokens,
 )
 
@@ -83,21 +84,6 @@ def lagging_grant_index(aws, monkeypatch):
     monkeypatch.setattr(index, "query", lambda *args, **kwargs: iter(()))
 
 
-def opaque_app(register):
-    return register(
-        grant_types=["authorization_code", "refresh_token"],
-        redirect_uris=[REDIRECT_URI],
-        scope=SCOPE,
-        access_token_strategy="opaque",
-    )
-
-
-def code_for(browser, client, subject="user-1"):
-    verifier, challenge = pkce_pair()
-    url = authorize_url(client["client_id"], scope=SCOPE, code_challenge=challenge, code_challenge_method="S256")
-    return sign_in(browser, url, subject)["code"], verifier
-
-
 @pytest.mark.parametrize("strategy", ["jwt", "opaque"])
 def test_code_replay_revokes_the_tokens_the_grant_index_has_not_seen_yet(
     http, browser, register, person, lagging_grant_index, strategy
@@ -108,7 +94,7 @@ def test_code_replay_revokes_the_tokens_the_grant_index_has_not_seen_yet(
         scope=SCOPE,
         access_token_strategy=strategy,
     )
-    code, verifier = code_for(browser, client, person["user_id"])
+    code, verifier = code_for(browser, client, SCOPE, person["user_id"])
     first = json.loads(exchange(http, client, code, verifier).body)
     assert userinfo(http, first["access_token"]).status_code == 200
     assert error_of(exchange(http, client, code, verifier)) == "invalid_grant"  # the replay
@@ -121,8 +107,8 @@ def test_code_replay_revokes_the_tokens_the_grant_index_has_not_seen_yet(
 def test_refresh_token_reuse_revokes_the_new_tokens_the_grant_index_has_not_seen_yet(
     http, browser, register, person, lagging_grant_index
 ):
-    client = opaque_app(register)
-    code, verifier = code_for(browser, client, person["user_id"])
+    client = opaque_app(register, SCOPE)
+    code, verifier = code_for(browser, client, SCOPE, person["user_id"])
     first = json.loads(exchange(http, client, code, verifier).body)
     second = json.loads(refresh(http, client, first["refresh_token"]).body)
     assert error_of(refresh(http, client, first["refresh_token"])) == "invalid_grant"  # reuse: theft

@@ -13,13 +13,12 @@ from tests.conftest import FORM, basic
 from tests.oauth_flow import (
     REDIRECT_URI,
     Browser,
-    authorize_url,
+    code_for,
     error_of,
     exchange,
     introspect,
-    pkce_pair,
+    opaque_app,
     refresh,
-    sign_in,
     signed_in_tokens,
 )
 
@@ -103,27 +102,12 @@ def test_refresh_token_introspects_active_until_rotated(http, browser, web_app):
     assert introspect(http, web_app, first["refresh_token"]) == {"active": False}
 
 
-def opaque_app(register):
-    return register(
-        grant_types=["authorization_code", "refresh_token"],
-        redirect_uris=[REDIRECT_URI],
-        scope=SCOPE,
-        access_token_strategy="opaque",
-    )
-
-
-def code_for(browser, client, subject="user-1"):
-    verifier, challenge = pkce_pair()
-    url = authorize_url(client["client_id"], scope=SCOPE, code_challenge=challenge, code_challenge_method="S256")
-    return sign_in(browser, url, subject)["code"], verifier
-
-
 def test_an_exchange_still_writing_when_its_code_is_replayed_hands_out_nothing(http, browser, register, monkeypatch):
     """The first exchange consumed the code; before it stores its tokens, a replay revokes the grant."""
     from chalicelib.tokens import jws
 
-    client = opaque_app(register)
-    code, verifier = code_for(browser, client)
+    client = opaque_app(register, SCOPE)
+    code, verifier = code_for(browser, client, SCOPE)
     sign, replays = jws.sign, []
 
     def sign_then_replay(*args, **kwargs):
