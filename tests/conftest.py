@@ -316,3 +316,17 @@ def machine(register):
         scope="invoices:read invoices:write",
         audience=[API, "https://other.example.com"],
     )
+
+
+@pytest.fixture
+def web_app(register):
+    """A confidential code-flow client with refresh tokens and one API audience (modules may register their own)."""
+    from tests.oauth_flow import REDIRECT_URI
+
+    return register(
+        client_name="Web app",
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=[REDIRECT_URI],
+        scope="openid offline_access profile email",
+        audience=[API],
+    )

@@ -13,17 +13,6 @@ from tests.oauth_flow import REDIRECT_URI
 SCOPE = "openid offline_access profile email"
 
 
-@pytest.fixture
-def web_app(register):
-    return register(
-        client_name="Web app",
-        grant_types=["authorization_code", "refresh_token"],
-        redirect_uris=[REDIRECT_URI],
-        scope=SCOPE,
-        audience=["https://api.example.com"],
-    )
-
-
 @pytest.mark.parametrize(
     "params",
     [
