@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import FORM, basic
+from tests.conftest import FORM
+from tests.unit.test_client_auth import rotate, status_with
 
 GRANT = {"grant_type": "client_credentials"}
 
@@ -20,18 +21,6 @@ def token(http, body, headers=None):
 @pytest.fixture
 def basic_client(register):
     return register(grant_types=["client_credentials"], scope="a")
-
-
-def rotate(client_id, **params):
-    from chalicelib.admin import handle
-
-    answer = handle({"operation": "clients.rotate_secret", "params": {"client_id": client_id, **params}})
-    assert "result" in answer, answer
-    return answer["result"]["client_secret"]
-
-
-def status_with(http, client_id, secret):
-    return token(http, GRANT, {"Authorization": basic(client_id, secret)}).status_code
 
 
 def test_old_secret_stops_when_the_grace_period_ends_even_on_a_warm_container(http, basic_client, frozen_clock):

@@ -13,20 +13,11 @@ import threading
 
 import pytest
 
-from tests.oauth_flow import introspect, refresh, signed_in_tokens, token_call
+from tests.oauth_flow import introspect, refresh, token_call
+from tests.unit import test_refresh_pace as unit_layer
+from tests.unit.test_refresh_pace import signed_in
 
-SCOPE = "openid offline_access profile"
-
-
-@pytest.fixture
-def web_app(register):
-    from tests.oauth_flow import REDIRECT_URI
-
-    return register(grant_types=["authorization_code", "refresh_token"], redirect_uris=[REDIRECT_URI], scope=SCOPE)
-
-
-def signed_in(http, client) -> dict:
-    return signed_in_tokens(http, client, SCOPE)
+web_app = unit_layer.web_app  # the same client as the unit layer's pace tests (a fixture)
 
 
 def test_parallel_refreshes_of_one_token_leave_the_first_pair_valid(http, web_app, frozen_clock):
