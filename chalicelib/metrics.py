@@ -67,15 +67,6 @@ def _documents(counts: list[Count]) -> list[dict[str, Any]]:
     namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
     stage = os.environ.get("STAGE") or "local"
     timestamp = int(time.time() * 1000)
-    if len(counts) == 1:  # most requests count one thing: its document directly
-        name, dimensions = counts[0]
-        values = {"Stage": stage, **dimensions}
-        directive = {"Namespace": namespace, "Dimensions": [list(values)], "Metrics": [{"Name": name, "Unit": "Count"}]}
-        return [{"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": [directive]}, **values, name: [1.0]}]
-    return _aggregated(counts, namespace, stage, timestamp)
-
-
-def _aggregated(counts: list[Count], namespace: str, stage: str, timestamp: int) -> list[dict[str, Any]]:
     documents: list[dict[str, Any]] = []
     for name, dimensions in counts:
         values = {"Stage": stage, **dimensions}

@@ -79,15 +79,9 @@ class JsonLines(logging.Formatter):
     request id, the ``extra`` keys, and ``exception`` / ``exception_name`` when there is one; no ``None``."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "level": record.levelname,
-            "location": f"{record.funcName}:{record.lineno}",
-            "message": record.getMessage(),
-            "timestamp": _timestamp(record.created),
-            "service": _service(),
-            "xray_trace_id": _trace_id(),
-            "request_id": _request_id.get(),
-        }
+        line = _head(record.levelname, f"{record.funcName}:{record.lineno}", record.getMessage(), record.created)
+        line["xray_trace_id"] = _trace_id()
+        line["request_id"] = _request_id.get()
         line.update((name, value) for name, value in vars(record).items() if name not in _RECORD_ATTRIBUTES)
         if record.exc_info and record.exc_info[0] is not None:
             line["exception"] = self.formatException(record.exc_info)
@@ -177,13 +171,7 @@ def json_line(fields: Mapping[str, Any]) -> str:
     ``LogRecord`` and ``findCaller``, which together cost about five times as
     much per request (issue 13).
     """
-    line: dict[str, Any] = {
-        "level": "INFO",
-        "location": "http_middleware",
-        "message": "request",
-        "timestamp": _timestamp(time.time()),
-        "service": _service(),
-    }
+    line = _head("INFO", "http_middleware", "request", time.time())
     for name, value in fields.items():
         if value is not None:
             line[name] = value
@@ -191,6 +179,17 @@ def json_line(fields: Mapping[str, Any]) -> str:
     if trace:
         line["xray_trace_id"] = trace
     return json_text.compact(line) + "\n"
+
+
+def _head(level: str, location: str, message: str, now: float) -> dict[str, Any]:
+    """The keys every line starts with, in Powertools' order."""
+    return {
+        "level": level,
+        "location": location,
+        "message": message,
+        "timestamp": _timestamp(now),
+        "service": _service(),
+    }
 
 
 def _trace_id() -> str | None:

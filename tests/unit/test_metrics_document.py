@@ -1,4 +1,4 @@
-"""One count's EMF document, built directly, is the document the aggregation builds for it: same keys, same order."""
+"""One count is one EMF document: namespace, Stage and its own dimensions, unit Count, the value as a list."""
 
 from __future__ import annotations
 
@@ -17,12 +17,26 @@ from chalicelib import metrics
         ("KeyRotations", {}),
     ],
 )
-def test_one_count_is_written_as_the_aggregation_would_write_it(count, monkeypatch, capsys) -> None:
+def test_one_count_is_one_emf_document(count, monkeypatch, capsys) -> None:
+    name, dimensions = count
     monkeypatch.setenv("STAGE", "prod")
     monkeypatch.setattr(metrics.time, "time", lambda: 1_700_000_000.123)
     with metrics.one_document():
-        metrics.emit_metric(count[0], **count[1])
+        metrics.emit_metric(name, **dimensions)
     (line,) = capsys.readouterr().out.splitlines()
-    expected = metrics._aggregated([count], metrics.NAMESPACE, "prod", 1_700_000_000_123)
-    assert line == json.dumps(expected[0], separators=(",", ":"))
-    assert json.loads(line)["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": count[0], "Unit": "Count"}]
+    values = {"Stage": "prod", **dimensions}
+    expected = {
+        "_aws": {
+            "Timestamp": 1_700_000_000_123,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": metrics.NAMESPACE,
+                    "Dimensions": [list(values)],
+                    "Metrics": [{"Name": name, "Unit": "Count"}],
+                }
+            ],
+        },
+        **values,
+        name: [1.0],
+    }
+    assert line == json.dumps(expected, separators=(",", ":"))
