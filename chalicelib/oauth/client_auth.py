@@ -12,12 +12,12 @@ import base64
 import threading
 from dataclasses import dataclass
 from time import monotonic
-from urllib.parse import unquote_plus
 
 from chalicelib import clock
 from chalicelib.oauth.clients import Client
 from chalicelib.oauth.credentials import NO_HASH, client_secret_matches_either
 from chalicelib.oauth.errors import InvalidClient, InvalidRequest
+from chalicelib.oauth.http import form_decoded
 from chalicelib.oauth.ports import ClientLookup, Pepper
 from chalicelib.oauth.request import Params, Request, check_length
 
@@ -48,7 +48,7 @@ def decode_basic(credentials: str) -> tuple[str, str] | None:
     client_id, colon, client_secret = decoded.partition(":")
     if not colon or not client_id:
         return None
-    return unquote_plus(client_id), unquote_plus(client_secret)
+    return form_decoded(client_id), form_decoded(client_secret)
 
 
 def _from_basic_header(header: str) -> Presented:

@@ -64,11 +64,13 @@ def parse_form(raw: str) -> dict[str, list[str]]:
     for pair in raw.split("&"):
         if pair:
             name, _, value = pair.partition("=")
-            found.setdefault(_form_decoded(name), []).append(_form_decoded(value))
+            found.setdefault(form_decoded(name), []).append(form_decoded(value))
     return found
 
 
-def _form_decoded(text: str) -> str:
+def form_decoded(text: str) -> str:
+    """One ``application/x-www-form-urlencoded`` name or value decoded (``unquote_plus``'s result): ``+`` is a
+    space, then %-escapes as UTF-8; form bodies and Basic credentials (RFC 6749 §2.3.1) alike."""
     if "+" in text:
         text = text.replace("+", " ")
     if "%" not in text:

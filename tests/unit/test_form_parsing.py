@@ -48,3 +48,13 @@ def test_random_bodies_decode_as_parse_qs_decodes_them():
     for _ in range(5000):
         body = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 24)))
         assert parse_form(body) == parse_qs(body, keep_blank_values=True), body
+
+
+@pytest.mark.parametrize("text", ["a+b", "%41%2B", "%E2%82%AC", "%ZZ", "%", "%e2%82", "é+%C3%A9", "x%FFy", "%3A%25"])
+def test_one_field_decodes_as_unquote_plus(text):
+    """Basic credentials (RFC 6749 §2.3.1) are decoded by the same rule as form bodies."""
+    from urllib.parse import unquote_plus
+
+    from chalicelib.oauth.http import form_decoded
+
+    assert form_decoded(text) == unquote_plus(text)
