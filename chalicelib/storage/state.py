@@ -119,6 +119,11 @@ def _live(record: Any, now: float) -> bool:
     return record.expires_at > now
 
 
+def _found(record: Any, now: float) -> bool:
+    """What the finders answer: live and not consumed (DynamoDB's TTL deletes late, so expiry is checked here)."""
+    return _live(record, now) and record.consumed_at is None
+
+
 class DynamoStateStore:
     def __init__(self, table_name: str) -> None:
         self._model = state_model(table_name)
@@ -142,7 +147,7 @@ class DynamoStateStore:
     def find_many(self, keys: list[tuple[str, str]]) -> list[StateItem]:
         now = clock.now()
         records = self._model.batch_get([_key(kind, id) for kind, id in keys], consistent_read=True)
-        return [_to_item(r) for r in records if _live(r, now) and r.consumed_at is None]
+        return [_to_item(r) for r in records if _found(r, now)]
 
     def consume(self, kind: str, id: str) -> StateItem:
         """One conditional UpdateItem: exactly one caller ever wins, and gets the item back.
@@ -315,12 +320,12 @@ class DynamoStateStore:
         keys = [record.pk for record in self._model.by_subject.query(subject)]
         now = clock.now()
         records = self._model.batch_get(keys, consistent_read=True) if keys else []
-        return [_to_item(r) for r in records if _live(r, now) and r.consumed_at is None and r.subject == subject]
+        return [_to_item(r) for r in records if _found(r, now) and r.subject == subject]
 
     def find_by_user_code(self, user_code: str) -> StateItem | None:
         now = clock.now()
         for record in self._model.by_user_code.query(user_code):
-            if _live(record, now) and record.consumed_at is None:
+            if _found(record, now):
                 return _to_item(record)
         return None
 
