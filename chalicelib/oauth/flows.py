@@ -408,7 +408,7 @@ class Flows:
         key = digest(f"challenge:{challenge}")  # never the page's per-address key, whatever is sent
         now = int(clock.now())
         counter = device.PER_CHALLENGE
-        if not counter.allows(self._store.increment(counter.KIND, key, at=now, create_until=counter.until(now))):
+        if not counter.allows(counter.count(self._store, key, now)):
             raise TooManyAttempts("too many wrong codes for this device_challenge; start again")
         code = device.normalize(user_code)
         record = self._store.find_by_user_code(code) if code else None

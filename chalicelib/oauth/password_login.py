@@ -115,9 +115,7 @@ class PasswordLogin:
         if not self._count(LoginAttempts(self._source_ceiling, WINDOW), source, now):
             raise LockedOut(WINDOW)
         per_pair = LoginAttempts(self._max_failures, WINDOW)
-        attempts = per_pair.attempt(
-            self._store.increment(per_pair.KIND, pair, at=now, create_until=per_pair.until(now))
-        )
+        attempts = per_pair.attempt(per_pair.count(self._store, pair, now))
         delay = LoginDelay(1, self._delay(attempts - self._max_failures + 1))  # one attempt for the delay
         # Taking the slot is one conditional write: of racing attempts exactly one gets it.
         if attempts >= self._max_failures and not self._count(delay, pair, now):
@@ -128,7 +126,7 @@ class PasswordLogin:
 
     def _count(self, counter: Counter, key: str, now: int) -> bool:
         """Count this attempt on ``counter``'s item for ``key`` (one atomic write): whether it is within the limit."""
-        return counter.allows(self._store.increment(counter.KIND, key, at=now, create_until=counter.until(now)))
+        return counter.allows(counter.count(self._store, key, now))
 
     def _forget(self, pair: str, attempts: int) -> None:
         """A success clears the pair's attempts (its own included) and, if it took one, its delay slot."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from chalicelib.oauth.ports import StateItem
+from chalicelib.oauth.ports import StateItem, StateStore
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,10 @@ class Counter:
     def until(self, now: int) -> int:
         """The expiry a first attempt at ``now`` gives the count (a later one keeps it)."""
         return now + self.window
+
+    def count(self, store: StateStore, key: str, now: int) -> StateItem | None:
+        """Count one attempt on this counter's item for ``key`` at ``now``, in one atomic write: the count as it was."""
+        return store.increment(self.KIND, key, at=now, create_until=self.until(now))
 
     def attempt(self, before: StateItem | None) -> int:
         """The number of the attempt ``increment`` just counted (``before``: the count as it was), from 1."""

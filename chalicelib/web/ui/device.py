@@ -95,8 +95,7 @@ def _count_source(request: Request) -> None:
     """
     key = person_key(services.pepper().pepper(), DEVICE_SOURCE, request.source_ip)
     counter = device.PER_SOURCE
-    before = services.state_store().increment(counter.KIND, key, create_until=counter.until(int(clock.now())))
-    if not counter.allows(before):
+    if not counter.allows(counter.count(services.state_store(), key, int(clock.now()))):
         raise TooManyAttempts("too many codes entered from this address")
 
 
