@@ -5,12 +5,11 @@ This file is the table of contents: every public endpoint is a blueprint in
 Importing it creates no AWS client and loads no key.
 """
 
-from chalice import Chalice
-
 from chalicelib import preflight
 from chalicelib.config import settings
 from chalicelib.functions import ADMIN, APP_NAME, INTERACTIONS, ROTATE_KEYS
 from chalicelib.web import middleware, observability
+from chalicelib.web.dispatch import Tollgate
 from chalicelib.web.routes import (
     authorize,
     device,
@@ -27,8 +26,9 @@ from chalicelib.web.routes import (
 # `chalice deploy`/`package` before `make infra` stops here with one line; a package without PynamoDB says so once.
 preflight.check()
 
+# Chalice, with a warm request dispatched without its per-request handler chain (chalicelib/web/dispatch.py).
 # Logs are JSON lines (chalicelib/web/observability.py), not Chalice's plain-text handler.
-app = Chalice(app_name=APP_NAME, configure_logs=False)
+app = Tollgate(app_name=APP_NAME, configure_logs=False)
 # Tollgate answers JSON, forms and HTML only: no binary media types, so API Gateway never base64-encodes a body
 # and Chalice does not match every request's and response's content type against sixteen of them (issue 13).
 app.api.binary_types = []
