@@ -58,15 +58,40 @@ class one_document:
 
 
 def _write(counts: list[Count]) -> None:
-    for document in _documents(counts):
-        sys.stdout.write(json_text.compact(document) + "\n")
-
-
-def _documents(counts: list[Count]) -> list[dict[str, Any]]:
-    """As few documents as EMF allows: one, unless two counts give one dimension two values."""
     namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
     stage = os.environ.get("STAGE") or "local"
     timestamp = int(time.time() * 1000)
+    for head, tail in _texts(namespace, stage, counts):
+        sys.stdout.write(f"{head}{timestamp}{tail}\n")
+
+
+# The documents' text either side of the timestamp, per namespace, stage and counts: a container writes the
+# same few sets of counts again and again (a token issued, a failure of each kind), so each is built and
+# serialised once rather than on every request (issue 13).  Bounded: dimension values are the server's own
+# names (grant types, RFC error codes), but a bound keeps a mistake from growing memory.
+_TEXTS: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
+MAX_TEXTS = 256
+_NO_TIME = -1  # the timestamp written into a cached text, where each document's own goes
+
+
+def _texts(namespace: str, stage: str, counts: list[Count]) -> list[tuple[str, str]]:
+    key = (namespace, stage, *((name, *dimensions.items()) for name, dimensions in counts))
+    texts = _TEXTS.get(key)
+    if texts is None:
+        if len(_TEXTS) >= MAX_TEXTS:
+            _TEXTS.clear()
+        documents = _documents(namespace, stage, _NO_TIME, counts)
+        texts = _TEXTS[key] = [_split(json_text.compact(document)) for document in documents]
+    return texts
+
+
+def _split(text: str) -> tuple[str, str]:
+    head, _, tail = text.partition(f'"Timestamp":{_NO_TIME}')  # "_aws" comes first: the first is the one
+    return head + '"Timestamp":', tail
+
+
+def _documents(namespace: str, stage: str, timestamp: int, counts: list[Count]) -> list[dict[str, Any]]:
+    """As few documents as EMF allows: one, unless two counts give one dimension two values."""
     documents: list[dict[str, Any]] = []
     for name, dimensions in counts:
         values = {"Stage": stage, **dimensions}

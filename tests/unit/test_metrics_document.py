@@ -40,3 +40,22 @@ def test_one_count_is_one_emf_document(count, monkeypatch, capsys) -> None:
         name: [1.0],
     }
     assert line == json.dumps(expected, separators=(",", ":"))
+
+
+def test_a_document_written_again_carries_its_own_time_and_stage(monkeypatch, capsys) -> None:
+    """The text of a set of counts is built once per container; each write still has its moment and stage."""
+    written = []
+    for stage, now in (("prod", 1_700_000_000.0), ("prod", 1_700_000_001.5), ("dev", 1_700_000_002.0)):
+        monkeypatch.setenv("STAGE", stage)
+        monkeypatch.setattr(metrics.time, "time", lambda now=now: now)
+        with metrics.one_document():
+            metrics.emit_metric("Failures", Error="invalid_client")
+            metrics.emit_metric("Failures", Error="invalid_grant")  # one dimension, two values: two documents
+        written.append([json.loads(line) for line in capsys.readouterr().out.splitlines()])
+    for documents, (stage, millis) in zip(
+        written, (("prod", 1_700_000_000_000), ("prod", 1_700_000_001_500), ("dev", 1_700_000_002_000)), strict=True
+    ):
+        assert [(d["_aws"]["Timestamp"], d["Stage"], d["Error"]) for d in documents] == [
+            (millis, stage, "invalid_client"),
+            (millis, stage, "invalid_grant"),
+        ]
