@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Chalice
-from chalice.app import Request, RestAPIEventHandler, RouteEntry
+from chalice.app import CaseInsensitiveMapping, Request, Response, RestAPIEventHandler, RouteEntry, error_response
 
 from chalicelib.web.adapter import ANY_CONTENT_TYPE
 
@@ -44,7 +44,9 @@ class Tollgate(Chalice):
         self.lambda_context = context
         request = Request(event, context)
         self.current_request = request
-        return self._chain()(request).to_dict(self.api.binary_types)
+        response = self._chain()(request)
+        # With no binary types, Chalice's base64 step can only act on a Content-Type holding */*; skip it otherwise.
+        return response.to_dict(self.api.binary_types if _any_type(response) else None)
 
     def _direct_route(self, event: Any) -> RouteEntry | None:
         """The route of an event Chalice's checks could only pass; None for anything else."""
@@ -70,8 +72,31 @@ class Tollgate(Chalice):
             def view(request: Request) -> Any:
                 route = self.routes[request.context["resourcePath"]][request.method]
                 arguments = {name: request.to_original_event()["pathParameters"][name] for name in route.view_args}
-                return handler._get_view_function_response(route.view_function, arguments)
+                response = handler._get_view_function_response(route.view_function, arguments)
+                headers = CaseInsensitiveMapping(response.headers) if _any_type(response) else None
+                if headers is not None and not handler._validate_binary_response(request.headers, headers):
+                    return _binary_refused(headers.get("content-type", ""))
+                return response
 
             chain = handler._build_middleware_handlers([handler._global_error_handler, *middlewares], view)
             self._direct = (middlewares, chain)
         return self._direct[1]
+
+
+def _any_type(response: Response) -> bool:
+    """Whether the response's Content-Type holds ``*/*``: with no binary types, the one case Chalice's
+    binary checks do anything (they then treat the response as binary)."""
+    return any(name.lower() == "content-type" and "*/*" in str(value) for name, value in response.headers.items())
+
+
+def _binary_refused(content_type: str) -> Response:
+    """Chalice's answer to a binary response the request's Accept header did not ask for."""
+    return error_response(
+        error_code="BadRequest",
+        message=(
+            f"Request did not specify an Accept header with {content_type}, The response has a Content-Type of "
+            f"{content_type}. If a response has a binary Content-Type then the request must specify an Accept "
+            "header that matches."
+        ),
+        http_status_code=400,
+    )

@@ -97,6 +97,10 @@ def small_app() -> Tollgate:
     def with_cors() -> dict[str, bool]:
         return {"cors": True}
 
+    @small.route("/anything", content_types=ANY_CONTENT_TYPE)
+    def anything() -> Response:
+        return Response(b"\x00\x01", headers={"content-TYPE": "*/*"})
+
     @small.route("/json-only", methods=["POST"])
     def json_only() -> dict[str, bool]:
         return {"json": True}
@@ -120,6 +124,7 @@ def small_event(method: str, template: str, path: str, **kwargs: Any) -> dict[st
         ("GET", "/cors", "/cors", 200),
         ("POST", "/json-only", "/json-only", 415),
         ("PUT", "/boom", "/boom", 405),
+        ("GET", "/anything", "/anything", 400),  # a */* response is binary to Chalice: Accept must ask for it
     ],
 )
 def test_errors_path_parameters_cors_and_content_types_as_chalice(small_app, method, template, path, status):
@@ -143,3 +148,11 @@ def test_a_middleware_registered_after_the_first_request_runs_from_the_next(smal
     small_app.seen.clear()
     small_app(event, Context())
     assert small_app.seen == ["tag", "later"]
+
+
+def test_a_binary_response_asked_for_is_base64_encoded_as_chalice_does(small_app):
+    event = small_event("GET", "/anything", "/anything", headers={"Accept": "*/*"})
+    direct, chalice = both(small_app, event)
+    assert direct == chalice
+    assert direct["statusCode"] == 200
+    assert direct["isBase64Encoded"] is True
