@@ -103,6 +103,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 def check_length(name: str, value: str) -> str:
     """``value``, or ``invalid_request`` if it is longer than parameter ``name`` may be."""
     limit = MAX_BYTES.get(name, DEFAULT_MAX_BYTES)
+    if len(value) * 4 <= limit:  # UTF-8 spends at most four bytes on a character: short enough, not encoded
+        return value
     if len(value) > limit or len(value.encode("utf-8", "surrogatepass")) > limit:
         raise InvalidRequest(f"{parameter(name)} is longer than {limit} bytes")
     return value
