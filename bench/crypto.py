@@ -38,7 +38,7 @@ class CryptoFigures:
     jws_verify_us: float
 
 
-def _median_us(action: Callable[[], object], samples: int, clock: Callable[[], int]) -> float:
+def median_us(action: Callable[[], object], samples: int, clock: Callable[[], int]) -> float:
     times = []
     for _ in range(samples):
         start = clock()
@@ -74,10 +74,10 @@ def measure_crypto(samples: int, clock: Callable[[], int] = time.thread_time_ns)
         figures.append(
             CryptoFigures(
                 alg=alg,
-                sign_us=_median_us(lambda key=key, message=message: key.sign(message), samples, clock),
-                jws_sign_us=_median_us(lambda key=key: jws.sign(key, CLAIMS, typ=TYP), samples, clock),
-                verify_us=_median_us(_raw_verifier(alg, key, message), samples, clock),
-                jws_verify_us=_median_us(
+                sign_us=median_us(lambda key=key, message=message: key.sign(message), samples, clock),
+                jws_sign_us=median_us(lambda key=key: jws.sign(key, CLAIMS, typ=TYP), samples, clock),
+                verify_us=median_us(_raw_verifier(alg, key, message), samples, clock),
+                jws_verify_us=median_us(
                     lambda token=token: jws.verify(keys, token, typ=TYP, issuer=ISSUER),
                     samples,
                     clock,

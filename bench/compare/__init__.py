@@ -92,4 +92,5 @@ def _rounds(
             measured[side].append(node.measure_round(server, load, tokens))
         else:
             measured[side].append(tollgate.measure_round(world, request, alg, tokens, core))
-    return Row(alg, Side(NODE, tuple(measured[NODE])), Side(TOLLGATE, tuple(measured[TOLLGATE])), tokens)
+    signature = tollgate.signature_us(alg, core)
+    return Row(alg, Side(NODE, tuple(measured[NODE])), Side(TOLLGATE, tuple(measured[TOLLGATE])), tokens, signature)

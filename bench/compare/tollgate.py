@@ -56,3 +56,19 @@ def measure_round(world: World, request: TokenRequest, alg: str, tokens: int, co
         if problem:
             raise RuntimeError(f"Tollgate {alg}: {problem}")
     return per_token_us(spent, tokens)
+
+
+def signature_us(alg: str, core: int, samples: int = 500) -> float:
+    """The bare signature of one token's signing input with Tollgate's current ``alg`` key, on ``core``."""
+    from bench.crypto import CLAIMS, TYP, median_us
+    from chalicelib import services
+    from chalicelib.tokens import jws
+
+    key = services.key_provider().signing_key(alg)
+    message = jws.sign(key, CLAIMS, typ=TYP).rsplit(".", 1)[0].encode()
+    before_affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        return median_us(lambda: key.sign(message), samples, time.thread_time_ns)
+    finally:
+        os.sched_setaffinity(0, before_affinity)

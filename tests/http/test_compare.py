@@ -113,18 +113,27 @@ def test_a_wrong_answer_is_named(status, body, found):
 
 def test_the_table_shows_medians_spread_ratio_machine_and_what_is_not_comparable():
     rows = (
-        Row("RS256", Side("oidc-provider", (1300.0, 1400.0)), Side("Tollgate", (650.0, 650.0)), 2000),
+        Row("RS256", Side("oidc-provider", (1300.0, 1400.0)), Side("Tollgate", (650.0, 650.0)), 2000, 1000.0),
         Row("ES256", Side("oidc-provider", (1000.0, 1100.0, 1050.0)), Side("Tollgate", (300.0, 350.0, 320.0)), 2000),
     )
     machine = {"date": "2026-12-02 00:00 UTC", "cpu": "Some CPU", "cores": 2, "load_average": [0.5, 0.5, 0.5]}
     text = figures.render(Comparison(rows, machine, {"oidc-provider": "9.13.3"}, {"server": 1, "driver": 0}, 8))
-    assert "| RS256 | 1,350 µs (1,300–1,400) | 650 µs (650) | 2.08 | 2 × 2,000 |" in text
-    assert "| ES256 | 1,050 µs (1,000–1,100) | 320 µs (300–350) | 3.28 | 3 × 2,000 |" in text
+    assert "| RS256 | 1,350 µs (1,300–1,400) | 650 µs (650) | 2.08 | 1,000 µs | 1.35 | 2 × 2,000 |" in text
+    assert "| ES256 | 1,050 µs (1,000–1,100) | 320 µs (300–350) | 3.28 | — | — | 3 × 2,000 |" in text
     assert "2026-12-02 00:00 UTC, Some CPU, nproc 2" in text and "oidc-provider 9.13.3" in text
     assert "on core 1" in text and "over 8 keep-alive HTTP connection(s) at once from core 0" in text
     assert "Not comparable:" in text and "API Gateway parses HTTP" in text and "Koa" in text
     saved = figures.plain(Comparison(rows, machine, {}, {"server": 1, "driver": 0}))
     assert json.loads(json.dumps(saved))["rows"][1]["ratio"] == pytest.approx(1050 / 320)
+    assert json.loads(json.dumps(saved))["rows"][0]["ratio_at_best"] == pytest.approx(1350 / 1000)
+
+
+def test_the_ratio_at_best_is_oidc_providers_cpu_over_the_signature_alone():
+    """With the signature alone costing most of oidc-provider's token, no Tollgate code can reach a ratio above it."""
+    row = Row("RS256", Side("oidc-provider", (1725.0,)), Side("Tollgate", (1450.0,)), 10, signature_us=1150.0)
+    assert row.ceiling == pytest.approx(1.5)
+    assert row.ratio < row.ceiling
+    assert Row("ES256", row.oidc_provider, row.tollgate, 10).ceiling is None  # not measured: no figure
 
 
 # --------------------------------------------------------------------------- Tollgate's side, always
@@ -146,6 +155,7 @@ def test_tollgates_round_issues_the_same_jwt_on_the_pinned_core_and_counts_its_c
         other = "ES256" if alg == "RS256" else "RS256"
         with pytest.raises(RuntimeError, match=f"Tollgate {other}: unexpected .*'alg': '{alg}'"):
             tollgate.measure_round(World(app), request, other, tokens=2, core=core)
+        assert 0 < tollgate.signature_us(alg, core, samples=5) < per_token  # the signature is part of the token
     assert os.sched_getaffinity(0) == affinity  # the pin ends with the round
 
 
