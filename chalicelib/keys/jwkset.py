@@ -186,6 +186,27 @@ def _ec_private_key(private_jwk: dict[str, Any]) -> ec.EllipticCurvePrivateKey:
     return ec.EllipticCurvePrivateNumbers(d, ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1())).private_key()
 
 
+def public_jwk_of(public_key: Any, *, kid: str, alg: str) -> dict[str, Any]:
+    """A public key as JWKS publishes it (RFC 7518 §6.2.1, §6.3.1), with ``cryptography`` alone.
+
+    ``use`` and no ``key_ops``: RFC 7517 §4.3 says the two SHOULD NOT be used
+    together (PyJWT's ``to_jwk`` adds ``key_ops`` to RSA keys).
+    """
+    numbers = public_key.public_numbers()
+    if alg == "RS256":
+        members = {"kty": "RSA", "n": _b64uint(numbers.n), "e": _b64uint(numbers.e)}
+    else:
+        x, y = (_b64uint(value, _P256_COORDINATE_BYTES) for value in (numbers.x, numbers.y))
+        members = {"kty": "EC", "crv": "P-256", "x": x, "y": y}
+    return {**members, "kid": kid, "alg": alg, "use": "sig"}
+
+
+def _b64uint(value: int, length: int | None = None) -> str:
+    """RFC 7518 §2 Base64urlUInt: big-endian, the fewest octets (EC coordinates: their full ``length``)."""
+    raw = value.to_bytes(length or max(1, (value.bit_length() + 7) // 8), "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
 def _uint(member: str, length: int | None = None) -> int:
     """A JWK's unsigned big-endian integer (RFC 7518 §2, base64url without padding); EC members have a fixed length."""
     raw = base64.urlsafe_b64decode(member + "=" * (-len(member) % 4))

@@ -43,11 +43,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import utils
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from chalicelib import aws
 from chalicelib.keys.cached import CachedKeySet
-from chalicelib.keys.jwkset import ALGORITHMS, STATUSES, NotYet
+from chalicelib.keys.jwkset import ALGORITHMS, STATUSES, NotYet, public_jwk_of
 from chalicelib.keys.key_policy import KEYSET_TAG, KeyUsers
 from chalicelib.metrics import emit_metric
 from chalicelib.oauth.errors import TemporarilyUnavailable
@@ -137,11 +136,6 @@ def _kid(key_id: str) -> str:
     return key_id.rsplit("/", 1)[-1]  # GetPublicKey answers an ARN (moto: the bare id)
 
 
-def _public_jwk(public_key: Any, alg: str, kid: str) -> dict[str, Any]:
-    algorithm = RSAAlgorithm if alg == "RS256" else ECAlgorithm
-    return {**algorithm.to_jwk(public_key, as_dict=True), "kid": kid, "alg": alg, "use": "sig"}
-
-
 def published_key(kms: Any, prefix: str, alg: str, status: str) -> PublishedKey | None:
     """The key behind ``alias_name(prefix, alg, status)``; None if the alias does not exist (yet)."""
     try:
@@ -150,7 +144,7 @@ def published_key(kms: Any, prefix: str, alg: str, status: str) -> PublishedKey 
         return None
     kid = _kid(answer["KeyId"])
     public_key = load_der_public_key(answer["PublicKey"])
-    return PublishedKey(kid, alg, status, answer["KeyId"], public_key, _public_jwk(public_key, alg, kid))
+    return PublishedKey(kid, alg, status, answer["KeyId"], public_key, public_jwk_of(public_key, kid=kid, alg=alg))
 
 
 def published_keys(prefix: str) -> list[PublishedKey]:

@@ -84,6 +84,8 @@ def test_kms_signed_tokens_verify_against_the_published_jwks(
     signature = jwt.utils.base64url_decode(token.rsplit(".", 1)[1])
     assert len(signature) == signature_bytes  # ES256: JOSE r||s, not KMS's DER
     assert active(http, machine, token)
+    published = jwks(http)[jwt.get_unverified_header(token)["kid"]]
+    assert published["use"] == "sig" and "key_ops" not in published  # RFC 7517 §4.3: not both
 
 
 def test_kid_names_the_kms_key_behind_the_current_alias(kms_keys, http, machine):

@@ -90,3 +90,21 @@ def test_revoking_current_promotes_next_and_publishes_a_fresh_next():
     assert len(after["keys"]) == 4
     with pytest.raises(KeyError):
         jwkset.revoke(after, by_status["RS256", "current"], now=5)
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_a_public_key_is_published_with_pyjwts_members_and_use_but_no_key_ops(alg):
+    """KMS mode publishes the public keys KMS answers; PyJWT (the verifiers' view) reads back the same key."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+    algorithm = RSAAlgorithm if alg == "RS256" else ECAlgorithm
+    for _ in range(20):  # EC coordinates with leading zero bytes keep their 32 bytes
+        private = rsa.generate_private_key(65537, 2048) if alg == "RS256" else ec.generate_private_key(ec.SECP256R1())
+        published = jwkset.public_jwk_of(private.public_key(), kid="k1", alg=alg)
+        reference = {k: v for k, v in algorithm.to_jwk(private.public_key(), as_dict=True).items() if k != "key_ops"}
+        assert published == {**reference, "kid": "k1", "alg": alg, "use": "sig"}  # RFC 7517 §4.3: use, not both
+        assert algorithm.from_jwk(published).public_numbers() == private.public_key().public_numbers()
+        if alg == "RS256":
+            assert published["e"] == "AQAB"
+            break
