@@ -36,7 +36,7 @@ from chalicelib.web.adapter import ANY_CONTENT_TYPE
 class Tollgate(Chalice):
     """``Chalice``; its REST API requests that Chalice could only pass go straight to the middlewares and view."""
 
-    _direct: tuple[tuple[Any, ...], Any] | None = None  # (the http middlewares, their chain) of this container
+    _direct: tuple[int, Any] | None = None  # (how many middlewares were registered, the http chain) of this container
 
     def __call__(self, event: Any, context: Any) -> dict[str, Any]:
         if self._direct_route(event) is None:
@@ -65,8 +65,9 @@ class Tollgate(Chalice):
         The chain keeps no request: each link passes the request on, and the
         view finds its route from it.
         """
-        middlewares = tuple(self._get_middleware_handlers("http"))
-        if self._direct is None or self._direct[0] != middlewares:
+        registered = len(self.middleware_handlers)  # Chalice only ever appends to this list
+        if self._direct is None or self._direct[0] != registered:
+            middlewares = tuple(self._get_middleware_handlers("http"))
             handler = RestAPIEventHandler(self.routes, self.api, self.log, self.debug)
 
             def view(request: Request) -> Any:
@@ -79,7 +80,7 @@ class Tollgate(Chalice):
                 return response
 
             chain = handler._build_middleware_handlers([handler._global_error_handler, *middlewares], view)
-            self._direct = (middlewares, chain)
+            self._direct = (registered, chain)
         return self._direct[1]
 
 
