@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
 
 from chalicelib.tokens import json_text
@@ -57,9 +58,20 @@ class one_document:
             _write(self._pending)
 
 
+@lru_cache(maxsize=8)
+def container_setting(name: str, default: str) -> str:
+    """Environment variable ``name`` (or ``default``), read once per container.
+
+    Lambda fixes a function's environment when it is deployed, and an
+    ``os.environ`` read costs a request about 2 µs (issue 13).  Code that
+    changes one of these variables (tests) calls ``container_setting.cache_clear()``.
+    """
+    return os.environ.get(name) or default
+
+
 def _write(counts: list[Count]) -> None:
-    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
-    stage = os.environ.get("STAGE") or "local"
+    namespace = container_setting("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
+    stage = container_setting("STAGE", "local")
     timestamp = int(time.time() * 1000)
     for head, tail in _texts(namespace, stage, counts):
         sys.stdout.write(f"{head}{timestamp}{tail}\n")

@@ -46,7 +46,7 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.metrics import emit_metric, one_document
+from chalicelib.metrics import container_setting, emit_metric, one_document
 from chalicelib.oauth.events import Outcome
 from chalicelib.tokens import json_text
 from chalicelib.web.adapter import outcome_of
@@ -213,7 +213,7 @@ def _timestamp(now: float) -> str:
 
 
 def _service() -> str:
-    return os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE
+    return container_setting("POWERTOOLS_SERVICE_NAME", SERVICE)
 
 
 # --------------------------------------------------------------------------- other functions
