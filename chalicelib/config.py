@@ -19,6 +19,17 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+@lru_cache(maxsize=8)
+def container_setting(name: str, default: str) -> str:
+    """Environment variable ``name`` (or ``default``), read once per container.
+
+    Lambda fixes a function's environment when it is deployed, and an
+    ``os.environ`` read costs a request about 2 µs (issue 13).  Code that
+    changes one of these variables (tests) calls ``container_setting.cache_clear()``.
+    """
+    return os.environ.get(name) or default
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str

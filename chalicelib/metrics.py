@@ -15,13 +15,12 @@ dimensions, unit ``Count``, values as a list.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from contextvars import ContextVar
-from functools import lru_cache
 from typing import Any
 
+from chalicelib.config import container_setting
 from chalicelib.tokens import json_text
 
 NAMESPACE = "Tollgate"
@@ -56,17 +55,6 @@ class one_document:
         _pending.reset(self._token)
         if self._pending:
             _write(self._pending)
-
-
-@lru_cache(maxsize=8)
-def container_setting(name: str, default: str) -> str:
-    """Environment variable ``name`` (or ``default``), read once per container.
-
-    Lambda fixes a function's environment when it is deployed, and an
-    ``os.environ`` read costs a request about 2 µs (issue 13).  Code that
-    changes one of these variables (tests) calls ``container_setting.cache_clear()``.
-    """
-    return os.environ.get(name) or default
 
 
 def _write(counts: list[Count]) -> None:

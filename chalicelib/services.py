@@ -347,12 +347,13 @@ def revoke_key(kid: str) -> Any:
 
 def reset() -> None:
     """Forget settings, clients, caches and keys (tests switch environments)."""
-    from chalicelib import aws, metrics
+    from chalicelib import aws
+    from chalicelib.config import container_setting
 
     for factory in list(globals().values()):
         if callable(getattr(factory, "cache_clear", None)):
             factory.cache_clear()
-    metrics.container_setting.cache_clear()
+    container_setting.cache_clear()
     aws.reset()
     # PynamoDB keeps a connection per model class: forget the classes too.
     for module_name in ("chalicelib.storage.state", "chalicelib.storage.clients", "chalicelib.storage.users"):

@@ -73,7 +73,7 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("STAGE", "local")
     monkeypatch.setenv("ISSUER_URL", ISSUER)
-    from chalicelib.metrics import container_setting
+    from chalicelib.config import container_setting
 
     container_setting.cache_clear()  # the stage and service name each test's logs and metrics carry
 

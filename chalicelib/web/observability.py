@@ -46,7 +46,8 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.metrics import container_setting, emit_metric, one_document
+from chalicelib.config import container_setting
+from chalicelib.metrics import emit_metric, one_document
 from chalicelib.oauth.events import Outcome
 from chalicelib.tokens import json_text
 from chalicelib.web.adapter import outcome_of

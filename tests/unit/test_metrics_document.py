@@ -7,6 +7,7 @@ import json
 import pytest
 
 from chalicelib import metrics
+from chalicelib.config import container_setting
 
 
 @pytest.mark.parametrize(
@@ -20,7 +21,7 @@ from chalicelib import metrics
 def test_one_count_is_one_emf_document(count, monkeypatch, capsys) -> None:
     name, dimensions = count
     monkeypatch.setenv("STAGE", "prod")
-    metrics.container_setting.cache_clear()
+    container_setting.cache_clear()
     monkeypatch.setattr(metrics.time, "time", lambda: 1_700_000_000.123)
     with metrics.one_document():
         metrics.emit_metric(name, **dimensions)
@@ -48,7 +49,7 @@ def test_a_document_written_again_carries_its_own_time_and_stage(monkeypatch, ca
     written = []
     for stage, now in (("prod", 1_700_000_000.0), ("prod", 1_700_000_001.5), ("dev", 1_700_000_002.0)):
         monkeypatch.setenv("STAGE", stage)
-        metrics.container_setting.cache_clear()  # a new container of another stage
+        container_setting.cache_clear()  # a new container of another stage
         monkeypatch.setattr(metrics.time, "time", lambda now=now: now)
         with metrics.one_document():
             metrics.emit_metric("Failures", Error="invalid_client")
