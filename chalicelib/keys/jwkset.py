@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from chalicelib import clock
-from chalicelib.tokens.jws import SIGNING_ALGORITHMS
+from chalicelib.tokens.jws import SIGNING_ALGORITHMS, b64url
 
 ALGORITHMS = SIGNING_ALGORITHMS
 STATUSES = ("next", "current", "previous")
@@ -203,8 +203,7 @@ def public_jwk_of(public_key: Any, *, kid: str, alg: str) -> dict[str, Any]:
 
 def _b64uint(value: int, length: int | None = None) -> str:
     """RFC 7518 §2 Base64urlUInt: big-endian, the fewest octets (EC coordinates: their full ``length``)."""
-    raw = value.to_bytes(length or max(1, (value.bit_length() + 7) // 8), "big")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return b64url(value.to_bytes(length or max(1, (value.bit_length() + 7) // 8), "big"))
 
 
 def _uint(member: str, length: int | None = None) -> int:

@@ -44,7 +44,7 @@ class JwsKeys(VerificationKeys, Protocol):
 _URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
     """RFC 7515 §2 base64url without padding (what ``base64.urlsafe_b64encode`` gives, in one call)."""
     return binascii.b2a_base64(data, newline=False).rstrip(b"=").translate(_URL_SAFE).decode("ascii")
 
@@ -57,12 +57,12 @@ def _header_segment(alg: str, kid: str, typ: str) -> str:
     live at a time; the bound only keeps a long-lived container from collecting
     retired ones forever.
     """
-    return _b64url(json_text.compact({"alg": alg, "kid": kid, "typ": typ}).encode())
+    return b64url(json_text.compact({"alg": alg, "kid": kid, "typ": typ}).encode())
 
 
 def sign(key: SigningKey, claims: dict[str, Any], *, typ: str = "JWT") -> str:
-    signing_input = f"{_header_segment(key.alg, key.kid, typ)}.{_b64url(json_text.compact(claims).encode())}"
-    return f"{signing_input}.{_b64url(key.sign(signing_input.encode()))}"
+    signing_input = f"{_header_segment(key.alg, key.kid, typ)}.{b64url(json_text.compact(claims).encode())}"
+    return f"{signing_input}.{b64url(key.sign(signing_input.encode()))}"
 
 
 class InvalidJws(Exception):
