@@ -13,6 +13,7 @@ import contextlib
 import copy
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from bench.compare.figures import per_token_us, token_problem
@@ -40,15 +41,11 @@ def measure_round(world: World, request: TokenRequest, alg: str, tokens: int, co
 
     template = event(request)
     events = [copy.deepcopy(template) for _ in range(tokens)]
-    before_affinity = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {core})
-    try:
-        with contextlib.redirect_stdout(LogSink()):  # CloudWatch Logs' stand-in: lines formatted, then dropped
-            start = time.thread_time_ns()
-            answers = [world.handle(one) for one in events]
-            spent = (time.thread_time_ns() - start) / 1e9
-    finally:
-        os.sched_setaffinity(0, before_affinity)
+    # LogSink: CloudWatch Logs' stand-in, lines formatted, then dropped
+    with pinned(core), contextlib.redirect_stdout(LogSink()):
+        start = time.thread_time_ns()
+        answers = [world.handle(one) for one in events]
+        spent = (time.thread_time_ns() - start) / 1e9
     for answer in answers:
         problem = token_problem(
             int(answer["statusCode"]), answer.get("body") or "", alg=alg, audience=AUDIENCE, scope=SCOPE
@@ -66,9 +63,16 @@ def signature_us(alg: str, core: int, samples: int = 500) -> float:
 
     key = services.key_provider().signing_key(alg)
     message = jws.sign(key, CLAIMS, typ=TYP).rsplit(".", 1)[0].encode()
-    before_affinity = os.sched_getaffinity(0)
+    with pinned(core):
+        return median_us(lambda: key.sign(message), samples, time.thread_time_ns)
+
+
+@contextlib.contextmanager
+def pinned(core: int) -> Iterator[None]:
+    """This thread on ``core`` only, as the server it is compared with; the affinity it had afterwards."""
+    before = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {core})
     try:
-        return median_us(lambda: key.sign(message), samples, time.thread_time_ns)
+        yield
     finally:
-        os.sched_setaffinity(0, before_affinity)
+        os.sched_setaffinity(0, before)
