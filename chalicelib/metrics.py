@@ -80,7 +80,7 @@ def _texts(namespace: str, stage: str, counts: list[Count]) -> list[tuple[str, s
     if texts is None:
         if len(_TEXTS) >= MAX_TEXTS:
             _TEXTS.clear()
-        documents = _documents(namespace, stage, _NO_TIME, counts)
+        documents = _documents(namespace, stage, counts)
         texts = _TEXTS[key] = [_split(json_text.compact(document)) for document in documents]
     return texts
 
@@ -90,14 +90,14 @@ def _split(text: str) -> tuple[str, str]:
     return head + '"Timestamp":', tail
 
 
-def _documents(namespace: str, stage: str, timestamp: int, counts: list[Count]) -> list[dict[str, Any]]:
-    """As few documents as EMF allows: one, unless two counts give one dimension two values."""
+def _documents(namespace: str, stage: str, counts: list[Count]) -> list[dict[str, Any]]:
+    """As few documents as EMF allows (one, unless two counts give one dimension two values), timed ``_NO_TIME``."""
     documents: list[dict[str, Any]] = []
     for name, dimensions in counts:
         values = {"Stage": stage, **dimensions}
         document = next((doc for doc in documents if _fits(doc, name, values)), None)
         if document is None:
-            document = {"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": []}}
+            document = {"_aws": {"Timestamp": _NO_TIME, "CloudWatchMetrics": []}}
             documents.append(document)
         _add(document, namespace, name, values)
     return documents
